@@ -55,7 +55,9 @@ export function createJsonlValidator(opts: { maxLineBytes: number; maxErrors?: n
   const maxLineBytes = opts.maxLineBytes;
   const maxErrors = opts.maxErrors ?? 20;
   if (!Number.isSafeInteger(maxLineBytes) || maxLineBytes < 1) {
-    throw new RangeError(`createJsonlValidator: maxLineBytes must be a positive integer (got ${maxLineBytes})`);
+    throw new RangeError(
+      `createJsonlValidator: maxLineBytes must be a positive integer (got ${maxLineBytes})`,
+    );
   }
   if (!Number.isSafeInteger(maxErrors) || maxErrors < 0) {
     throw new RangeError(`createJsonlValidator: maxErrors must be a non-negative integer (got ${maxErrors})`);
@@ -81,7 +83,11 @@ export function createJsonlValidator(opts: { maxLineBytes: number; maxErrors?: n
   }
 
   function tooLong(line: number): never {
-    fatal(line, "line_too_long", `Line ${line} is longer than the maximum line length of ${maxLineBytes} bytes.`);
+    fatal(
+      line,
+      "line_too_long",
+      `Line ${line} is longer than the maximum line length of ${maxLineBytes} bytes.`,
+    );
   }
 
   /** One complete line, without its "\n". */

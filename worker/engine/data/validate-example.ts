@@ -57,7 +57,9 @@ export function validateExample(value: unknown): ExampleValidation {
   let problem: ExampleProblem | undefined;
   if (has(value, "messages")) {
     problem = checkChat(value);
-    return problem ? { ok: false, ...problem } : ok({ format: "chat", example: value as unknown as ChatExample });
+    return problem
+      ? { ok: false, ...problem }
+      : ok({ format: "chat", example: value as unknown as ChatExample });
   }
   if (has(value, "input") || has(value, "preferred_output") || has(value, "non_preferred_output")) {
     problem = checkPreference(value);
@@ -73,7 +75,9 @@ export function validateExample(value: unknown): ExampleValidation {
   }
   if (has(value, "text")) {
     problem = checkText(value);
-    return problem ? { ok: false, ...problem } : ok({ format: "text", example: value as unknown as TextExample });
+    return problem
+      ? { ok: false, ...problem }
+      : ok({ format: "text", example: value as unknown as TextExample });
   }
   const keys = Object.keys(value);
   return fail(
@@ -157,7 +161,11 @@ function checkPreference(value: Obj): ExampleProblem | undefined {
 }
 
 /** preferred_output / non_preferred_output: exactly one assistant message, as OpenAI's DPO format has it. */
-function checkPreferenceOutput(output: unknown, key: string, context: MessageContext): ExampleProblem | undefined {
+function checkPreferenceOutput(
+  output: unknown,
+  key: string,
+  context: MessageContext,
+): ExampleProblem | undefined {
   const code = `invalid_${key}`;
   if (!Array.isArray(output) || output.length !== 1) {
     return problemOf(
@@ -179,7 +187,8 @@ function checkPromptCompletion(value: Obj): ExampleProblem | undefined {
   if (unknown !== undefined) {
     return unrecognizedKey(unknown, "a prompt/completion example", PROMPT_COMPLETION_KEYS);
   }
-  if (!has(value, "prompt")) return problemOf("missing_prompt", "prompt is missing (an empty string is allowed)");
+  if (!has(value, "prompt"))
+    return problemOf("missing_prompt", "prompt is missing (an empty string is allowed)");
   if (typeof value.prompt !== "string") {
     return problemOf("invalid_prompt", `prompt must be a string (got ${typeName(value.prompt)})`);
   }
@@ -199,7 +208,8 @@ function checkText(value: Obj): ExampleProblem | undefined {
   if (typeof value.text !== "string") {
     return problemOf("invalid_text", `text must be a string (got ${typeName(value.text)})`);
   }
-  if (value.text.length === 0) return problemOf("missing_text", "text is empty: there is nothing to train on");
+  if (value.text.length === 0)
+    return problemOf("missing_text", "text is empty: there is nothing to train on");
   return undefined;
 }
 
@@ -225,7 +235,10 @@ function checkMessage(
   if (keyProblem) return keyProblem;
 
   if (has(message, "name") && (typeof message.name !== "string" || message.name.length === 0)) {
-    return problemOf("invalid_name", `${path}.name must be a non-empty string (got ${preview(message.name)})`);
+    return problemOf(
+      "invalid_name",
+      `${path}.name must be a non-empty string (got ${preview(message.name)})`,
+    );
   }
 
   let hasToolCalls = false;
@@ -252,7 +265,10 @@ function checkMessage(
       return problemOf("missing_tool_call_id", `${path}: tool messages need a tool_call_id`);
     }
     if (typeof id !== "string" || id.length === 0) {
-      return problemOf("invalid_tool_call_id", `${path}.tool_call_id must be a non-empty string (got ${preview(id)})`);
+      return problemOf(
+        "invalid_tool_call_id",
+        `${path}.tool_call_id must be a non-empty string (got ${preview(id)})`,
+      );
     }
     if (!context.toolCallIds.has(id)) {
       return problemOf(
@@ -265,7 +281,12 @@ function checkMessage(
 }
 
 /** Unknown keys are refused, and keys that belong to another role are named as such. */
-function checkMessageKeys(message: Obj, path: string, role: Role, context: MessageContext): ExampleProblem | undefined {
+function checkMessageKeys(
+  message: Obj,
+  path: string,
+  role: Role,
+  context: MessageContext,
+): ExampleProblem | undefined {
   for (const key of Object.keys(message)) {
     if (!MESSAGE_KEYS.includes(key)) {
       const hint =
@@ -298,7 +319,11 @@ function checkMessageKeys(message: Obj, path: string, role: Role, context: Messa
   return undefined;
 }
 
-function checkToolCalls(toolCalls: unknown, path: string, context: MessageContext): ExampleProblem | undefined {
+function checkToolCalls(
+  toolCalls: unknown,
+  path: string,
+  context: MessageContext,
+): ExampleProblem | undefined {
   if (!Array.isArray(toolCalls) || toolCalls.length === 0) {
     return problemOf(
       "invalid_tool_calls",
@@ -310,7 +335,8 @@ function checkToolCalls(toolCalls: unknown, path: string, context: MessageContex
   for (let i = 0; i < toolCalls.length; i++) {
     const call = toolCalls[i];
     const at = `${path}[${i}]`;
-    if (!isObject(call)) return problemOf("invalid_tool_call", `${at} must be an object (got ${typeName(call)})`);
+    if (!isObject(call))
+      return problemOf("invalid_tool_call", `${at} must be an object (got ${typeName(call)})`);
     const unknown = firstUnknownKey(call, TOOL_CALL_KEYS);
     if (unknown !== undefined) {
       return problemOf(
@@ -336,7 +362,10 @@ function checkToolCalls(toolCalls: unknown, path: string, context: MessageContex
       );
     }
     if (typeof fn.name !== "string" || fn.name.length === 0) {
-      return problemOf("invalid_tool_call", `${at}.function.name must be a non-empty string (got ${preview(fn.name)})`);
+      return problemOf(
+        "invalid_tool_call",
+        `${at}.function.name must be a non-empty string (got ${preview(fn.name)})`,
+      );
     }
     if (typeof fn.arguments !== "string") {
       return problemOf(
@@ -358,7 +387,12 @@ function checkToolCalls(toolCalls: unknown, path: string, context: MessageContex
   return undefined;
 }
 
-function checkContent(message: Obj, path: string, role: Role, hasToolCalls: boolean): ExampleProblem | undefined {
+function checkContent(
+  message: Obj,
+  path: string,
+  role: Role,
+  hasToolCalls: boolean,
+): ExampleProblem | undefined {
   const content = message.content;
   // An assistant turn that only calls tools has no text: OpenAI sends content null (or leaves it out).
   if (content === undefined || content === null) {
@@ -377,7 +411,8 @@ function checkContent(message: Obj, path: string, role: Role, hasToolCalls: bool
     );
   }
   if (typeof content === "string") {
-    if (content.length === 0 && !hasToolCalls) return problemOf("missing_content", `${path}.content is empty`);
+    if (content.length === 0 && !hasToolCalls)
+      return problemOf("missing_content", `${path}.content is empty`);
     return undefined;
   }
   if (!Array.isArray(content)) {
@@ -394,7 +429,10 @@ function checkContent(message: Obj, path: string, role: Role, hasToolCalls: bool
     const part = content[i];
     const at = `${path}.content[${i}]`;
     if (!isObject(part)) {
-      return problemOf("invalid_content_part", `${at} must be an object like {"type":"text","text":"..."} (got ${typeName(part)})`);
+      return problemOf(
+        "invalid_content_part",
+        `${at} must be an object like {"type":"text","text":"..."} (got ${typeName(part)})`,
+      );
     }
     if (part.type !== "text") {
       if (typeof part.type === "string" && IMAGE_PART_TYPES.has(part.type)) {
@@ -412,7 +450,10 @@ function checkContent(message: Obj, path: string, role: Role, hasToolCalls: bool
     }
     const unknown = firstUnknownKey(part, TEXT_PART_KEYS);
     if (unknown !== undefined) {
-      return problemOf("invalid_content_part", `${at}: unrecognized key ${JSON.stringify(unknown)} (allowed: type, text)`);
+      return problemOf(
+        "invalid_content_part",
+        `${at}: unrecognized key ${JSON.stringify(unknown)} (allowed: type, text)`,
+      );
     }
     if (typeof part.text !== "string") {
       return problemOf("invalid_content_part", `${at}.text must be a string (got ${typeName(part.text)})`);
@@ -434,7 +475,10 @@ function checkToolsAndParallel(holder: Obj, prefix: string): ExampleProblem | un
   if (!has(holder, "tools")) return undefined;
   const tools = holder.tools;
   if (!Array.isArray(tools)) {
-    return problemOf("invalid_tools", `${prefix}tools must be an array of function tools (got ${typeName(tools)})`);
+    return problemOf(
+      "invalid_tools",
+      `${prefix}tools must be an array of function tools (got ${typeName(tools)})`,
+    );
   }
   for (let i = 0; i < tools.length; i++) {
     const tool = tools[i];
@@ -442,13 +486,17 @@ function checkToolsAndParallel(holder: Obj, prefix: string): ExampleProblem | un
     if (!isObject(tool)) return problemOf("invalid_tools", `${at} must be an object (got ${typeName(tool)})`);
     const unknown = firstUnknownKey(tool, TOOL_KEYS);
     if (unknown !== undefined) {
-      return problemOf("invalid_tools", `${at}: unrecognized key ${JSON.stringify(unknown)} (allowed: type, function)`);
+      return problemOf(
+        "invalid_tools",
+        `${at}: unrecognized key ${JSON.stringify(unknown)} (allowed: type, function)`,
+      );
     }
     if (tool.type !== "function") {
       return problemOf("invalid_tools", `${at}.type must be "function" (got ${preview(tool.type)})`);
     }
     const fn = tool.function;
-    if (!isObject(fn)) return problemOf("invalid_tools", `${at}.function must be an object (got ${typeName(fn)})`);
+    if (!isObject(fn))
+      return problemOf("invalid_tools", `${at}.function must be an object (got ${typeName(fn)})`);
     const unknownFn = firstUnknownKey(fn, TOOL_FUNCTION_KEYS);
     if (unknownFn !== undefined) {
       return problemOf(
@@ -457,10 +505,16 @@ function checkToolsAndParallel(holder: Obj, prefix: string): ExampleProblem | un
       );
     }
     if (typeof fn.name !== "string" || fn.name.length === 0) {
-      return problemOf("invalid_tools", `${at}.function.name must be a non-empty string (got ${preview(fn.name)})`);
+      return problemOf(
+        "invalid_tools",
+        `${at}.function.name must be a non-empty string (got ${preview(fn.name)})`,
+      );
     }
     if (has(fn, "description") && typeof fn.description !== "string") {
-      return problemOf("invalid_tools", `${at}.function.description must be a string (got ${typeName(fn.description)})`);
+      return problemOf(
+        "invalid_tools",
+        `${at}.function.description must be a string (got ${typeName(fn.description)})`,
+      );
     }
     if (has(fn, "parameters") && !isObject(fn.parameters)) {
       return problemOf(
@@ -469,7 +523,10 @@ function checkToolsAndParallel(holder: Obj, prefix: string): ExampleProblem | un
       );
     }
     if (has(fn, "strict") && typeof fn.strict !== "boolean") {
-      return problemOf("invalid_tools", `${at}.function.strict must be a boolean (got ${preview(fn.strict)})`);
+      return problemOf(
+        "invalid_tools",
+        `${at}.function.strict must be a boolean (got ${preview(fn.strict)})`,
+      );
     }
   }
   return undefined;
