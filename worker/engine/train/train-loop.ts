@@ -1,0 +1,414 @@
+// The supervised training loop.
+//
+// API (for the jobs worker)
+// -------------------------
+//   const result = await train({
+//     model,            // TrainableModel: trainable variables + loss terms of a micro-batch
+//     optimizer,        // TrainOptimizer: AdamW update, exportable state
+//     train: rows,      // TokenBatch holding every training row (packed or padded)
+//     validation,       // optional TokenBatch of validation rows
+//     hyperparameters,  // resolved (hyperparameters.ts): n_epochs, batch_size, multiplier, …
+//     seed,             // the job's seed: data order, dropout masks
+//     batchOrder,       // (numRows, epoch, seed) → row order of that epoch (data/ provides it)
+//     onStep,           // (StepMetrics) per optimizer step: step, total_steps, train_loss, …
+//     onEpochEnd,       // ({ epoch, step, checkpoint: Uint8Array, metrics }) after every epoch
+//     shouldStop,       // () => boolean | Promise<boolean>, polled before every step
+//     signal,           // AbortSignal, also checked before every step
+//     resumeFrom,       // Uint8Array from onEpochEnd or from a stopped result: continue exactly
+//   });
+//   result.status === "completed" → result.metrics has full_valid_loss / accuracy; the model's
+//     variables hold the trained weights: write the outputs with the model's own savers
+//     (PEFT adapter, or model.safetensors for full fine-tuning).
+//   result.status === "stopped" → result.checkpoint is the state at the last finished step
+//     (pause: store it and resume from it later; cancel: drop it).
+//   result.trainedTokens: real (non-padding) tokens seen, over all epochs.
+//   A divergence (NaN/inf loss, or loss > divergenceFactor × the first step's loss) throws
+//   TrainingDivergedError, whose message tells the user to lower the learning-rate multiplier.
+//
+// One optimizer step = batch_size rows, run as micro-batches of `microBatchSize` rows whose
+// gradients are summed; each micro-batch's summed token loss is divided by the label-token
+// count of the WHOLE step, so the update equals the one of a single big batch (a token-level
+// mean, not a mean of means). Then: global-norm clipping (1.0), the schedule's learning rate,
+// AdamW. Each step reads back one small tensor (loss, correct tokens, grad norm) and yields
+// to the event loop, so heartbeats and cancel requests are served between steps.
+
+import * as tf from "@tensorflow/tfjs-core";
+import type { TokenBatch } from "../data/batch.js";
+import {
+  type TensorData,
+  type TrainCheckpoint,
+  decodeCheckpoint,
+  encodeCheckpoint,
+} from "./checkpoint-state.js";
+import { clipGradNorm, DEFAULT_MAX_GRAD_NORM } from "./clip-grad-norm.js";
+import { peakLearningRate, type ResolvedHyperparameters } from "./hyperparameters.js";
+import { Rng } from "./rng.js";
+import { learningRateAt } from "./schedule.js";
+import { countLabelTokens, countRealTokens, selectRows } from "./select-rows.js";
+
+/** What the loop needs from a model. */
+export interface TrainableModel {
+  /** The variables the optimizer updates, keyed by the name they are saved under. */
+  trainableVariables(): Map<string, tf.Variable>;
+  /**
+   * For one micro-batch: the SUM of token cross-entropies over its label tokens and how many
+   * label tokens the argmax predicts correctly. `dropoutSeed` null = evaluation (no dropout).
+   */
+  lossTerms(batch: TokenBatch, dropoutSeed: number | null): { lossSum: tf.Scalar; correct: tf.Scalar };
+}
+
+/** What the loop needs from an optimizer (AdamW). */
+export interface TrainOptimizer {
+  /** Update every variable that has a gradient, at learning rate `lr`. */
+  applyGradients(variables: Map<string, tf.Variable>, grads: tf.NamedTensorMap, lr: number): void;
+  exportState(): { scalars: Record<string, number>; tensors: Map<string, TensorData> };
+  importState(state: { scalars: Record<string, number>; tensors: Map<string, TensorData> }): void;
+}
+
+export type TrainHyperparameters = Pick<
+  ResolvedHyperparameters,
+  "n_epochs" | "batch_size" | "learning_rate_multiplier" | "warmup_ratio" | "lr_scheduler" | "full_finetune"
+>;
+
+export interface StepMetrics {
+  /** 1-based optimizer step just finished */
+  step: number;
+  total_steps: number;
+  /** 0-based epoch */
+  epoch: number;
+  train_loss: number;
+  train_mean_token_accuracy: number;
+  /** present on steps where the validation sample was scored */
+  valid_loss?: number;
+  valid_mean_token_accuracy?: number;
+  learning_rate: number;
+  grad_norm: number;
+  /** label tokens in this step */
+  label_tokens: number;
+  /** real tokens trained so far */
+  trained_tokens: number;
+  step_ms: number;
+}
+
+export interface EpochEnd {
+  /** 0-based epoch just finished */
+  epoch: number;
+  step: number;
+  /** resume state (also the pause/crash path); pass back as `resumeFrom` */
+  checkpoint: Uint8Array;
+  /** the last step's metrics */
+  metrics: StepMetrics | null;
+}
+
+export interface FinalMetrics {
+  step: number;
+  train_loss: number | null;
+  train_mean_token_accuracy: number | null;
+  full_valid_loss?: number;
+  full_valid_mean_token_accuracy?: number;
+}
+
+export type TrainResult =
+  | { status: "completed"; step: number; totalSteps: number; trainedTokens: number; metrics: FinalMetrics }
+  | { status: "stopped"; step: number; totalSteps: number; trainedTokens: number; checkpoint: Uint8Array };
+
+export interface TrainOptions {
+  model: TrainableModel;
+  optimizer: TrainOptimizer;
+  train: TokenBatch;
+  validation?: TokenBatch;
+  hyperparameters: TrainHyperparameters;
+  seed: number;
+  batchOrder: (numRows: number, epoch: number, seed: number) => readonly number[];
+  /** rows per forward/backward pass; batch_size is reached by accumulation (default 4) */
+  microBatchSize?: number;
+  maxGradNorm?: number;
+  /** score the validation sample every N steps (default: about 10 times per run; 0 = never) */
+  validEvery?: number;
+  /** rows in each validation sample (default: one micro-batch) */
+  validSampleRows?: number;
+  /** stop when the loss exceeds this × the first step's loss (default 5) */
+  divergenceFactor?: number;
+  onStep?: (metrics: StepMetrics) => void | Promise<void>;
+  onEpochEnd?: (end: EpochEnd) => void | Promise<void>;
+  shouldStop?: () => boolean | Promise<boolean>;
+  signal?: AbortSignal;
+  resumeFrom?: Uint8Array;
+  /** stored in checkpoints, e.g. the job id and resolved hyperparameters */
+  checkpointMeta?: Record<string, unknown>;
+}
+
+export class TrainingDivergedError extends Error {
+  constructor(
+    readonly step: number,
+    readonly loss: number,
+    readonly initialLoss: number | null,
+    readonly learningRateMultiplier: number,
+  ) {
+    const what = Number.isFinite(loss)
+      ? `the training loss rose to ${loss.toFixed(4)} from ${initialLoss?.toFixed(4)} at the first step`
+      : `the training loss became ${loss}`;
+    super(
+      `Training diverged at step ${step}: ${what}. ` +
+        `Lower the learning_rate_multiplier (it was ${learningRateMultiplier}) and try again.`,
+    );
+    this.name = "TrainingDivergedError";
+  }
+}
+
+interface LossAndAccuracy {
+  loss: number;
+  accuracy: number;
+  tokens: number;
+}
+
+function chunk<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+function readVariables(variables: Map<string, tf.Variable>): Map<string, TensorData> {
+  const out = new Map<string, TensorData>();
+  for (const [name, v] of variables)
+    out.set(name, { shape: [...v.shape], data: v.dataSync() as Float32Array });
+  return out;
+}
+
+function writeVariables(variables: Map<string, tf.Variable>, weights: Map<string, TensorData>): void {
+  for (const [name, v] of variables) {
+    const saved = weights.get(name);
+    if (!saved) throw new Error(`checkpoint has no weights for variable "${name}"`);
+    if (saved.shape.join(",") !== v.shape.join(",")) {
+      throw new Error(`checkpoint weights "${name}" have shape [${saved.shape}], the model has [${v.shape}]`);
+    }
+    tf.tidy(() => v.assign(tf.tensor(saved.data, saved.shape)));
+  }
+  for (const name of weights.keys()) {
+    if (!variables.has(name))
+      throw new Error(`checkpoint has weights "${name}" that the model does not train`);
+  }
+}
+
+/** Loss and token accuracy of `rows` without gradients (validation). */
+export async function evaluateRows(
+  model: TrainableModel,
+  rows: TokenBatch,
+  indices: readonly number[],
+  microBatchSize: number,
+): Promise<LossAndAccuracy> {
+  let lossSum = 0;
+  let correct = 0;
+  let tokens = 0;
+  for (const part of chunk(indices, microBatchSize)) {
+    const batch = selectRows(rows, part);
+    const n = countLabelTokens(batch);
+    if (n === 0) continue;
+    const both = tf.tidy(() => {
+      const terms = model.lossTerms(batch, null);
+      return tf.stack([terms.lossSum, terms.correct]);
+    });
+    const [l, c] = await both.data();
+    both.dispose();
+    lossSum += l!;
+    correct += c!;
+    tokens += n;
+    await yieldToEventLoop();
+  }
+  return tokens === 0
+    ? { loss: Number.NaN, accuracy: Number.NaN, tokens }
+    : { loss: lossSum / tokens, accuracy: correct / tokens, tokens };
+}
+
+export async function train(options: TrainOptions): Promise<TrainResult> {
+  const { model, optimizer, train: rows, validation, hyperparameters: hp, seed } = options;
+  const microBatchSize = options.microBatchSize ?? 4;
+  const maxGradNorm = options.maxGradNorm ?? DEFAULT_MAX_GRAD_NORM;
+  const divergenceFactor = options.divergenceFactor ?? 5;
+  if (!(Number.isInteger(microBatchSize) && microBatchSize > 0))
+    throw new Error(`microBatchSize must be a positive integer, got ${microBatchSize}`);
+  if (rows.batchSize === 0) throw new Error("train: the training set has no rows");
+
+  const stepsPerEpoch = Math.ceil(rows.batchSize / hp.batch_size);
+  const totalSteps = stepsPerEpoch * hp.n_epochs;
+  const peakLr = peakLearningRate(hp);
+  const schedule = { type: hp.lr_scheduler, peakLr, totalSteps, warmupRatio: hp.warmup_ratio };
+  const validEvery = options.validEvery ?? Math.max(1, Math.ceil(totalSteps / 10));
+  const validSampleRows = Math.min(options.validSampleRows ?? microBatchSize, validation?.batchSize ?? 0);
+  const variables = model.trainableVariables();
+  const varList = [...variables.values()];
+  const nameOf = new Map([...variables].map(([name, v]) => [v.name, name]));
+
+  let step = 0;
+  let epoch = 0;
+  let stepInEpoch = 0;
+  let rng = Rng.fromSeed(seed);
+  let initialLoss: number | null = null;
+  let trainedTokens = 0;
+  let validSamples = 0;
+
+  if (options.resumeFrom) {
+    const saved = decodeCheckpoint(options.resumeFrom);
+    const s = saved.state;
+    if (s.totalSteps !== totalSteps || s.stepsPerEpoch !== stepsPerEpoch || s.seed !== seed) {
+      throw new Error(
+        `checkpoint is for a different run: ${s.totalSteps} steps of ${s.stepsPerEpoch} per epoch, seed ${s.seed}; ` +
+          `this run has ${totalSteps} of ${stepsPerEpoch}, seed ${seed}`,
+      );
+    }
+    writeVariables(variables, saved.weights);
+    optimizer.importState({ scalars: s.optimizerScalars, tensors: saved.optimizer });
+    ({ step, epoch, stepInEpoch, initialLoss, trainedTokens } = s);
+    rng = Rng.fromState(s.rng);
+    validSamples = Math.floor(step / validEvery);
+  }
+
+  const snapshot = (): Uint8Array => {
+    const opt = optimizer.exportState();
+    const checkpoint: TrainCheckpoint = {
+      state: {
+        step,
+        totalSteps,
+        stepsPerEpoch,
+        epoch,
+        stepInEpoch,
+        seed,
+        rng: rng.state(),
+        initialLoss,
+        trainedTokens,
+        optimizerScalars: opt.scalars,
+        meta: options.checkpointMeta,
+      },
+      weights: readVariables(variables),
+      optimizer: opt.tensors,
+    };
+    return encodeCheckpoint(checkpoint);
+  };
+
+  const stopRequested = async (): Promise<boolean> =>
+    options.signal?.aborted === true || (options.shouldStop ? await options.shouldStop() : false);
+
+  let last: StepMetrics | null = null;
+  for (; epoch < hp.n_epochs; epoch++, stepInEpoch = 0) {
+    const order = options.batchOrder(rows.batchSize, epoch, seed);
+    if (order.length !== rows.batchSize) {
+      throw new Error(
+        `batchOrder returned ${order.length} rows for epoch ${epoch}, expected ${rows.batchSize}`,
+      );
+    }
+    for (; stepInEpoch < stepsPerEpoch; ) {
+      if (await stopRequested())
+        return { status: "stopped", step, totalSteps, trainedTokens, checkpoint: snapshot() };
+      const started = performance.now();
+      const stepRows = order.slice(stepInEpoch * hp.batch_size, (stepInEpoch + 1) * hp.batch_size);
+      const micro = chunk(stepRows, microBatchSize).map((part) => selectRows(rows, part));
+      const labelTokens = micro.reduce((n, b) => n + countLabelTokens(b), 0);
+      const realTokens = micro.reduce((n, b) => n + countRealTokens(b), 0);
+      const lr = learningRateAt(schedule, step);
+
+      // Σ over micro-batches of d(lossSum_i / N) with N the label tokens of the whole step
+      let gradSum: tf.NamedTensorMap | null = null;
+      let lossTotal: tf.Scalar = tf.scalar(0);
+      let correctTotal: tf.Scalar = tf.scalar(0);
+      for (const batch of micro) {
+        const dropoutSeed = rng.nextSeed();
+        if (labelTokens === 0) continue;
+        let correct: tf.Scalar | null = null;
+        const { value, grads } = tf.variableGrads(() => {
+          const terms = model.lossTerms(batch, dropoutSeed);
+          correct = tf.keep(terms.correct);
+          return tf.div(terms.lossSum, labelTokens) as tf.Scalar;
+        }, varList);
+        const prev: tf.NamedTensorMap | null = gradSum;
+        if (prev === null) {
+          gradSum = grads;
+        } else {
+          const summed: tf.NamedTensorMap = {};
+          for (const key of Object.keys(prev)) summed[key] = tf.add(prev[key]!, grads[key]!);
+          tf.dispose([prev, grads]);
+          gradSum = summed;
+        }
+        const [nl, nc] = [tf.add(lossTotal, value), tf.add(correctTotal, correct!)];
+        tf.dispose([lossTotal, correctTotal, value, correct!]);
+        lossTotal = nl as tf.Scalar;
+        correctTotal = nc as tf.Scalar;
+      }
+
+      let gradNormT: tf.Scalar = tf.scalar(0);
+      if (gradSum !== null) {
+        const byName: tf.NamedTensorMap = {};
+        for (const [tfName, g] of Object.entries(gradSum as tf.NamedTensorMap))
+          byName[nameOf.get(tfName) ?? tfName] = g;
+        const { grads: clipped, norm } = clipGradNorm(byName, maxGradNorm);
+        optimizer.applyGradients(variables, clipped, lr);
+        tf.dispose([gradSum, clipped, gradNormT]);
+        gradNormT = norm;
+      }
+      const packed = tf.stack([lossTotal, correctTotal, gradNormT]);
+      const [loss, correct, gradNorm] = await packed.data();
+      tf.dispose([packed, lossTotal, correctTotal, gradNormT]);
+
+      step += 1;
+      stepInEpoch += 1;
+      trainedTokens += realTokens;
+      const trainLoss = labelTokens === 0 ? 0 : loss!;
+      if (
+        !Number.isFinite(trainLoss) ||
+        (initialLoss !== null && trainLoss > divergenceFactor * initialLoss)
+      ) {
+        throw new TrainingDivergedError(step, trainLoss, initialLoss, hp.learning_rate_multiplier);
+      }
+      if (initialLoss === null && labelTokens > 0) initialLoss = trainLoss;
+
+      const metrics: StepMetrics = {
+        step,
+        total_steps: totalSteps,
+        epoch,
+        train_loss: trainLoss,
+        train_mean_token_accuracy: labelTokens === 0 ? 0 : correct! / labelTokens,
+        learning_rate: lr,
+        grad_norm: gradNorm!,
+        label_tokens: labelTokens,
+        trained_tokens: trainedTokens,
+        step_ms: performance.now() - started,
+      };
+      if (validation && validSampleRows > 0 && validEvery > 0 && step % validEvery === 0) {
+        // a window that moves through the validation rows, so samples differ but depend only on the step
+        const start = (validSamples * validSampleRows) % validation.batchSize;
+        const indices = Array.from({ length: validSampleRows }, (_, i) => (start + i) % validation.batchSize);
+        validSamples += 1;
+        const v = await evaluateRows(model, validation, indices, microBatchSize);
+        metrics.valid_loss = v.loss;
+        metrics.valid_mean_token_accuracy = v.accuracy;
+      }
+      last = metrics;
+      await options.onStep?.(metrics);
+      await yieldToEventLoop();
+    }
+    if (options.onEpochEnd) {
+      // the checkpoint points at the start of the next epoch
+      epoch += 1;
+      stepInEpoch = 0;
+      const checkpoint = snapshot();
+      epoch -= 1;
+      await options.onEpochEnd({ epoch, step, checkpoint, metrics: last });
+    }
+  }
+
+  const metrics: FinalMetrics = {
+    step,
+    train_loss: last?.train_loss ?? null,
+    train_mean_token_accuracy: last?.train_mean_token_accuracy ?? null,
+  };
+  if (validation && validation.batchSize > 0) {
+    const all = Array.from({ length: validation.batchSize }, (_, i) => i);
+    const v = await evaluateRows(model, validation, all, microBatchSize);
+    metrics.full_valid_loss = v.loss;
+    metrics.full_valid_mean_token_accuracy = v.accuracy;
+  }
+  return { status: "completed", step, totalSteps, trainedTokens, metrics };
+}
