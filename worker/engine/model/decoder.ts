@@ -1,0 +1,620 @@
+// The LLaMA-family decoder (Llama 1–3.x, Mistral, Qwen2) in tfjs-core ops, float32, read like
+// transformers' modeling_llama.py: embed → N × [RMSNorm → attention (RoPE, GQA, explicit mask) →
+// residual → RMSNorm → SwiGLU MLP → residual] → RMSNorm → LM head.
+//
+// Model API (what the training loop, evaluation and chat completions use):
+//
+//   const model = await loadModel(folder, { lora: { r: 8, alpha: 16, dropout: 0.05 }, seed: 1 });
+//   model.config                       parsed ModelConfig (hf/config.ts)
+//   model.forward(batch, opts?)        logits [B·T, V] for a TokenBatch (data/batch.ts)
+//   model.lossTerms(batch, opts?)      { lossSum, correct } scalars + tokenCount, differentiable
+//   model.lossAndGrads(batch, { normalizer, training })
+//                                      value and gradients of lossSum / normalizer for every
+//                                      trainable parameter, keyed by parameter name
+//   model.evaluate(batch)              { lossSum, tokenCount, correct } as numbers, no gradients
+//   model.trainableParams              Map<name, tf.Variable>: PEFT tensor names
+//                                      (base_model.model.…lora_A.weight) for LoRA, HF state-dict
+//                                      names for full fine-tuning
+//   model.rngState() / setRngState()   the dropout RNG, for checkpoints
+//   model.saveAdapter(dir) / loadAdapter(dir)   PEFT layout (model/adapter-io.ts)
+//   model.saveFullModel(dir)           model.safetensors + config for full fine-tuning
+//   model.newCache() / forwardCached(ids, cache) / disposeCache(cache)   KV-cache decoding
+//   model.dispose()
+//
+// Shapes: activations are kept flat as [B·T, D] around every linear layer (linear.ts), and only
+// attention reshapes to [B, H, T, dh]. Base weights are plain tensors (frozen); only LoRA pairs,
+// or every weight under full fine-tuning, are tf.Variables.
+
+import { copyFile, mkdir, readFile, stat, writeFile } from "node:fs/promises";
+import path from "node:path";
+import * as tf from "@tensorflow/tfjs-core";
+import type { TokenBatch } from "../data/batch.js";
+import type { ModelConfig } from "../hf/config.js";
+import { parseModelConfig } from "../hf/config.js";
+import { readModelWeights } from "../hf/model-folder.js";
+import type { FloatTensorData } from "../hf/safetensors.js";
+import { writeSafetensors } from "../hf/safetensors.js";
+import { Rng, type RngState } from "../train/rng.js";
+import { buildAttentionBias, buildCachedAttentionBias } from "./attention-mask.js";
+import { correctCount, crossEntropySum, shiftLabels } from "./cross-entropy.js";
+import {
+  initLoraPair,
+  type LoraOptions,
+  type LoraPair,
+  type LoraSettings,
+  type LoraTargetModule,
+  loraLinear,
+  resolveLoraSettings,
+  uniqueVariableName,
+} from "./lora.js";
+import { rmsNorm } from "./rms-norm.js";
+import { applyRope, ropeInverseFrequencies, ropeTables } from "./rope.js";
+
+export interface LoadModelOptions {
+  /** default "config.json" (e.g. "config.legacy.json" to load the transformers-4 layout) */
+  configFile?: string;
+  /** default: model.safetensors.index.json, else model.safetensors */
+  weightsFile?: string;
+  /** new LoRA adapter (B = 0); ignored when adapterDir is given */
+  lora?: LoraOptions | null;
+  /** load an existing PEFT adapter (its adapter_config.json decides rank, alpha, targets) */
+  adapterDir?: string;
+  /** every base weight becomes a trainable variable */
+  fullFinetune?: boolean;
+  /** seeds LoRA initialisation and the dropout stream (default 0) */
+  seed?: number;
+}
+
+export interface ForwardOptions {
+  /** apply LoRA dropout (default false) */
+  training?: boolean;
+  /** run the base model only, as DPO's reference model does (default false) */
+  disableAdapter?: boolean;
+}
+
+export interface LossTerms {
+  /** Σ token cross-entropy over label tokens (scalar, differentiable) */
+  lossSum: tf.Scalar;
+  /** number of label tokens scored */
+  tokenCount: number;
+  /** label tokens where argmax(logits) = label (scalar, no gradient) */
+  correct: tf.Scalar;
+}
+
+export interface KvCache {
+  keys: tf.Tensor4D[]; // per layer [1, Hkv, length, dh], RoPE applied
+  values: tf.Tensor4D[];
+  length: number;
+}
+
+/** One linear layer: base weight [out, in] in HF layout, optional bias, optional LoRA pair. */
+interface Projection {
+  /** module path, e.g. model.layers.0.self_attn.q_proj */
+  name: string;
+  kind: LoraTargetModule;
+  weight: tf.Tensor2D;
+  bias?: tf.Tensor1D;
+  lora?: LoraPair;
+}
+
+interface DecoderLayer {
+  inputNorm: tf.Tensor1D;
+  postAttentionNorm: tf.Tensor1D;
+  q: Projection;
+  k: Projection;
+  v: Projection;
+  o: Projection;
+  gate: Projection;
+  up: Projection;
+  down: Projection;
+}
+
+/** HF state-dict names with their shapes, in file order. */
+export function expectedWeightShapes(config: ModelConfig): Map<string, number[]> {
+  const {
+    hiddenSize: D,
+    intermediateSize: F,
+    numHeads: H,
+    numKvHeads: Hkv,
+    headDim: dh,
+    vocabSize: V,
+  } = config;
+  const shapes = new Map<string, number[]>();
+  shapes.set("model.embed_tokens.weight", [V, D]);
+  for (let i = 0; i < config.numLayers; i++) {
+    const p = `model.layers.${i}`;
+    shapes.set(`${p}.input_layernorm.weight`, [D]);
+    shapes.set(`${p}.post_attention_layernorm.weight`, [D]);
+    const proj = (name: string, out: number, inF: number, bias: boolean) => {
+      shapes.set(`${p}.${name}.weight`, [out, inF]);
+      if (bias) shapes.set(`${p}.${name}.bias`, [out]);
+    };
+    proj("self_attn.q_proj", H * dh, D, config.qkvBias);
+    proj("self_attn.k_proj", Hkv * dh, D, config.qkvBias);
+    proj("self_attn.v_proj", Hkv * dh, D, config.qkvBias);
+    proj("self_attn.o_proj", D, H * dh, config.oBias);
+    proj("mlp.gate_proj", F, D, config.mlpBias);
+    proj("mlp.up_proj", F, D, config.mlpBias);
+    proj("mlp.down_proj", D, F, config.mlpBias);
+  }
+  shapes.set("model.norm.weight", [D]);
+  if (!config.tieWordEmbeddings) shapes.set("lm_head.weight", [V, D]);
+  return shapes;
+}
+
+/** PEFT's tensor name for one side of a LoRA pair. */
+export function peftTensorName(moduleName: string, side: "A" | "B"): string {
+  return `base_model.model.${moduleName}.lora_${side}.weight`;
+}
+
+export class CausalLM {
+  readonly config: ModelConfig;
+  /** the folder it was loaded from and its raw config.json (for saving full models) */
+  readonly folder: string;
+  readonly rawConfig: Record<string, unknown>;
+  readonly fullFinetune: boolean;
+  loraSettings: LoraSettings | null = null;
+  /** trainable parameters by name; the loop takes gradients for exactly these */
+  readonly trainableParams = new Map<string, tf.Variable>();
+
+  private weights = new Map<string, tf.Tensor>();
+  private layers: DecoderLayer[] = [];
+  private embedTokens!: tf.Tensor2D;
+  private finalNorm!: tf.Tensor1D;
+  private lmHead!: tf.Tensor2D;
+  private rng: Rng;
+  private seed: number;
+  private disposed = false;
+
+  constructor(
+    config: ModelConfig,
+    weights: Map<string, FloatTensorData>,
+    options: { folder: string; rawConfig: Record<string, unknown>; fullFinetune?: boolean; seed?: number },
+  ) {
+    this.config = config;
+    this.folder = options.folder;
+    this.rawConfig = options.rawConfig;
+    this.fullFinetune = options.fullFinetune === true;
+    this.seed = options.seed ?? 0;
+    this.rng = Rng.fromSeed(this.seed);
+    const shapes = expectedWeightShapes(config);
+    for (const [name, shape] of shapes) {
+      const t = weights.get(name);
+      if (!t) throw new Error(`${this.folder}: missing weight "${name}" (expected shape [${shape}])`);
+      if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+        throw new Error(
+          `${this.folder}: weight "${name}" has shape [${t.shape}], config.json implies [${shape}]`,
+        );
+      }
+      const tensor = tf.tensor(t.data, shape, "float32");
+      if (this.fullFinetune) {
+        const variable = tf.variable(tensor, true, uniqueVariableName(name));
+        tensor.dispose();
+        this.weights.set(name, variable);
+        this.trainableParams.set(name, variable);
+      } else {
+        this.weights.set(name, tensor);
+      }
+    }
+    this.embedTokens = this.weights.get("model.embed_tokens.weight") as tf.Tensor2D;
+    this.finalNorm = this.weights.get("model.norm.weight") as tf.Tensor1D;
+    this.lmHead = (
+      config.tieWordEmbeddings ? this.embedTokens : this.weights.get("lm_head.weight")
+    ) as tf.Tensor2D;
+    for (let i = 0; i < config.numLayers; i++) {
+      const p = `model.layers.${i}`;
+      const proj = (sub: string, kind: LoraTargetModule): Projection => ({
+        name: `${p}.${sub}`,
+        kind,
+        weight: this.weights.get(`${p}.${sub}.weight`) as tf.Tensor2D,
+        bias: this.weights.get(`${p}.${sub}.bias`) as tf.Tensor1D | undefined,
+      });
+      this.layers.push({
+        inputNorm: this.weights.get(`${p}.input_layernorm.weight`) as tf.Tensor1D,
+        postAttentionNorm: this.weights.get(`${p}.post_attention_layernorm.weight`) as tf.Tensor1D,
+        q: proj("self_attn.q_proj", "q_proj"),
+        k: proj("self_attn.k_proj", "k_proj"),
+        v: proj("self_attn.v_proj", "v_proj"),
+        o: proj("self_attn.o_proj", "o_proj"),
+        gate: proj("mlp.gate_proj", "gate_proj"),
+        up: proj("mlp.up_proj", "up_proj"),
+        down: proj("mlp.down_proj", "down_proj"),
+      });
+    }
+  }
+
+  /** Every projection of every layer, in layer order. */
+  projections(): Projection[] {
+    return this.layers.flatMap((l) => [l.q, l.k, l.v, l.o, l.gate, l.up, l.down]);
+  }
+
+  /** Unique parameter count (tied weights once), LoRA excluded. */
+  numBaseParameters(): number {
+    let n = 0;
+    for (const t of this.weights.values()) n += t.size;
+    return n;
+  }
+
+  // ---------------------------------------------------------------------------------- LoRA
+
+  /**
+   * Attach fresh LoRA pairs (A kaiming-uniform from the model's seed, B = 0) to the target
+   * modules, replacing any adapter already attached. Not combinable with full fine-tuning.
+   */
+  attachLora(options: LoraOptions): LoraSettings {
+    if (this.fullFinetune)
+      throw new Error("LoRA and full fine-tuning are exclusive: load the model without fullFinetune");
+    this.detachLora();
+    const settings = resolveLoraSettings(options);
+    const initRng = Rng.fromSeed(options.seed ?? this.seed);
+    for (const p of this.projections()) {
+      if (!settings.targetModules.includes(p.kind)) continue;
+      const [out, inF] = p.weight.shape;
+      p.lora = initLoraPair(inF, out, settings.r, initRng, p.name);
+      this.trainableParams.set(peftTensorName(p.name, "A"), p.lora.a);
+      this.trainableParams.set(peftTensorName(p.name, "B"), p.lora.b);
+    }
+    this.loraSettings = settings;
+    return settings;
+  }
+
+  /** Remove and free the adapter (the base model is untouched). */
+  detachLora(): void {
+    for (const p of this.projections()) {
+      if (!p.lora) continue;
+      p.lora.a.dispose();
+      p.lora.b.dispose();
+      p.lora = undefined;
+    }
+    if (!this.fullFinetune) this.trainableParams.clear();
+    this.loraSettings = null;
+  }
+
+  /** The projection a PEFT module path names, e.g. "model.layers.0.self_attn.q_proj". */
+  projectionByName(moduleName: string): Projection | undefined {
+    return this.projections().find((p) => p.name === moduleName);
+  }
+
+  // ------------------------------------------------------------------------------ forward
+
+  rngState(): RngState {
+    return this.rng.state();
+  }
+
+  setRngState(state: RngState): void {
+    this.rng = Rng.fromState(state);
+  }
+
+  /** Token embeddings [N, D]. A trainable table uses oneHot·E (gather has no gradient on wasm). */
+  private embed(ids: Int32Array): tf.Tensor2D {
+    return tf.tidy(() => {
+      const idTensor = tf.tensor1d(ids, "int32");
+      if (this.fullFinetune) return tf.matMul(tf.oneHot(idTensor, this.config.vocabSize), this.embedTokens);
+      return tf.gather(this.embedTokens, idTensor) as tf.Tensor2D;
+    });
+  }
+
+  private project(x: tf.Tensor2D, p: Projection, options: ForwardOptions): tf.Tensor2D {
+    const lora = options.disableAdapter ? undefined : p.lora;
+    const dropoutSeed =
+      options.training && lora && (this.loraSettings?.dropout ?? 0) > 0 ? this.rng.nextSeed() : null;
+    return loraLinear(x, p.weight, p.bias, lora, this.loraSettings, dropoutSeed);
+  }
+
+  /**
+   * Attention for one layer. x [B·T, D]; cos/sin [B, T, 1, dh]; bias [B or 1, 1, T, Tk].
+   * GQA without copying K/V: the g = H / Hkv query heads that share a KV head are folded into
+   * the query length, so scores are one batched matmul over [B, Hkv, g·T, dh] × [B, Hkv, Tk, dh]ᵀ.
+   */
+  private attention(
+    x: tf.Tensor2D,
+    layer: DecoderLayer,
+    B: number,
+    T: number,
+    cos: tf.Tensor4D,
+    sin: tf.Tensor4D,
+    bias: tf.Tensor,
+    options: ForwardOptions,
+    cache?: {
+      keys: tf.Tensor4D | null;
+      values: tf.Tensor4D | null;
+      store: (k: tf.Tensor4D, v: tf.Tensor4D) => void;
+    },
+  ): tf.Tensor2D {
+    const { numHeads: H, numKvHeads: Hkv, headDim: dh } = this.config;
+    const g = H / Hkv;
+    const q = applyRope(tf.reshape(this.project(x, layer.q, options), [B, T, H, dh]), cos, sin);
+    const kNew = applyRope(tf.reshape(this.project(x, layer.k, options), [B, T, Hkv, dh]), cos, sin);
+    const vNew = tf.reshape(this.project(x, layer.v, options), [B, T, Hkv, dh]);
+    let k = tf.transpose(kNew, [0, 2, 1, 3]) as tf.Tensor4D; // [B, Hkv, T, dh]
+    let v = tf.transpose(vNew, [0, 2, 1, 3]) as tf.Tensor4D;
+    if (cache) {
+      if (cache.keys && cache.values) {
+        k = tf.concat([cache.keys, k], 2);
+        v = tf.concat([cache.values, v], 2);
+      }
+      cache.store(k, v);
+    }
+    const Tk = k.shape[2];
+    const qHeads = tf.reshape(tf.transpose(q, [0, 2, 1, 3]), [B, Hkv, g * T, dh]);
+    const scores = tf.mul(tf.matMul(qHeads, k, false, true), 1 / Math.sqrt(dh));
+    const masked = tf.add(tf.reshape(scores, [B, H, T, Tk]), bias);
+    const probs = tf.reshape(tf.softmax(masked), [B, Hkv, g * T, Tk]);
+    const context = tf.reshape(tf.matMul(probs, v), [B, H, T, dh]);
+    const merged = tf.reshape(tf.transpose(context, [0, 2, 1, 3]), [B * T, H * dh]) as tf.Tensor2D;
+    return this.project(merged, layer.o, options);
+  }
+
+  private mlp(x: tf.Tensor2D, layer: DecoderLayer, options: ForwardOptions): tf.Tensor2D {
+    const gate = this.project(x, layer.gate, options);
+    const up = this.project(x, layer.up, options);
+    const silu = tf.mul(gate, tf.sigmoid(gate));
+    return this.project(tf.mul(silu, up) as tf.Tensor2D, layer.down, options);
+  }
+
+  /** cos/sin tensors [B, T, 1, dh] for the given position ids. */
+  private rope(positionIds: Int32Array, B: number, T: number): { cos: tf.Tensor4D; sin: tf.Tensor4D } {
+    let maxPos = 0;
+    for (const p of positionIds) if (p > maxPos) maxPos = p;
+    const invFreq = ropeInverseFrequencies(this.config.rope, this.config.headDim, maxPos + 1);
+    const tables = ropeTables(invFreq, positionIds);
+    const shape: [number, number, number, number] = [B, T, 1, this.config.headDim];
+    return { cos: tf.tensor4d(tables.cos, shape), sin: tf.tensor4d(tables.sin, shape) };
+  }
+
+  /** The decoder stack on flat ids; `biasFor(layerIndex)` gives that layer's attention bias. */
+  private run(
+    ids: Int32Array,
+    positionIds: Int32Array,
+    B: number,
+    T: number,
+    biasFor: (layer: number) => tf.Tensor,
+    options: ForwardOptions,
+    cache?: KvCache,
+  ): tf.Tensor2D {
+    const { cos, sin } = this.rope(positionIds, B, T);
+    let x = this.embed(ids);
+    this.layers.forEach((layer, i) => {
+      const cacheSlot = cache && {
+        keys: cache.keys[i] ?? null,
+        values: cache.values[i] ?? null,
+        store: (k: tf.Tensor4D, v: tf.Tensor4D) => {
+          cache.keys[i] = k;
+          cache.values[i] = v;
+        },
+      };
+      const h = rmsNorm(x, layer.inputNorm, this.config.rmsNormEps);
+      x = tf.add(x, this.attention(h, layer, B, T, cos, sin, biasFor(i), options, cacheSlot));
+      const h2 = rmsNorm(x, layer.postAttentionNorm, this.config.rmsNormEps);
+      x = tf.add(x, this.mlp(h2, layer, options));
+    });
+    const normed = rmsNorm(x, this.finalNorm, this.config.rmsNormEps);
+    return tf.matMul(normed, this.lmHead, false, true);
+  }
+
+  /** Logits [B·T, V] for a batch; logits at t predict the token at t + 1. */
+  forward(batch: TokenBatch, options: ForwardOptions = {}): tf.Tensor2D {
+    this.assertUsable();
+    const { batchSize: B, seqLen: T } = batch;
+    if (batch.inputIds.length !== B * T)
+      throw new Error(`TokenBatch: inputIds has ${batch.inputIds.length} ids, expected ${B}×${T}`);
+    return tf.tidy(() => {
+      const biases = new Map<number | null, tf.Tensor>();
+      const biasFor = (layer: number) => {
+        const window = this.config.layerWindows[layer];
+        let bias = biases.get(window);
+        if (!bias) {
+          bias = tf.tensor4d(buildAttentionBias(batch, window), [B, 1, T, T]);
+          biases.set(window, bias);
+        }
+        return bias;
+      };
+      return this.run(batch.inputIds, batch.positionIds, B, T, biasFor, options);
+    });
+  }
+
+  /** Loss terms for a batch. Call inside tf.variableGrads / tf.grads to differentiate lossSum. */
+  lossTerms(batch: TokenBatch, options: ForwardOptions = {}): LossTerms {
+    const shifted = shiftLabels(batch.labels, batch.batchSize, batch.seqLen, this.config.vocabSize);
+    const [lossSum, correct] = tf.tidy(() => {
+      const logits = this.forward(batch, options);
+      return [
+        crossEntropySum(logits, shifted.targets, shifted.weights),
+        correctCount(logits, shifted.targets, shifted.weights),
+      ];
+    });
+    return { lossSum, correct, tokenCount: shifted.count };
+  }
+
+  /**
+   * Gradients of lossSum / normalizer for every trainable parameter (keys as trainableParams).
+   * Pass the label-token count of the whole effective batch as `normalizer` under gradient
+   * accumulation; default: this batch's own count (the plain mean). The caller disposes
+   * lossSum, correct and grads.
+   */
+  lossAndGrads(
+    batch: TokenBatch,
+    options: ForwardOptions & { normalizer?: number } = {},
+  ): { lossSum: tf.Scalar; correct: tf.Scalar; tokenCount: number; grads: tf.NamedTensorMap } {
+    if (this.trainableParams.size === 0)
+      throw new Error("lossAndGrads: the model has no trainable parameters (no LoRA, no full fine-tuning)");
+    const shifted = shiftLabels(batch.labels, batch.batchSize, batch.seqLen, this.config.vocabSize);
+    const normalizer = options.normalizer ?? Math.max(1, shifted.count);
+    if (!(normalizer > 0)) throw new Error(`lossAndGrads: normalizer must be > 0, got ${normalizer}`);
+    const byVariable = new Map<string, string>();
+    for (const [name, v] of this.trainableParams) byVariable.set(v.name, name);
+    let lossSum: tf.Scalar | undefined;
+    let correct: tf.Scalar | undefined;
+    const { grads } = tf.variableGrads(() => {
+      const logits = this.forward(batch, options);
+      correct = tf.keep(correctCount(logits, shifted.targets, shifted.weights));
+      const sum = crossEntropySum(logits, shifted.targets, shifted.weights);
+      lossSum = tf.keep(tf.clone(sum));
+      return tf.div(sum, normalizer) as tf.Scalar;
+    }, [...this.trainableParams.values()]);
+    const named: tf.NamedTensorMap = {};
+    for (const [varName, g] of Object.entries(grads)) named[byVariable.get(varName) ?? varName] = g;
+    return {
+      lossSum: lossSum as tf.Scalar,
+      correct: correct as tf.Scalar,
+      tokenCount: shifted.count,
+      grads: named,
+    };
+  }
+
+  /** Loss sum, label-token count and correct-argmax count as numbers (evaluation, no gradients). */
+  async evaluate(
+    batch: TokenBatch,
+    options: ForwardOptions = {},
+  ): Promise<{ lossSum: number; tokenCount: number; correct: number }> {
+    const shifted = shiftLabels(batch.labels, batch.batchSize, batch.seqLen, this.config.vocabSize);
+    const [sum, correct] = tf.tidy(() => {
+      const logits = this.forward(batch, options);
+      return [
+        crossEntropySum(logits, shifted.targets, shifted.weights),
+        correctCount(logits, shifted.targets, shifted.weights),
+      ];
+    });
+    const [lossSum, correctN] = [(await sum.data())[0], (await correct.data())[0]];
+    sum.dispose();
+    correct.dispose();
+    return { lossSum, tokenCount: shifted.count, correct: correctN };
+  }
+
+  // ----------------------------------------------------------------------- KV-cache decoding
+
+  newCache(): KvCache {
+    return { keys: [], values: [], length: 0 };
+  }
+
+  disposeCache(cache: KvCache): void {
+    for (const t of [...cache.keys, ...cache.values]) t.dispose();
+    cache.keys = [];
+    cache.values = [];
+    cache.length = 0;
+  }
+
+  /**
+   * Feed `ids` (one sequence) after what the cache holds; returns logits [ids.length, V] and
+   * extends the cache in place (the old cache tensors are freed).
+   */
+  forwardCached(ids: ArrayLike<number>, cache: KvCache, options: ForwardOptions = {}): tf.Tensor2D {
+    this.assertUsable();
+    const T = ids.length;
+    if (T === 0) throw new Error("forwardCached: no ids given");
+    const past = cache.length;
+    const positions = Int32Array.from({ length: T }, (_, i) => past + i);
+    const old = [...cache.keys, ...cache.values];
+    const logits = tf.tidy(() => {
+      const biases = new Map<number | null, tf.Tensor>();
+      const biasFor = (layer: number) => {
+        const window = this.config.layerWindows[layer];
+        let bias = biases.get(window);
+        if (!bias) {
+          bias = tf.tensor4d(buildCachedAttentionBias(past, T, window), [1, 1, T, past + T]);
+          biases.set(window, bias);
+        }
+        return bias;
+      };
+      const out = this.run(Int32Array.from(ids), positions, 1, T, biasFor, options, cache);
+      for (const t of [...cache.keys, ...cache.values]) tf.keep(t);
+      return out;
+    });
+    for (const t of old) t.dispose();
+    cache.length = past + T;
+    return logits;
+  }
+
+  // ------------------------------------------------------------------------------- saving
+
+  /** Write the LoRA adapter in PEFT's layout (adapter_config.json + adapter_model.safetensors). */
+  async saveAdapter(dir: string, baseModelName = path.basename(this.folder)): Promise<void> {
+    const { saveAdapter } = await import("./adapter-io.js");
+    await saveAdapter(this, dir, baseModelName);
+  }
+
+  /** Attach a PEFT adapter folder (ours or PEFT's), replacing any adapter attached now. */
+  async loadAdapter(dir: string): Promise<LoraSettings> {
+    const { loadAdapter } = await import("./adapter-io.js");
+    return loadAdapter(this, dir);
+  }
+
+  /** Current value of a base weight by HF name (for saving and tests). */
+  weight(name: string): tf.Tensor {
+    const t = this.weights.get(name);
+    if (!t) throw new Error(`no weight named "${name}"`);
+    return t;
+  }
+
+  /**
+   * Write a complete model folder (full fine-tuning output): model.safetensors with HF names
+   * (tied heads omitted as HF does), config.json, and the source folder's generation and
+   * tokenizer files so the result loads like any HF folder.
+   */
+  async saveFullModel(dir: string): Promise<void> {
+    await mkdir(dir, { recursive: true });
+    const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
+    for (const [name, t] of this.weights)
+      tensors.set(name, { shape: t.shape, data: (await t.data()) as Float32Array });
+    await writeSafetensors(path.join(dir, "model.safetensors"), tensors, { format: "pt" });
+    const config = { ...this.rawConfig };
+    if ("torch_dtype" in config) config.torch_dtype = "float32";
+    else config.dtype = "float32";
+    await writeFile(path.join(dir, "config.json"), `${JSON.stringify(config, null, 2)}\n`);
+    for (const file of [
+      "generation_config.json",
+      "tokenizer.json",
+      "tokenizer_config.json",
+      "special_tokens_map.json",
+      "chat_template.jinja",
+    ]) {
+      const from = path.join(this.folder, file);
+      if (
+        await stat(from)
+          .then((s) => s.isFile())
+          .catch(() => false)
+      )
+        await copyFile(from, path.join(dir, file));
+    }
+  }
+
+  // --------------------------------------------------------------------------- lifecycle
+
+  private assertUsable(): void {
+    if (this.disposed) throw new Error("model used after dispose()");
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.detachLora();
+    for (const t of this.weights.values()) t.dispose();
+    this.weights.clear();
+    this.trainableParams.clear();
+    this.disposed = true;
+  }
+}
+
+/**
+ * Load a model folder: config.json (either layout), weights widened to float32, and optionally
+ * a new LoRA adapter, an existing PEFT adapter, or full fine-tuning.
+ */
+export async function loadModel(folder: string, options: LoadModelOptions = {}): Promise<CausalLM> {
+  const configPath = path.join(folder, options.configFile ?? "config.json");
+  const rawConfig = JSON.parse(await readFile(configPath, "utf8")) as Record<string, unknown>;
+  const config = parseModelConfig(rawConfig);
+  const weights = await readModelWeights(folder, options.weightsFile);
+  const model = new CausalLM(config, weights, {
+    folder,
+    rawConfig,
+    fullFinetune: options.fullFinetune,
+    seed: options.seed,
+  });
+  weights.clear();
+  if (options.adapterDir) {
+    const { loadAdapter } = await import("./adapter-io.js");
+    await loadAdapter(model, options.adapterDir);
+  } else if (options.lora) {
+    model.attachLora(options.lora);
+  }
+  return model;
+}
