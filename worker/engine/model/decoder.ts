@@ -32,11 +32,14 @@ import type { TokenBatch } from "../data/batch.js";
 import type { ModelConfig } from "../hf/config.js";
 import { parseModelConfig } from "../hf/config.js";
 import { readModelWeights } from "../hf/model-folder.js";
+import { ensureGradientsRegistered } from "../tfjs-gradients.js";
 import type { FloatTensorData } from "../hf/safetensors.js";
 import { writeSafetensors } from "../hf/safetensors.js";
 import { Rng, type RngState } from "../train/rng.js";
 import { buildAttentionBias, buildCachedAttentionBias } from "./attention-mask.js";
 import { correctCount, crossEntropySum, shiftLabels } from "./cross-entropy.js";
+import { embed } from "./embedding.js";
+import { linear } from "./linear.js";
 import {
   initLoraPair,
   type LoraOptions,
@@ -285,13 +288,11 @@ export class CausalLM {
     this.rng = Rng.fromState(state);
   }
 
-  /** Token embeddings [N, D]. A trainable table uses oneHot·E (gather has no gradient on wasm). */
+  /** Token embeddings [N, D] (embedding.ts picks a gather whose gradient works on the backend). */
   private embed(ids: Int32Array): tf.Tensor2D {
-    return tf.tidy(() => {
-      const idTensor = tf.tensor1d(ids, "int32");
-      if (this.fullFinetune) return tf.matMul(tf.oneHot(idTensor, this.config.vocabSize), this.embedTokens);
-      return tf.gather(this.embedTokens, idTensor) as tf.Tensor2D;
-    });
+    return tf.tidy(() =>
+      embed(tf.tensor1d(ids, "int32"), this.embedTokens, { trainable: this.fullFinetune }),
+    );
   }
 
   private project(x: tf.Tensor2D, p: Projection, options: ForwardOptions): tf.Tensor2D {
@@ -389,7 +390,7 @@ export class CausalLM {
       x = tf.add(x, this.mlp(h2, layer, options));
     });
     const normed = rmsNorm(x, this.finalNorm, this.config.rmsNormEps);
-    return tf.matMul(normed, this.lmHead, false, true);
+    return linear(normed, this.lmHead);
   }
 
   /** Logits [B·T, V] for a batch; logits at t predict the token at t + 1. */
@@ -438,6 +439,7 @@ export class CausalLM {
   ): { lossSum: tf.Scalar; correct: tf.Scalar; tokenCount: number; grads: tf.NamedTensorMap } {
     if (this.trainableParams.size === 0)
       throw new Error("lossAndGrads: the model has no trainable parameters (no LoRA, no full fine-tuning)");
+    ensureGradientsRegistered();
     const shifted = shiftLabels(batch.labels, batch.batchSize, batch.seqLen, this.config.vocabSize);
     const normalizer = options.normalizer ?? Math.max(1, shifted.count);
     if (!(normalizer > 0)) throw new Error(`lossAndGrads: normalizer must be > 0, got ${normalizer}`);

@@ -1,0 +1,178 @@
+// Text generation for chat completions: prefill the prompt once, then decode token by token
+// with the model's KV cache. Greedy (temperature 0) or sampled (temperature, top_p) with a
+// seeded RNG, so the same seed gives the same tokens. Stops at any of `stopTokenIds` or after
+// `maxNewTokens`. Every step reports the chosen token's log-probability and, when asked, the
+// top alternatives (OpenAI's `logprobs` / `top_logprobs`), computed from the model's own
+// distribution (before temperature and top_p, as OpenAI reports them).
+//
+//   const result = await generate(model, promptIds, { maxNewTokens: 64, temperature: 0.7,
+//                                                     topP: 0.9, seed: 1, stopTokenIds: eos });
+//   result.ids            new tokens, without the stop token
+//   result.finishReason   "stop" (a stop id was produced) | "length"
+//   result.tokens[i]      { id, logprob, topLogprobs? } for each new token (stop token included)
+
+import * as tf from "@tensorflow/tfjs-core";
+import type { CausalLM } from "./model/decoder.js";
+import { Rng } from "./train/rng.js";
+
+export interface GenerateOptions {
+  maxNewTokens: number;
+  /** 0 = greedy; default 1 */
+  temperature?: number;
+  /** nucleus sampling mass in (0, 1]; default 1 */
+  topP?: number;
+  /** sampling seed; default 0 */
+  seed?: number;
+  stopTokenIds?: Iterable<number>;
+  /** how many alternatives to report per token (0–20); default 0 */
+  topLogprobs?: number;
+  /** keep each step's raw logits in the result (tests, golden checks) */
+  keepLogits?: boolean;
+  /** called after every new token; return false to stop early (e.g. the client went away) */
+  onToken?: (token: GeneratedToken) => boolean | undefined | Promise<boolean | undefined>;
+  /** run the base model without its adapter */
+  disableAdapter?: boolean;
+}
+
+export interface TokenLogprob {
+  id: number;
+  logprob: number;
+}
+
+export interface GeneratedToken extends TokenLogprob {
+  topLogprobs?: TokenLogprob[];
+}
+
+export interface GenerateResult {
+  ids: number[];
+  tokens: GeneratedToken[];
+  finishReason: "stop" | "length";
+  stepLogits?: Float32Array[];
+}
+
+/** log_softmax of one logits row, in float64 for stable sums. */
+export function logSoftmax(logits: Float32Array): Float64Array {
+  let max = Number.NEGATIVE_INFINITY;
+  for (const x of logits) if (x > max) max = x;
+  let sum = 0;
+  for (const x of logits) sum += Math.exp(x - max);
+  const lse = max + Math.log(sum);
+  const out = new Float64Array(logits.length);
+  for (let i = 0; i < logits.length; i++) out[i] = logits[i] - lse;
+  return out;
+}
+
+export function argmax(values: ArrayLike<number>): number {
+  let best = 0;
+  for (let i = 1; i < values.length; i++) if (values[i] > values[best]) best = i;
+  return best;
+}
+
+/** The k most likely ids, most likely first (ties: lower id first). */
+export function topK(logprobs: Float64Array, k: number): TokenLogprob[] {
+  const ids = Array.from(logprobs.keys());
+  ids.sort((a, b) => logprobs[b] - logprobs[a] || a - b);
+  return ids.slice(0, k).map((id) => ({ id, logprob: logprobs[id] }));
+}
+
+/**
+ * Draw a token from logits with temperature and nucleus (top_p) filtering: keep the smallest set
+ * of most likely tokens whose probability reaches top_p, renormalise, sample with `rng`.
+ */
+export function sampleToken(logits: Float32Array, temperature: number, topP: number, rng: Rng): number {
+  const scaled = new Float32Array(logits.length);
+  for (let i = 0; i < logits.length; i++) scaled[i] = logits[i] / temperature;
+  const logp = logSoftmax(scaled);
+  const order = Array.from(logp.keys()).sort((a, b) => logp[b] - logp[a] || a - b);
+  const kept: number[] = [];
+  let mass = 0;
+  for (const id of order) {
+    kept.push(id);
+    mass += Math.exp(logp[id]);
+    if (mass >= topP) break;
+  }
+  let r = rng.nextFloat() * mass;
+  for (const id of kept) {
+    r -= Math.exp(logp[id]);
+    if (r < 0) return id;
+  }
+  return kept[kept.length - 1];
+}
+
+/** Logits [V] at the last prompt position: the distribution of the next token. */
+export async function nextTokenLogits(
+  model: CausalLM,
+  promptIds: ArrayLike<number>,
+  disableAdapter = false,
+): Promise<Float32Array> {
+  const cache = model.newCache();
+  try {
+    const logits = model.forwardCached(promptIds, cache, { disableAdapter });
+    const last = tf.tidy(() => tf.slice(logits, [logits.shape[0] - 1, 0], [1, -1]));
+    logits.dispose();
+    const data = (await last.data()) as Float32Array;
+    last.dispose();
+    return data;
+  } finally {
+    model.disposeCache(cache);
+  }
+}
+
+export async function generate(
+  model: CausalLM,
+  promptIds: ArrayLike<number>,
+  options: GenerateOptions,
+): Promise<GenerateResult> {
+  const { maxNewTokens } = options;
+  const temperature = options.temperature ?? 1;
+  const topP = options.topP ?? 1;
+  const topLogprobs = options.topLogprobs ?? 0;
+  if (promptIds.length === 0) throw new Error("generate: the prompt is empty");
+  if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1)
+    throw new RangeError(`maxNewTokens must be a positive integer, got ${maxNewTokens}`);
+  if (!(temperature >= 0)) throw new RangeError(`temperature must be >= 0, got ${temperature}`);
+  if (!(topP > 0 && topP <= 1)) throw new RangeError(`top_p must be in (0, 1], got ${topP}`);
+  if (!(Number.isInteger(topLogprobs) && topLogprobs >= 0 && topLogprobs <= 20))
+    throw new RangeError(`top_logprobs must be 0–20, got ${topLogprobs}`);
+  const maxPositions = model.config.maxPositionEmbeddings;
+  if (promptIds.length >= maxPositions)
+    throw new RangeError(`prompt has ${promptIds.length} tokens; the model allows ${maxPositions} positions`);
+  const steps = Math.min(maxNewTokens, maxPositions - promptIds.length);
+  const stop = new Set(options.stopTokenIds ?? []);
+  const rng = Rng.fromSeed(options.seed ?? 0);
+  const forward = { disableAdapter: options.disableAdapter };
+
+  const cache = model.newCache();
+  const result: GenerateResult = {
+    ids: [],
+    tokens: [],
+    finishReason: "length",
+    stepLogits: options.keepLogits ? [] : undefined,
+  };
+  try {
+    let input: ArrayLike<number> = promptIds;
+    for (let step = 0; step < steps; step++) {
+      const all = model.forwardCached(input, cache, forward);
+      const last = tf.tidy(() => tf.slice(all, [all.shape[0] - 1, 0], [1, -1]));
+      all.dispose();
+      const logits = (await last.data()) as Float32Array;
+      last.dispose();
+      result.stepLogits?.push(logits);
+      const id = temperature === 0 ? argmax(logits) : sampleToken(logits, temperature, topP, rng);
+      const logp = logSoftmax(logits);
+      const token: GeneratedToken = { id, logprob: logp[id] };
+      if (topLogprobs > 0) token.topLogprobs = topK(logp, topLogprobs);
+      result.tokens.push(token);
+      if (stop.has(id)) {
+        result.finishReason = "stop";
+        break;
+      }
+      result.ids.push(id);
+      if ((await options.onToken?.(token)) === false) break;
+      input = [id];
+    }
+  } finally {
+    model.disposeCache(cache);
+  }
+  return result;
+}
