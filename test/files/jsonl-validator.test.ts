@@ -233,6 +233,15 @@ describe("createJsonlValidator", () => {
     );
   });
 
+  test("an unfinished line is held up to the cap plus one byte (a possible CR), not one byte more", () => {
+    const cap = 64;
+    const validator = createJsonlValidator({ maxLineBytes: cap });
+    validator.push(enc.encode(`{"text":"${"a".repeat(cap + 1 - 9)}`)); // cap + 1 bytes, no newline yet
+    const error = fatalOf(() => validator.push(enc.encode("a")));
+    assert.equal(error.code, "line_too_long");
+    assert.equal(error.line, 1);
+  });
+
   test("a chunk is copied when buffered, so the caller may reuse its buffer", () => {
     const validator = createJsonlValidator({ maxLineBytes: CAP });
     const buffer = enc.encode('{"text":"ab');
