@@ -1,0 +1,160 @@
+import * as tf from "@tensorflow/tfjs-core";
+import { installNativeMatmul, type NativeMatmulInfo, nativeMatmulMode } from "./native-matmul.js";
+import { ensureGradientsRegistered } from "./tfjs-gradients.js";
+
+/**
+ * Chooses the tfjs backend once per process (TFJS_BACKEND=auto|tensorflow|wasm|cpu):
+ * - tensorflow: @tensorflow/tfjs-node-gpu, then @tensorflow/tfjs-node (optional
+ *   dependencies; their install downloads libtensorflow, so on most of our machines
+ *   they are absent or fail to load — that is reported, not thrown, under auto).
+ * - wasm: tfjs-backend-wasm plus, when the addon loads and passes its self-check, the
+ *   OpenBLAS matmul kernels (native-matmul.ts); without it, linear() switches to its
+ *   explicit-transpose gradient (model/linear.ts).
+ * - cpu: tfjs-backend-cpu, the slowest; last resort.
+ * auto = tensorflow if it loads, else wasm, else cpu.
+ */
+
+export type BackendPreference = "auto" | "tensorflow" | "wasm" | "cpu";
+export type BackendName = "tensorflow" | "wasm" | "cpu";
+
+export interface BackendInfo {
+  name: BackendName;
+  requested: BackendPreference;
+  /** BatchMatMul/_FusedMatMul run through OpenBLAS (wasm only). */
+  nativeMatmul: boolean;
+  /** How linear() computes its gradient on this backend. */
+  linear: "matmul" | "explicit-transpose";
+  /** The tfjs-node package that provides `tensorflow`. */
+  tensorflowPackage?: string;
+  openblasCoretype?: string;
+  openblasCoretypeSource?: NativeMatmulInfo["openblasCoretypeSource"];
+  openblasCorename?: string | null;
+  threads?: number;
+  /** One line for the log: why this backend, and why not the faster ones. */
+  reason: string;
+}
+
+const PREFERENCES: readonly BackendPreference[] = ["auto", "tensorflow", "wasm", "cpu"];
+
+export function parseBackendPreference(value: string): BackendPreference {
+  const v = value.trim().toLowerCase();
+  if ((PREFERENCES as readonly string[]).includes(v)) return v as BackendPreference;
+  throw new Error(`TFJS_BACKEND must be one of ${PREFERENCES.join(", ")}; got "${value}"`);
+}
+
+function errorLine(e: unknown): string {
+  const msg = e instanceof Error ? e.message : String(e);
+  return msg.split("\n")[0].slice(0, 200);
+}
+
+async function tryTensorflow(): Promise<{ ok: true; pkg: string } | { ok: false; why: string }> {
+  const failures: string[] = [];
+  for (const pkg of ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node"]) {
+    try {
+      // A string variable keeps TypeScript from resolving these optional packages.
+      const specifier: string = pkg;
+      await import(specifier);
+    } catch (e) {
+      failures.push(`${pkg}: ${errorLine(e)}`);
+      continue;
+    }
+    // tfjs keeps its engine and kernel registry on the global object, so a second copy
+    // of tfjs-core inside tfjs-node still registers into ours; check rather than assume.
+    if (!tf.findBackendFactory("tensorflow")) {
+      failures.push(`${pkg}: loaded, but no "tensorflow" backend is registered in this tfjs-core`);
+      continue;
+    }
+    try {
+      if (await tf.setBackend("tensorflow")) return { ok: true, pkg };
+      failures.push(`${pkg}: the tensorflow backend failed to initialise`);
+    } catch (e) {
+      failures.push(`${pkg}: ${errorLine(e)}`);
+    }
+  }
+  return { ok: false, why: failures.join("; ") };
+}
+
+async function trySetBackend(name: "wasm" | "cpu"): Promise<string | null> {
+  try {
+    if (name === "wasm") await import("@tensorflow/tfjs-backend-wasm");
+    else await import("@tensorflow/tfjs-backend-cpu");
+    return (await tf.setBackend(name)) ? null : `${name} backend failed to initialise`;
+  } catch (e) {
+    return `${name}: ${errorLine(e)}`;
+  }
+}
+
+function wasmInfo(requested: BackendPreference, native: NativeMatmulInfo, prefix: string): BackendInfo {
+  const base = {
+    name: "wasm" as const,
+    requested,
+    nativeMatmul: native.active,
+    openblasCoretype: native.openblasCoretype,
+    openblasCoretypeSource: native.openblasCoretypeSource,
+    openblasCorename: native.openblasCorename,
+    threads: native.threads,
+  };
+  return native.active
+    ? { ...base, linear: "matmul", reason: `${prefix}wasm + native matmul: ${native.reason}` }
+    : {
+        ...base,
+        linear: "explicit-transpose",
+        reason: `${prefix}wasm with the explicit-transpose linear gradient (native matmul unavailable: ${native.reason})`,
+      };
+}
+
+async function select(requested: BackendPreference): Promise<BackendInfo> {
+  const skipped: string[] = [];
+  if (requested === "tensorflow" || requested === "auto") {
+    const t = await tryTensorflow();
+    if (t.ok) {
+      return {
+        name: "tensorflow",
+        requested,
+        nativeMatmul: false,
+        linear: "matmul",
+        tensorflowPackage: t.pkg,
+        reason: `${t.pkg} loaded`,
+      };
+    }
+    if (requested === "tensorflow") throw new Error(`TFJS_BACKEND=tensorflow but it cannot be used: ${t.why}`);
+    skipped.push(`tensorflow unavailable (${t.why})`);
+  }
+  if (requested === "wasm" || requested === "auto") {
+    const failure = await trySetBackend("wasm");
+    if (!failure) {
+      // Throws only when TUNEHOUSE_NATIVE_MATMUL=1 demands the fast path.
+      const native = installNativeMatmul(nativeMatmulMode());
+      return wasmInfo(requested, native, skipped.length ? `${skipped.join("; ")}; ` : "");
+    }
+    if (requested === "wasm") throw new Error(`TFJS_BACKEND=wasm but it cannot be used: ${failure}`);
+    skipped.push(failure);
+  }
+  const failure = await trySetBackend("cpu");
+  if (failure) throw new Error(`no tfjs backend could be initialised: ${[...skipped, failure].join("; ")}`);
+  const why = requested === "cpu" ? "requested" : skipped.join("; ");
+  return { name: "cpu", requested, nativeMatmul: false, linear: "matmul", reason: `cpu (${why}); slow for training` };
+}
+
+const chosen = new Map<BackendPreference, BackendInfo>();
+
+/**
+ * Sets up the tfjs backend (and tfjs-core's gradients, see tfjs-gradients.ts) and
+ * returns what was chosen, for the caller to log once.
+ * Idempotent: a repeated call with the same preference returns the same info (and
+ * re-activates that backend if something switched away from it).
+ */
+export async function initBackend(pref: string = process.env.TFJS_BACKEND ?? "auto"): Promise<BackendInfo> {
+  const requested = parseBackendPreference(pref);
+  const previous = chosen.get(requested);
+  if (previous) {
+    if (tf.getBackend() !== previous.name) await tf.setBackend(previous.name);
+    if (previous.name === "wasm" && previous.nativeMatmul) installNativeMatmul("auto");
+    return previous;
+  }
+  const info = await select(requested);
+  await tf.ready();
+  ensureGradientsRegistered();
+  chosen.set(requested, info);
+  return info;
+}

@@ -1,0 +1,46 @@
+import * as tf from "@tensorflow/tfjs-core";
+
+/**
+ * Rows of an embedding table for token ids: ids [N] int32, table [V, D] → [N, D].
+ *
+ * A frozen table (LoRA) uses gather. A trainable table needs gather's gradient, which
+ * tfjs builds from UnsortedSegmentSum — a kernel tfjs-backend-wasm does not have. On
+ * wasm the trainable path therefore uses gather with a custom gradient made of
+ * ScatterNd (which wasm has and which sums repeated ids): O(N·D), unlike the
+ * oneHot(ids)·table product (O(N·V·D)), which stays available as embedOneHot.
+ */
+export function embed(ids: tf.Tensor1D, table: tf.Tensor2D, opts: { trainable: boolean }): tf.Tensor2D {
+  checkInputs(ids, table);
+  if (opts.trainable && tf.getBackend() === "wasm") return gatherWithScatterGrad(ids, table);
+  return tf.gather(table, ids);
+}
+
+function checkInputs(ids: tf.Tensor, table: tf.Tensor): void {
+  if (ids.rank !== 1 || ids.dtype !== "int32") {
+    throw new Error(`embed: ids must be a 1-D int32 tensor, got ${ids.dtype} [${ids.shape}]`);
+  }
+  if (table.rank !== 2) throw new Error(`embed: table must be [vocab, dim], got [${table.shape}]`);
+}
+
+/** oneHot(ids) · table: differentiable on every backend, but costs N·V·D multiply-adds. */
+export function embedOneHot(ids: tf.Tensor1D, table: tf.Tensor2D): tf.Tensor2D {
+  checkInputs(ids, table);
+  return tf.tidy(() => tf.matMul(tf.oneHot(ids, table.shape[0], 1, 0, "float32"), table));
+}
+
+/** gather(table, ids) whose table gradient is scatterND(ids, dy) — summing repeated ids. */
+export function embedGatherScatterGrad(ids: tf.Tensor1D, table: tf.Tensor2D): tf.Tensor2D {
+  checkInputs(ids, table);
+  return gatherWithScatterGrad(ids, table);
+}
+
+function gatherWithScatterGrad(ids: tf.Tensor1D, table: tf.Tensor2D): tf.Tensor2D {
+  // customGrad differentiates only its float inputs; the ids are closed over.
+  const f = tf.customGrad((t) => {
+    return {
+      value: tf.gather(t as tf.Tensor2D, ids),
+      gradFunc: (dy: tf.Tensor) => tf.scatterND(tf.expandDims(ids, 1), dy, table.shape),
+    };
+  }) as (t: tf.Tensor2D) => tf.Tensor2D;
+  return f(table);
+}
