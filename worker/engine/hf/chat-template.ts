@@ -201,7 +201,9 @@ export class ChatTemplate {
       try {
         t = new Template(text);
       } catch (err: any) {
-        throw new ChatTemplateError(`chat template${name ? ` "${name}"` : ""} does not parse: ${err?.message ?? err}`);
+        throw new ChatTemplateError(
+          `chat template${name ? ` "${name}"` : ""} does not parse: ${err?.message ?? err}`,
+        );
       }
       this.compiled.set(name, t);
     }
@@ -212,7 +214,8 @@ export class ChatTemplate {
     if (typeof this.source === "string") return this.compile("", this.source);
     const names = Object.keys(this.source);
     const name =
-      this.name ?? (hasTools && this.source.tool_use ? "tool_use" : this.source.default ? "default" : undefined);
+      this.name ??
+      (hasTools && this.source.tool_use ? "tool_use" : this.source.default ? "default" : undefined);
     if (!name || !(name in this.source)) {
       throw new ChatTemplateError(
         `chat template: several templates (${names.join(", ")}) and none named ${name ?? '"default"'}`,

@@ -157,6 +157,7 @@ export class HfTokenizer {
   private readonly unnormalizedPlain: AddedTokenSplitter;
   private readonly normalizedAll: AddedTokenSplitter;
   private readonly normalizedPlain: AddedTokenSplitter;
+  private readonly specialOnly: AddedTokenSplitter;
 
   constructor(files: TokenizerFiles) {
     const { tokenizerJson, tokenizerConfig } = files;
@@ -191,6 +192,7 @@ export class HfTokenizer {
       norm.filter((t) => !t.special).map((t) => normalize(t.content)),
     );
 
+    this.specialOnly = new AddedTokenSplitter(added.filter((t) => t.special).map((t) => t.content));
     const special = new Map<string, number>();
     for (const t of added) if (t.special) special.set(t.content, t.id);
     this.specialTokens = special;
@@ -214,7 +216,15 @@ export class HfTokenizer {
     this.vocabSize = maxId + 1;
 
     const tokensMap: Record<string, string> = {};
-    for (const key of ["bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token"]) {
+    for (const key of [
+      "bos_token",
+      "eos_token",
+      "unk_token",
+      "sep_token",
+      "pad_token",
+      "cls_token",
+      "mask_token",
+    ]) {
       const c = tokenContent(config[key]);
       if (c !== null) tokensMap[key] = c;
     }
@@ -223,7 +233,11 @@ export class HfTokenizer {
     const stops = new Set<number>();
     if (this.eosId !== null) stops.add(this.eosId);
     const genEos = files.generationConfig?.eos_token_id;
-    for (const id of Array.isArray(genEos) ? genEos : genEos === undefined || genEos === null ? [] : [genEos]) {
+    for (const id of Array.isArray(genEos)
+      ? genEos
+      : genEos === undefined || genEos === null
+        ? []
+        : [genEos]) {
       if (Number.isInteger(id)) stops.add(id);
     }
     for (const content of KNOWN_END_OF_TURN_TOKENS) {
@@ -289,6 +303,16 @@ export class HfTokenizer {
     }
   }
 
+  /**
+   * Split text at special tokens: `{ text, id }` for a special token, `{ text, id: null }` for the
+   * text between them (whitespace eaten by lstrip/rstrip tokens removed).
+   */
+  splitOnSpecialTokens(text: string): { text: string; id: number | null }[] {
+    const sections = this.specialOnly.split(text);
+    applyStrip(sections, this.byContent);
+    return sections.map((s) => ({ text: s.text, id: s.token ? this.byContent.get(s.text)!.id : null }));
+  }
+
   decode(ids: ArrayLike<number>, opts: DecodeOptions = {}): string {
     if (ids.length === 0) return "";
     return this.lib.decode(Array.from(ids), {
@@ -312,7 +336,10 @@ export class HfTokenizer {
 }
 
 /** An added token with lstrip/rstrip eats the whitespace on that side (as the library and Rust do). */
-function applyStrip(sections: { text: string; token: boolean }[], byContent: Map<string, AddedTokenInfo>): void {
+function applyStrip(
+  sections: { text: string; token: boolean }[],
+  byContent: Map<string, AddedTokenInfo>,
+): void {
   for (let i = 0; i < sections.length; i++) {
     if (!sections[i].token) continue;
     const info = byContent.get(sections[i].text);
