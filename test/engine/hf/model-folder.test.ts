@@ -1,0 +1,117 @@
+import assert from "node:assert/strict";
+import { copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { readSafetensors, writeSafetensors } from "../../../worker/engine/hf/safetensors.js";
+import {
+  isValidModelId,
+  readEosTokenIds,
+  readGenerationConfig,
+  readModelConfig,
+  readModelWeights,
+  resolveModelFolder,
+} from "../../../worker/engine/hf/model-folder.js";
+
+const fixtureDir = new URL("../../fixtures/llama/", import.meta.url).pathname;
+let root: string;
+let models: string;
+before(async () => {
+  root = await mkdtemp(path.join(tmpdir(), "model-folder-test-"));
+  models = path.join(root, "models");
+  await mkdir(path.join(models, "org", "small"), { recursive: true });
+  await writeFile(path.join(models, "org", "small", "config.json"), "{}");
+  await mkdir(path.join(root, "outside"));
+  await writeFile(path.join(root, "outside", "config.json"), "{}");
+  await symlink(path.join(root, "outside"), path.join(models, "escape"));
+  await symlink(path.join(models, "org", "small"), path.join(models, "alias"));
+});
+after(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+describe("model folders", () => {
+  test("ids: nested names allowed; empty, '..', '.', absolute, backslash refused", () => {
+    assert.ok(isValidModelId("org/small"));
+    assert.ok(isValidModelId("Llama-3.2-1B_x"));
+    for (const bad of ["", "..", "../x", "org/../x", "/etc", "a//b", "./a", "a\\b", "a b"])
+      assert.equal(isValidModelId(bad), false, bad);
+  });
+
+  test("resolves a nested id to its folder", async () => {
+    assert.equal(
+      await resolveModelFolder(models, "org/small"),
+      path.join(await import("node:fs/promises").then((f) => f.realpath(models)), "org", "small"),
+    );
+  });
+
+  test("a symlink inside MODELS_DIR pointing inside is fine; one pointing out is refused", async () => {
+    assert.ok((await resolveModelFolder(models, "alias")).endsWith(path.join("org", "small")));
+    await assert.rejects(resolveModelFolder(models, "escape"), /outside MODELS_DIR/);
+  });
+
+  test("traversal and absolute ids are refused before touching the disk", async () => {
+    await assert.rejects(resolveModelFolder(models, "../outside"), /invalid model id/);
+    await assert.rejects(resolveModelFolder(models, path.join(root, "outside")), /invalid model id/);
+  });
+
+  test("missing model or missing config.json", async () => {
+    await assert.rejects(resolveModelFolder(models, "nope"), /not found/);
+    await assert.rejects(resolveModelFolder(models, "org"), /no config.json/);
+  });
+
+  test("sharded weights via model.safetensors.index.json equal the single file", async () => {
+    const dir = path.join(root, "sharded");
+    await mkdir(dir);
+    const all = (await readSafetensors(path.join(fixtureDir, "model.safetensors"))).tensors;
+    const names = [...all.keys()];
+    const half = Math.floor(names.length / 2);
+    const shards = [names.slice(0, half), names.slice(half)];
+    const weightMap: Record<string, string> = {};
+    for (const [i, shard] of shards.entries()) {
+      const file = `model-0000${i + 1}-of-00002.safetensors`;
+      await writeSafetensors(path.join(dir, file), new Map(shard.map((n) => [n, all.get(n)!])));
+      for (const n of shard) weightMap[n] = file;
+    }
+    await writeFile(
+      path.join(dir, "model.safetensors.index.json"),
+      JSON.stringify({ metadata: {}, weight_map: weightMap }),
+    );
+    const loaded = await readModelWeights(dir);
+    assert.deepEqual([...loaded.keys()].sort(), [...names].sort());
+    for (const n of names) assert.deepEqual(loaded.get(n)?.data, all.get(n)?.data);
+  });
+
+  test("an index naming a shard outside the folder is refused", async () => {
+    const dir = path.join(root, "badindex");
+    await mkdir(dir);
+    await writeFile(
+      path.join(dir, "model.safetensors.index.json"),
+      JSON.stringify({ weight_map: { w: "../x.safetensors" } }),
+    );
+    await assert.rejects(readModelWeights(dir), /inside the model folder/);
+  });
+
+  test("no weights at all is a clear error", async () => {
+    await assert.rejects(readModelWeights(path.join(models, "org", "small")), /no model.safetensors/);
+  });
+
+  test("generation_config eos ids (single or list) win over config.json's", async () => {
+    const dir = path.join(root, "gen");
+    await mkdir(dir);
+    await copyFile(path.join(fixtureDir, "config.json"), path.join(dir, "config.json"));
+    const config = await readModelConfig(dir);
+    assert.deepEqual(await readEosTokenIds(dir, config), [2], "no generation_config: config.json's eos");
+    await writeFile(
+      path.join(dir, "generation_config.json"),
+      JSON.stringify({ eos_token_id: [7, 9], pad_token_id: 0 }),
+    );
+    assert.deepEqual(await readEosTokenIds(dir, config), [7, 9]);
+    assert.deepEqual(await readGenerationConfig(dir), {
+      eosTokenIds: [7, 9],
+      bosTokenId: null,
+      padTokenId: 0,
+    });
+    assert.deepEqual((await readGenerationConfig(fixtureDir)).eosTokenIds, [2]);
+  });
+});
