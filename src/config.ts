@@ -1,0 +1,101 @@
+// Environment → typed configuration, validated once at start. Every variable the service
+// reads is listed here (and in the README's configuration table); nothing else reads
+// process.env, so tests build a Config directly.
+import { resolve } from "node:path";
+
+export interface Config {
+  /** TCP port of the HTTP server (0 = any free port). */
+  port: number;
+  /** Interface to listen on. */
+  host: string;
+  /** Folder for embedded Postgres (PGlite) data and the embedded API key file. */
+  dataDir: string;
+  /** postgres://… of an external server; null = embedded PGlite in `dataDir`. */
+  databaseUrl: string | null;
+  /** Folder of base models (Hugging Face causal LM folders, depth 1 or 2). */
+  modelsDir: string;
+  /** Keys to provision in the `default` project at start; null = not set. */
+  apiKeys: string[] | null;
+  /** Largest accepted file (POST /v1/files and completed uploads), in bytes. */
+  maxFileBytes: number;
+  /** Largest accepted line of a fine-tune JSONL file, in bytes. */
+  maxLineBytes: number;
+  /** Largest part of an Upload (POST /v1/uploads/{id}/parts), in bytes. */
+  maxUploadPartBytes: number;
+  /** Largest total size of an Upload, in bytes. */
+  maxUploadBytes: number;
+  /** How many schema problems of a fine-tune file are recorded. */
+  maxValidationErrors: number;
+  /** pino log level (fatal|error|warn|info|debug|trace|silent). */
+  logLevel: string;
+}
+
+export const DEFAULT_CONFIG: Config = {
+  port: 8000,
+  host: "127.0.0.1",
+  dataDir: "./data",
+  databaseUrl: null,
+  modelsDir: "./models",
+  apiKeys: null,
+  maxFileBytes: 512 * 1024 * 1024,
+  maxLineBytes: 8 * 1024 * 1024,
+  maxUploadPartBytes: 64 * 1024 * 1024,
+  maxUploadBytes: 8 * 1024 * 1024 * 1024,
+  maxValidationErrors: 20,
+  logLevel: "info",
+};
+
+export class ConfigError extends Error {}
+
+function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === "") return fallback;
+  const value = Number(raw.trim());
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new ConfigError(`${name} must be an integer >= ${min} (got ${JSON.stringify(raw)})`);
+  }
+  return value;
+}
+
+function text(env: NodeJS.ProcessEnv, name: string, fallback: string): string {
+  const raw = env[name];
+  return raw === undefined || raw.trim() === "" ? fallback : raw.trim();
+}
+
+const LOG_LEVELS = new Set(["fatal", "error", "warn", "info", "debug", "trace", "silent"]);
+
+/** Reads and checks the environment; throws ConfigError naming the variable on a bad value. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const databaseUrl = text(env, "DATABASE_URL", "");
+  if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new ConfigError(`DATABASE_URL must start with postgres:// or postgresql:// (got ${databaseUrl})`);
+  }
+  const apiKeysRaw = env.API_KEYS;
+  let apiKeys: string[] | null = null;
+  if (apiKeysRaw !== undefined && apiKeysRaw.trim() !== "") {
+    apiKeys = apiKeysRaw
+      .split(",")
+      .map((k) => k.trim())
+      .filter((k) => k.length > 0);
+    const short = apiKeys.find((k) => k.length < 8);
+    if (short !== undefined) throw new ConfigError("API_KEYS: every key must be at least 8 characters long");
+  }
+  const logLevel = text(env, "LOG_LEVEL", DEFAULT_CONFIG.logLevel);
+  if (!LOG_LEVELS.has(logLevel)) {
+    throw new ConfigError(`LOG_LEVEL must be one of ${[...LOG_LEVELS].join(", ")} (got ${logLevel})`);
+  }
+  return {
+    port: integer(env, "PORT", DEFAULT_CONFIG.port, 0),
+    host: text(env, "HOST", DEFAULT_CONFIG.host),
+    dataDir: resolve(text(env, "DATA_DIR", DEFAULT_CONFIG.dataDir)),
+    databaseUrl: databaseUrl || null,
+    modelsDir: resolve(text(env, "MODELS_DIR", DEFAULT_CONFIG.modelsDir)),
+    apiKeys,
+    maxFileBytes: integer(env, "MAX_FILE_BYTES", DEFAULT_CONFIG.maxFileBytes, 1),
+    maxLineBytes: integer(env, "MAX_LINE_BYTES", DEFAULT_CONFIG.maxLineBytes, 1),
+    maxUploadPartBytes: integer(env, "MAX_UPLOAD_PART_BYTES", DEFAULT_CONFIG.maxUploadPartBytes, 1),
+    maxUploadBytes: integer(env, "MAX_UPLOAD_BYTES", DEFAULT_CONFIG.maxUploadBytes, 1),
+    maxValidationErrors: integer(env, "MAX_VALIDATION_ERRORS", DEFAULT_CONFIG.maxValidationErrors, 0),
+    logLevel,
+  };
+}

@@ -1,0 +1,81 @@
+// One database handle for the whole process, on either driver: node-postgres against a
+// Postgres server (DATABASE_URL), or PGlite (Postgres compiled to WebAssembly) in a data
+// folder or in memory. Both run the same SQL migrations from migrations/ at open.
+import { mkdirSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
+import * as schema from "./schema.js";
+
+export type Database = PgDatabase<PgQueryResultHKT, typeof schema>;
+
+export interface DatabaseHandle {
+  db: Database;
+  kind: "postgres" | "pglite";
+  /** for logs: the server URL without password, or the PGlite folder */
+  description: string;
+  close(): Promise<void>;
+}
+
+export type DatabaseLocation =
+  | { kind: "postgres"; url: string; poolSize?: number }
+  /** dataDir null = in memory (tests) */
+  | { kind: "pglite"; dataDir: string | null };
+
+export const MIGRATIONS_DIR = fileURLToPath(new URL("../../migrations", import.meta.url));
+
+// Any constant works; it only has to be the same in every api/worker process.
+const MIGRATION_LOCK_KEY = 727_416_031;
+
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = "***";
+    return u.toString();
+  } catch {
+    return "postgres://…";
+  }
+}
+
+export async function openDatabase(location: DatabaseLocation): Promise<DatabaseHandle> {
+  if (location.kind === "postgres") return openPostgres(location.url, location.poolSize ?? 10);
+  return openPglite(location.dataDir);
+}
+
+async function openPostgres(url: string, poolSize: number): Promise<DatabaseHandle> {
+  const pg = await import("pg");
+  const { drizzle } = await import("drizzle-orm/node-postgres");
+  const { migrate } = await import("drizzle-orm/node-postgres/migrator");
+  const pool = new pg.default.Pool({ connectionString: url, max: poolSize });
+  // An idle client that loses its server must not crash the process; the next query retries.
+  pool.on("error", () => {});
+  const lockClient = await pool.connect();
+  try {
+    // Several api/worker processes may start at once: one migrates, the others wait.
+    await lockClient.query("SELECT pg_advisory_lock($1)", [MIGRATION_LOCK_KEY]);
+    try {
+      await migrate(drizzle({ client: lockClient }), { migrationsFolder: MIGRATIONS_DIR });
+    } finally {
+      await lockClient.query("SELECT pg_advisory_unlock($1)", [MIGRATION_LOCK_KEY]);
+    }
+  } finally {
+    lockClient.release();
+  }
+  const db = drizzle({ client: pool, schema }) as unknown as Database;
+  return { db, kind: "postgres", description: redactUrl(url), close: () => pool.end() };
+}
+
+async function openPglite(dataDir: string | null): Promise<DatabaseHandle> {
+  const { PGlite } = await import("@electric-sql/pglite");
+  const { drizzle } = await import("drizzle-orm/pglite");
+  const { migrate } = await import("drizzle-orm/pglite/migrator");
+  if (dataDir !== null) mkdirSync(dataDir, { recursive: true });
+  const client = dataDir === null ? await PGlite.create() : await PGlite.create(dataDir);
+  const pdb = drizzle({ client, schema });
+  await migrate(pdb, { migrationsFolder: MIGRATIONS_DIR });
+  return {
+    db: pdb as unknown as Database,
+    kind: "pglite",
+    description: dataDir === null ? "PGlite (in memory)" : `PGlite in ${dataDir}`,
+    close: () => client.close(),
+  };
+}

@@ -1,0 +1,147 @@
+// The database schema (drizzle). Migrations in migrations/ are generated from this file by
+// `npm run db:generate` (drizzle-kit) and applied at start, for PGlite and a Postgres server
+// alike. Every resource row carries project_id: tenancy is checked in every query.
+import { sql } from "drizzle-orm";
+import {
+  bigint,
+  customType,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+} from "drizzle-orm/pg-core";
+
+const bytea = customType<{ data: Uint8Array; driverData: Uint8Array }>({
+  dataType: () => "bytea",
+});
+
+const createdAt = () => timestamp("created_at", { withTimezone: true, mode: "date" }).notNull().defaultNow();
+
+export const projects = pgTable("projects", {
+  id: text("id").primaryKey(),
+  name: text("name").notNull().unique(),
+  createdAt: createdAt(),
+});
+
+export const apiKeys = pgTable(
+  "api_keys",
+  {
+    id: text("id").primaryKey(),
+    projectId: text("project_id")
+      .notNull()
+      .references(() => projects.id, { onDelete: "cascade" }),
+    /** sha256 of the key, hex; the key itself is never stored */
+    keyHash: text("key_hash").notNull(),
+    /** the key's first and last characters, to recognise it in `keys list` */
+    keyHint: text("key_hint").notNull(),
+    /** who made it: cli | env (API_KEYS) | embedded (first start) */
+    source: text("source").notNull(),
+    createdAt: createdAt(),
+    revokedAt: timestamp("revoked_at", { withTimezone: true, mode: "date" }),
+  },
+  (t) => [uniqueIndex("api_keys_key_hash_idx").on(t.keyHash)],
+);
+
+/**
+ * Bytes of files (and later adapters) as ordered ~1 MiB chunks. A blob is `writing` while
+ * its bytes arrive and `ready` once the owning row (file, …) commits; writing blobs that
+ * stop being touched are swept (see blob-store.ts).
+ */
+export const blobs = pgTable(
+  "blobs",
+  {
+    id: text("id").primaryKey(),
+    projectId: text("project_id")
+      .notNull()
+      .references(() => projects.id, { onDelete: "cascade" }),
+    state: text("state").notNull(),
+    bytes: bigint("bytes", { mode: "number" }).notNull().default(0),
+    createdAt: createdAt(),
+    touchedAt: timestamp("touched_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
+  },
+  (t) => [index("blobs_state_touched_idx").on(t.state, t.touchedAt)],
+);
+
+export const blobChunks = pgTable(
+  "blob_chunks",
+  {
+    blobId: text("blob_id")
+      .notNull()
+      .references(() => blobs.id, { onDelete: "cascade" }),
+    seq: integer("seq").notNull(),
+    data: bytea("data").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.blobId, t.seq] })],
+);
+
+export const files = pgTable(
+  "files",
+  {
+    id: text("id").primaryKey(),
+    projectId: text("project_id")
+      .notNull()
+      .references(() => projects.id, { onDelete: "cascade" }),
+    blobId: text("blob_id")
+      .notNull()
+      .references(() => blobs.id),
+    filename: text("filename").notNull(),
+    purpose: text("purpose").notNull(),
+    bytes: bigint("bytes", { mode: "number" }).notNull(),
+    status: text("status").notNull(),
+    statusDetails: text("status_details"),
+    /** fine-tune files: the JsonlSummary of src/files/jsonl-validator.ts */
+    validation: jsonb("validation"),
+    createdAt: createdAt(),
+    expiresAt: timestamp("expires_at", { withTimezone: true, mode: "date" }),
+  },
+  (t) => [
+    index("files_project_created_idx").on(t.projectId, t.createdAt, t.id),
+    index("files_expires_idx")
+      .on(t.expiresAt)
+      .where(sql`${t.expiresAt} IS NOT NULL`),
+  ],
+);
+
+export const uploads = pgTable(
+  "uploads",
+  {
+    id: text("id").primaryKey(),
+    projectId: text("project_id")
+      .notNull()
+      .references(() => projects.id, { onDelete: "cascade" }),
+    filename: text("filename").notNull(),
+    purpose: text("purpose").notNull(),
+    bytes: bigint("bytes", { mode: "number" }).notNull(),
+    mimeType: text("mime_type").notNull(),
+    /** pending | completed | cancelled (expired is derived from expires_at) */
+    status: text("status").notNull(),
+    /** expires_after.seconds for the File the upload becomes */
+    fileExpiresAfterSeconds: integer("file_expires_after_seconds"),
+    fileId: text("file_id").references(() => files.id, { onDelete: "set null" }),
+    createdAt: createdAt(),
+    expiresAt: timestamp("expires_at", { withTimezone: true, mode: "date" }).notNull(),
+  },
+  (t) => [index("uploads_project_idx").on(t.projectId, t.createdAt)],
+);
+
+export const uploadParts = pgTable(
+  "upload_parts",
+  {
+    id: text("id").primaryKey(),
+    uploadId: text("upload_id")
+      .notNull()
+      .references(() => uploads.id, { onDelete: "cascade" }),
+    projectId: text("project_id")
+      .notNull()
+      .references(() => projects.id, { onDelete: "cascade" }),
+    /** null once the part's chunks moved into the completed file's blob */
+    blobId: text("blob_id").references(() => blobs.id, { onDelete: "set null" }),
+    bytes: bigint("bytes", { mode: "number" }).notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [index("upload_parts_upload_idx").on(t.uploadId)],
+);
