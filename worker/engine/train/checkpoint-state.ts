@@ -28,7 +28,8 @@ export interface TrainerState {
   /** optimizer steps already done inside `epoch` (the position in its data order) */
   stepInEpoch: number;
   seed: number;
-  rng: RngState;
+  /** the model's dropout RNG (null when the model has none) */
+  rng: RngState | null;
   /** loss of the first step: the reference for the divergence check */
   initialLoss: number | null;
   /** real (non-padding) tokens consumed so far */

@@ -3,13 +3,13 @@
 // API (for the jobs worker)
 // -------------------------
 //   const result = await train({
-//     model,            // TrainableModel: trainable variables + loss terms of a micro-batch
-//     optimizer,        // TrainOptimizer: AdamW update, exportable state
+//     model,            // CausalLM from loadModel(…, { lora } or { fullFinetune }), or any TrainableModel
+//     optimizer,        // optional TrainOptimizer; default new AdamW({ weightDecay })
 //     train: rows,      // TokenBatch holding every training row (packed or padded)
 //     validation,       // optional TokenBatch of validation rows
 //     hyperparameters,  // resolved (hyperparameters.ts): n_epochs, batch_size, multiplier, …
 //     seed,             // the job's seed: data order, dropout masks
-//     batchOrder,       // (numRows, epoch, seed) → row order of that epoch (data/ provides it)
+//     batchOrder,       // optional (numRows, epoch, seed) → row order; default shuffledOrder
 //     onStep,           // (StepMetrics) per optimizer step: step, total_steps, train_loss, …
 //     onEpochEnd,       // ({ epoch, step, checkpoint: Uint8Array, metrics }) after every epoch
 //     shouldStop,       // () => boolean | Promise<boolean>, polled before every step
@@ -34,27 +34,32 @@
 
 import * as tf from "@tensorflow/tfjs-core";
 import type { TokenBatch } from "../data/batch.js";
+import { ensureGradientsRegistered } from "../tfjs-gradients.js";
 import {
   type TensorData,
   type TrainCheckpoint,
   decodeCheckpoint,
   encodeCheckpoint,
 } from "./checkpoint-state.js";
+import { AdamW } from "./adamw.js";
 import { clipGradNorm, DEFAULT_MAX_GRAD_NORM } from "./clip-grad-norm.js";
 import { peakLearningRate, type ResolvedHyperparameters } from "./hyperparameters.js";
-import { Rng } from "./rng.js";
+import { Rng, type RngState } from "./rng.js";
 import { learningRateAt } from "./schedule.js";
 import { countLabelTokens, countRealTokens, selectRows } from "./select-rows.js";
 
-/** What the loop needs from a model. */
+/** What the loop needs from a model; CausalLM (model/decoder.ts) has this shape. */
 export interface TrainableModel {
   /** The variables the optimizer updates, keyed by the name they are saved under. */
-  trainableVariables(): Map<string, tf.Variable>;
+  readonly trainableParams: Map<string, tf.Variable>;
   /**
    * For one micro-batch: the SUM of token cross-entropies over its label tokens and how many
-   * label tokens the argmax predicts correctly. `dropoutSeed` null = evaluation (no dropout).
+   * label tokens the argmax predicts correctly. `training` turns dropout on.
    */
-  lossTerms(batch: TokenBatch, dropoutSeed: number | null): { lossSum: tf.Scalar; correct: tf.Scalar };
+  lossTerms(batch: TokenBatch, options: { training?: boolean }): { lossSum: tf.Scalar; correct: tf.Scalar };
+  /** the model's dropout RNG, saved in checkpoints so a resumed run draws the same masks */
+  rngState?(): RngState;
+  setRngState?(state: RngState): void;
 }
 
 /** What the loop needs from an optimizer (AdamW). */
@@ -68,7 +73,7 @@ export interface TrainOptimizer {
 export type TrainHyperparameters = Pick<
   ResolvedHyperparameters,
   "n_epochs" | "batch_size" | "learning_rate_multiplier" | "warmup_ratio" | "lr_scheduler" | "full_finetune"
->;
+> & { weight_decay?: number };
 
 export interface StepMetrics {
   /** 1-based optimizer step just finished */
@@ -114,12 +119,14 @@ export type TrainResult =
 
 export interface TrainOptions {
   model: TrainableModel;
-  optimizer: TrainOptimizer;
+  /** default: AdamW (adamw.ts) with the hyperparameters' weight_decay */
+  optimizer?: TrainOptimizer;
   train: TokenBatch;
   validation?: TokenBatch;
   hyperparameters: TrainHyperparameters;
   seed: number;
-  batchOrder: (numRows: number, epoch: number, seed: number) => readonly number[];
+  /** row order of an epoch; default: a seeded shuffle (shuffledOrder) */
+  batchOrder?: (numRows: number, epoch: number, seed: number) => readonly number[];
   /** rows per forward/backward pass; batch_size is reached by accumulation (default 4) */
   microBatchSize?: number;
   maxGradNorm?: number;
@@ -168,6 +175,13 @@ function chunk<T>(items: readonly T[], size: number): T[][] {
   return out;
 }
 
+/** A fresh permutation per epoch, a function of (seed, epoch) only, so a resume needs no RNG state for it. */
+export function shuffledOrder(numRows: number, epoch: number, seed: number): number[] {
+  const rng = Rng.fromSeed(seed);
+  for (let e = 0; e < epoch; e++) rng.permutation(numRows);
+  return rng.permutation(numRows);
+}
+
 function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
@@ -209,7 +223,7 @@ export async function evaluateRows(
     const n = countLabelTokens(batch);
     if (n === 0) continue;
     const both = tf.tidy(() => {
-      const terms = model.lossTerms(batch, null);
+      const terms = model.lossTerms(batch, { training: false });
       return tf.stack([terms.lossSum, terms.correct]);
     });
     const [l, c] = await both.data();
@@ -225,7 +239,19 @@ export async function evaluateRows(
 }
 
 export async function train(options: TrainOptions): Promise<TrainResult> {
-  const { model, optimizer, train: rows, validation, hyperparameters: hp, seed } = options;
+  ensureGradientsRegistered();
+  if (options.optimizer) return runTraining(options, options.optimizer);
+  // an optimizer made here is disposed here: its moments would otherwise outlive the job
+  const optimizer = new AdamW({ weightDecay: options.hyperparameters.weight_decay ?? 0 });
+  try {
+    return await runTraining(options, optimizer);
+  } finally {
+    optimizer.dispose();
+  }
+}
+
+async function runTraining(options: TrainOptions, optimizer: TrainOptimizer): Promise<TrainResult> {
+  const { model, train: rows, validation, hyperparameters: hp, seed } = options;
   const microBatchSize = options.microBatchSize ?? 4;
   const maxGradNorm = options.maxGradNorm ?? DEFAULT_MAX_GRAD_NORM;
   const divergenceFactor = options.divergenceFactor ?? 5;
@@ -239,14 +265,15 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const schedule = { type: hp.lr_scheduler, peakLr, totalSteps, warmupRatio: hp.warmup_ratio };
   const validEvery = options.validEvery ?? Math.max(1, Math.ceil(totalSteps / 10));
   const validSampleRows = Math.min(options.validSampleRows ?? microBatchSize, validation?.batchSize ?? 0);
-  const variables = model.trainableVariables();
+  const variables = model.trainableParams;
+  if (variables.size === 0)
+    throw new Error("train: the model has no trainable parameters (attach LoRA or enable full fine-tuning)");
   const varList = [...variables.values()];
   const nameOf = new Map([...variables].map(([name, v]) => [v.name, name]));
 
   let step = 0;
   let epoch = 0;
   let stepInEpoch = 0;
-  let rng = Rng.fromSeed(seed);
   let initialLoss: number | null = null;
   let trainedTokens = 0;
   let validSamples = 0;
@@ -263,7 +290,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     writeVariables(variables, saved.weights);
     optimizer.importState({ scalars: s.optimizerScalars, tensors: saved.optimizer });
     ({ step, epoch, stepInEpoch, initialLoss, trainedTokens } = s);
-    rng = Rng.fromState(s.rng);
+    if (s.rng && model.setRngState) model.setRngState(s.rng);
     validSamples = Math.floor(step / validEvery);
   }
 
@@ -277,7 +304,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         epoch,
         stepInEpoch,
         seed,
-        rng: rng.state(),
+        rng: model.rngState ? model.rngState() : null,
         initialLoss,
         trainedTokens,
         optimizerScalars: opt.scalars,
@@ -294,7 +321,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
 
   let last: StepMetrics | null = null;
   for (; epoch < hp.n_epochs; epoch++, stepInEpoch = 0) {
-    const order = options.batchOrder(rows.batchSize, epoch, seed);
+    const order = (options.batchOrder ?? shuffledOrder)(rows.batchSize, epoch, seed);
     if (order.length !== rows.batchSize) {
       throw new Error(
         `batchOrder returned ${order.length} rows for epoch ${epoch}, expected ${rows.batchSize}`,
@@ -315,11 +342,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       let lossTotal: tf.Scalar = tf.scalar(0);
       let correctTotal: tf.Scalar = tf.scalar(0);
       for (const batch of micro) {
-        const dropoutSeed = rng.nextSeed();
         if (labelTokens === 0) continue;
         let correct: tf.Scalar | null = null;
         const { value, grads } = tf.variableGrads(() => {
-          const terms = model.lossTerms(batch, dropoutSeed);
+          const terms = model.lossTerms(batch, { training: true });
           correct = tf.keep(terms.correct);
           return tf.div(terms.lossSum, labelTokens) as tf.Scalar;
         }, varList);
