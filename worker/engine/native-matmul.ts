@@ -48,7 +48,10 @@ export interface NativeMatmulInfo {
   selfCheckMaxError?: number;
 }
 
-export const ADDON_PATH = fileURLToPath(new URL("../../native/build/Release/tunehouse_blas.node", import.meta.url));
+/** Built by scripts/build-native.mjs; TUNEHOUSE_NATIVE_ADDON points elsewhere (packaging, tests). */
+export const ADDON_PATH =
+  process.env.TUNEHOUSE_NATIVE_ADDON ||
+  fileURLToPath(new URL("../../native/build/Release/tunehouse_blas.node", import.meta.url));
 
 export type NativeMatmulMode = "off" | "auto" | "required";
 

@@ -25,7 +25,9 @@ function checkInputs(ids: tf.Tensor, table: tf.Tensor): void {
 /** oneHot(ids) · table: differentiable on every backend, but costs N·V·D multiply-adds. */
 export function embedOneHot(ids: tf.Tensor1D, table: tf.Tensor2D): tf.Tensor2D {
   checkInputs(ids, table);
-  return tf.tidy(() => tf.matMul(tf.oneHot(ids, table.shape[0], 1, 0, "float32"), table));
+  // Cast rather than oneHot(..., "float32"): tfjs-wasm 4.22 writes the int bits of 1
+  // into a float32 oneHot (1.4e-45 instead of 1).
+  return tf.tidy(() => tf.matMul(tf.cast(tf.oneHot(ids, table.shape[0]), "float32"), table));
 }
 
 /** gather(table, ids) whose table gradient is scatterND(ids, dy) — summing repeated ids. */

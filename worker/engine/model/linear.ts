@@ -27,11 +27,15 @@ function checkShapes(x: tf.Tensor, weight: tf.Tensor, bias?: tf.Tensor): void {
   }
 }
 
-/** One matMul with transposeB, bias fused (what native BLAS and tfjs-node do best). */
+/**
+ * One matMul with transposeB (what native BLAS and tfjs-node do best), then the bias.
+ * Not tf.fused.matMul: stock tfjs-wasm 4.22's _FusedMatMul adds the bias to the wrong
+ * columns when transposeB is set (test/engine/model/linear.test.ts shows it).
+ */
 export function linearMatMul(x: tf.Tensor2D, weight: tf.Tensor2D, bias?: tf.Tensor1D): tf.Tensor2D {
   checkShapes(x, weight, bias);
-  if (!bias) return tf.matMul(x, weight, false, true);
-  return tf.fused.matMul({ a: x, b: weight, transposeB: true, bias }) as tf.Tensor2D;
+  const y: tf.Tensor2D = tf.matMul(x, weight, false, true);
+  return bias ? tf.add<tf.Tensor2D>(y, bias) : y;
 }
 
 /**
