@@ -447,13 +447,14 @@ export class CausalLM {
     for (const [name, v] of this.trainableParams) byVariable.set(v.name, name);
     let lossSum: tf.Scalar | undefined;
     let correct: tf.Scalar | undefined;
-    const { grads } = tf.variableGrads(() => {
+    const { value, grads } = tf.variableGrads(() => {
       const logits = this.forward(batch, options);
       correct = tf.keep(correctCount(logits, shifted.targets, shifted.weights));
       const sum = crossEntropySum(logits, shifted.targets, shifted.weights);
       lossSum = tf.keep(tf.clone(sum));
       return tf.div(sum, normalizer) as tf.Scalar;
     }, [...this.trainableParams.values()]);
+    value.dispose();
     const named: tf.NamedTensorMap = {};
     for (const [varName, g] of Object.entries(grads)) named[byVariable.get(varName) ?? varName] = g;
     return {
