@@ -9,7 +9,7 @@
 //     validation,       // optional TokenBatch of validation rows
 //     hyperparameters,  // resolved (hyperparameters.ts): n_epochs, batch_size, multiplier, …
 //     seed,             // the job's seed: data order, dropout masks
-//     batchOrder,       // optional (numRows, epoch, seed) → row order; default shuffledOrder
+//     batchOrder,       // optional (numRows, epoch, seed) → row order; default data/batch-order.ts
 //     onStep,           // (StepMetrics) per optimizer step: step, total_steps, train_loss, …
 //     onEpochEnd,       // ({ epoch, step, checkpoint: Uint8Array, metrics }) after every epoch
 //     shouldStop,       // () => boolean | Promise<boolean>, polled before every step
@@ -34,6 +34,7 @@
 
 import * as tf from "@tensorflow/tfjs-core";
 import type { TokenBatch } from "../data/batch.js";
+import { batchOrder } from "../data/batch-order.js";
 import { ensureGradientsRegistered } from "../tfjs-gradients.js";
 import {
   type TensorData,
@@ -44,7 +45,7 @@ import {
 import { AdamW } from "./adamw.js";
 import { clipGradNorm, DEFAULT_MAX_GRAD_NORM } from "./clip-grad-norm.js";
 import { peakLearningRate, type ResolvedHyperparameters } from "./hyperparameters.js";
-import { Rng, type RngState } from "./rng.js";
+import type { RngState } from "./rng.js";
 import { learningRateAt } from "./schedule.js";
 import { countLabelTokens, countRealTokens, selectRows } from "./select-rows.js";
 
@@ -125,7 +126,7 @@ export interface TrainOptions {
   validation?: TokenBatch;
   hyperparameters: TrainHyperparameters;
   seed: number;
-  /** row order of an epoch; default: a seeded shuffle (shuffledOrder) */
+  /** row order of an epoch; default: data/batch-order.ts batchOrder */
   batchOrder?: (numRows: number, epoch: number, seed: number) => readonly number[];
   /** rows per forward/backward pass; batch_size is reached by accumulation (default 4) */
   microBatchSize?: number;
@@ -173,13 +174,6 @@ function chunk<T>(items: readonly T[], size: number): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
   return out;
-}
-
-/** A fresh permutation per epoch, a function of (seed, epoch) only, so a resume needs no RNG state for it. */
-export function shuffledOrder(numRows: number, epoch: number, seed: number): number[] {
-  const rng = Rng.fromSeed(seed);
-  for (let e = 0; e < epoch; e++) rng.permutation(numRows);
-  return rng.permutation(numRows);
 }
 
 function yieldToEventLoop(): Promise<void> {
@@ -321,7 +315,7 @@ async function runTraining(options: TrainOptions, optimizer: TrainOptimizer): Pr
 
   let last: StepMetrics | null = null;
   for (; epoch < hp.n_epochs; epoch++, stepInEpoch = 0) {
-    const order = (options.batchOrder ?? shuffledOrder)(rows.batchSize, epoch, seed);
+    const order = (options.batchOrder ?? batchOrder)(rows.batchSize, epoch, seed);
     if (order.length !== rows.batchSize) {
       throw new Error(
         `batchOrder returned ${order.length} rows for epoch ${epoch}, expected ${rows.batchSize}`,
