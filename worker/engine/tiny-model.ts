@@ -9,6 +9,7 @@
 // tokens + a few dozen English merges + ChatML special tokens) that round-trips any UTF-8 text,
 // tokenizer_config.json with a ChatML chat_template and eos <|im_end|>, generation_config.json.
 
+import { randomBytes } from "node:crypto";
 import { mkdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { writeSafetensors } from "./hf/safetensors.js";
@@ -274,7 +275,7 @@ export async function ensureTinyModel(modelsDir: string): Promise<string> {
       .catch(() => false);
   if (await complete()) return TINY_MODEL_ID;
   await mkdir(modelsDir, { recursive: true });
-  const tmp = path.join(modelsDir, `.${TINY_MODEL_ID}.tmp-${process.pid}-${Date.now()}`);
+  const tmp = path.join(modelsDir, `.${TINY_MODEL_ID}.tmp-${process.pid}-${randomBytes(6).toString("hex")}`);
   await mkdir(tmp);
   try {
     await writeTinyModel(tmp);
