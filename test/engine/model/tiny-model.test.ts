@@ -68,7 +68,7 @@ describe("tiny-chatml default model", () => {
     const config = await json("config.json");
     assert.equal(ids[0], tok.token_to_id("<|im_start|>"));
     assert.ok(ids.includes(config.eos_token_id), "<|im_end|> is one special token, the eos");
-    assert.ok(ids.every((id) => id < config.vocab_size));
+    assert.ok(ids.every((id: number) => id < config.vocab_size));
     const merged = tok.encode(" the", { add_special_tokens: false }).ids;
     assert.equal(merged.length, 1, "merges apply");
   });
