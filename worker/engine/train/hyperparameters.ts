@@ -15,19 +15,12 @@
 //   (lora_alpha 2 × lora_rank), lora_dropout 0.05, target_modules the seven projections, max_seq_length 1024,
 //   packing true, warmup_ratio 0.03, weight_decay 0, lr_scheduler "linear", full_finetune false.
 
+import { LORA_TARGET_MODULES } from "../model/lora.js";
 import type { LrSchedulerType } from "./schedule.js";
 
 export const LORA_BASE_LEARNING_RATE = 2e-4;
 export const FULL_FINETUNE_BASE_LEARNING_RATE = 2e-5;
-export const DEFAULT_TARGET_MODULES = [
-  "q_proj",
-  "k_proj",
-  "v_proj",
-  "o_proj",
-  "gate_proj",
-  "up_proj",
-  "down_proj",
-];
+export const DEFAULT_TARGET_MODULES: readonly string[] = LORA_TARGET_MODULES;
 
 export type Auto<T> = T | "auto";
 
