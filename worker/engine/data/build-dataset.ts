@@ -34,7 +34,7 @@ import type { ChatTemplate } from "../hf/chat-template.js";
 import type { HfTokenizer } from "../hf/tokenizer.js";
 import type { TokenBatch } from "./batch.js";
 import { epochBatches } from "./batch-order.js";
-import { type EncodedSequence, encodeChat } from "./encode-chat.js";
+import { type EncodedChat, type EncodedSequence, encodeChat } from "./encode-chat.js";
 import { encodePromptCompletion, encodeText } from "./encode-plain.js";
 import { type EncodedPreference, encodePreference } from "./encode-preference.js";
 import type { Example, ExampleFormat } from "./example.js";
@@ -65,7 +65,10 @@ export interface DatasetOptions {
   /** with batchSize: packingEfficiency is measured over epoch 0's batches as the loop will cut them */
   batchSize?: number;
   seed?: number;
-  /** round-trip check (decode(ids) === rendered text) on the first N chat examples; default 8 */
+  /**
+   * checks on the first N chat examples (default 8): ids decode to the rendered text, and the fast
+   * turn search gives the same ids and labels as the per-turn renders (else renders are used throughout)
+   */
   verifyExamples?: number;
   /** default validateExample (validate-example.ts) */
   validate?: (value: unknown) => ExampleValidation;
@@ -172,19 +175,72 @@ function* parseLines(
   }
 }
 
+/** Checks on the first few chat examples; `fastSpans` is turned off if the fast span search disagrees. */
+interface ChatChecks {
+  remaining: number;
+  fastSpans: boolean;
+}
+
+const sameIds = (a: Int32Array, b: Int32Array) => a.length === b.length && a.every((v, i) => v === b[i]);
+
+function encodeCheckedChat(
+  parsed: ParsedLine & { example: { format: "chat" } },
+  tokenizer: HfTokenizer,
+  template: ChatTemplate,
+  opts: DatasetOptions,
+  checks: ChatChecks,
+  warnings: string[],
+): EncodedChat {
+  const { messages, tools } = parsed.example.example;
+  const templateKwargs = opts.templateKwargs;
+  if (checks.remaining <= 0) {
+    return encodeChat(messages, tools, tokenizer, template, {
+      templateKwargs,
+      spanSearch: checks.fastSpans ? "auto" : "render",
+    });
+  }
+  checks.remaining--;
+  const reference = encodeChat(messages, tools, tokenizer, template, {
+    templateKwargs,
+    spanSearch: "render",
+  });
+  if (checks.fastSpans) {
+    const fast = encodeChat(messages, tools, tokenizer, template, { templateKwargs, spanSearch: "auto" });
+    if (!sameIds(fast.inputIds, reference.inputIds) || !sameIds(fast.labels, reference.labels)) {
+      checks.fastSpans = false;
+      warnings.push(
+        `line ${parsed.line}: the fast turn search disagrees with the template's renders; using renders for every example`,
+      );
+    }
+  }
+  if (tokenizer.decode(reference.inputIds) !== reference.text) {
+    warnings.push(
+      `line ${parsed.line}: the token ids do not decode back to the rendered text (the tokenizer normalises text)`,
+    );
+  }
+  return reference;
+}
+
 function encodeSft(
   parsed: ParsedLine,
   tokenizer: HfTokenizer,
   template: ChatTemplate,
   opts: DatasetOptions,
-): (EncodedSequence & { text?: string }) | { code: string; message: string } {
+  checks: ChatChecks,
+  warnings: string[],
+): EncodedSequence | { code: string; message: string } {
   const { example } = parsed;
   try {
     switch (example.format) {
       case "chat":
-        return encodeChat(example.example.messages, example.example.tools, tokenizer, template, {
-          templateKwargs: opts.templateKwargs,
-        });
+        return encodeCheckedChat(
+          parsed as ParsedLine & { example: { format: "chat" } },
+          tokenizer,
+          template,
+          opts,
+          checks,
+          warnings,
+        );
       case "prompt_completion":
         return encodePromptCompletion(example.example.prompt, example.example.completion, tokenizer);
       case "text":
@@ -228,20 +284,12 @@ export function buildDataset(
   const collector = new StatsCollector(opts.maxErrors ?? 100);
   const { stats } = collector;
   const kept: EncodedSequence[] = [];
-  let toVerify = opts.verifyExamples ?? 8;
+  const checks: ChatChecks = { remaining: opts.verifyExamples ?? 8, fastSpans: true };
   for (const parsed of parseLines(lines, collector, opts.validate ?? validateExample)) {
-    const encoded = encodeSft(parsed, tokenizer, template, opts);
+    const encoded = encodeSft(parsed, tokenizer, template, opts, checks, stats.warnings);
     if ("code" in encoded) {
       collector.problem(parsed.line, encoded.code, `line ${parsed.line}: ${encoded.message}`, "invalid");
       continue;
-    }
-    if (encoded.text !== undefined && toVerify > 0) {
-      toVerify--;
-      if (tokenizer.decode(encoded.inputIds) !== encoded.text) {
-        stats.warnings.push(
-          `line ${parsed.line}: the token ids do not decode back to the rendered text (the tokenizer normalises text)`,
-        );
-      }
     }
     if (countScoredLabels(encoded.labels) === 0) {
       collector.problem(

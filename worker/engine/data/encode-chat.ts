@@ -19,7 +19,7 @@ import type { HfTokenizer } from "../hf/tokenizer.js";
 import { IGNORE_INDEX } from "./batch.js";
 import type { ChatMessage, FunctionTool } from "./example.js";
 import { createSpecialTextEscaper, type SpecialTextEscaper } from "./special-text-escaper.js";
-import { findTrainedSpans } from "./trained-spans.js";
+import { findSpansByHeader, findTrainedSpans, probeGenerationPrompt } from "./trained-spans.js";
 
 export interface EncodedSequence {
   inputIds: Int32Array;
@@ -39,6 +39,40 @@ export interface ChatEncodeOptions {
   trainMessage?: (message: ChatMessage, index: number) => boolean;
   /** extra template variables (e.g. { enable_thinking: false }) */
   templateKwargs?: Record<string, unknown>;
+  /**
+   * "auto" (default): the linear header search where the template allows it, else renders of each
+   * turn's prefix; "render": always the prefix renders (the reference the fast path is checked against)
+   */
+  spanSearch?: "auto" | "render";
+}
+
+/** Per template and template kwargs: the generation prompt, if it contains a special token. */
+const headerCache = new WeakMap<ChatTemplate, WeakMap<HfTokenizer, Map<string, string | null>>>();
+
+function headerFor(
+  template: ChatTemplate,
+  tokenizer: HfTokenizer,
+  kwargs?: Record<string, unknown>,
+): string | null {
+  let byTokenizer = headerCache.get(template);
+  if (!byTokenizer) {
+    byTokenizer = new WeakMap();
+    headerCache.set(template, byTokenizer);
+  }
+  let byKwargs = byTokenizer.get(tokenizer);
+  if (!byKwargs) {
+    byKwargs = new Map();
+    byTokenizer.set(tokenizer, byKwargs);
+  }
+  const key = JSON.stringify(kwargs ?? {});
+  if (!byKwargs.has(key)) {
+    const header = probeGenerationPrompt((messages, addGenerationPrompt) =>
+      template.render({ messages, addGenerationPrompt, extra: kwargs }),
+    );
+    const hasSpecial = header !== null && tokenizer.splitOnSpecialTokens(header).some((s) => s.id !== null);
+    byKwargs.set(key, hasSpecial ? header : null);
+  }
+  return byKwargs.get(key)!;
 }
 
 const escapers = new WeakMap<HfTokenizer, SpecialTextEscaper>();
@@ -105,7 +139,12 @@ export function encodeChat(
   messages.forEach((m, i) => {
     if (trainMessage(m, i)) trained.push(i);
   });
-  const spans = findTrainedSpans(render, full, trained, tokenizer.stopTokens);
+  const header =
+    (opts.spanSearch ?? "auto") === "auto" ? headerFor(template, tokenizer, opts.templateKwargs) : null;
+  const assistants = messages.flatMap((m, i) => (m.role === "assistant" ? [i] : []));
+  const spans =
+    (header !== null && findSpansByHeader(full, assistants, trained, header, tokenizer.stopTokens)) ||
+    findTrainedSpans(render, full, trained, tokenizer.stopTokens);
 
   const ids: number[] = [];
   const labels: number[] = [];

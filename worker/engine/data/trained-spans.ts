@@ -18,7 +18,10 @@
 // where the turn's own rendering ends (render up to turn i, compare with T), trailing whitespace off.
 //
 // Cost: one render per trained turn (two when G is not a prefix of T), each of the conversation so
-// far; conversations are short, and the tokenizer, which dominates, runs once over T.
+// far, so quadratic in the number of turns. findSpansByHeader is the linear fast path for templates
+// that allow it: when the generation prompt contains a special token (so only the template can have
+// written it) and T holds it exactly once per assistant message, its occurrences are the headers.
+// Callers check the fast path against the render path on a sample (build-dataset.ts).
 
 export interface TrainedSpan {
   /** index of the assistant message */
@@ -96,6 +99,53 @@ export function findTrainedSpans(
     }
     spans.push({ message: i, start, end });
     prevEnd = end;
+  }
+  return spans;
+}
+
+/**
+ * The text `add_generation_prompt` appends, probed on a one-message conversation; null when the
+ * template fails on it or the prompt is not a plain suffix.
+ */
+export function probeGenerationPrompt(
+  render: (messages: { role: string; content: string }[], addGenerationPrompt: boolean) => string,
+): string | null {
+  try {
+    const probe = [{ role: "user", content: "x" }];
+    const without = render(probe, false);
+    const withPrompt = render(probe, true);
+    if (!withPrompt.startsWith(without) || withPrompt.length === without.length) return null;
+    return withPrompt.slice(without.length);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Fast path: spans from the occurrences of the generation prompt `header` in `full`, one per assistant
+ * message in order. Null when the occurrences do not line up with the assistant messages one to one,
+ * or a turn has no stop token before the next header: the caller then uses findTrainedSpans.
+ */
+export function findSpansByHeader(
+  full: string,
+  assistantMessages: readonly number[],
+  trained: readonly number[],
+  header: string,
+  stops: readonly string[],
+): TrainedSpan[] | null {
+  const starts: number[] = [];
+  for (let at = full.indexOf(header); at >= 0; at = full.indexOf(header, at + header.length)) {
+    starts.push(at + header.length);
+  }
+  if (starts.length !== assistantMessages.length) return null;
+  const spans: TrainedSpan[] = [];
+  for (const message of trained) {
+    const k = assistantMessages.indexOf(message);
+    if (k < 0) return null;
+    const start = starts[k];
+    const end = firstStopEnd(full, start, stops);
+    if (end < 0 || (k + 1 < starts.length && end > starts[k + 1] - header.length)) return null;
+    spans.push({ message, start, end });
   }
   return spans;
 }
