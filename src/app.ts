@@ -1,0 +1,67 @@
+// The Fastify instance, built from a config and an open database: the server and the tests
+// both use this, so what the tests exercise is what runs.
+import multipart from "@fastify/multipart";
+import Fastify, { type FastifyInstance } from "fastify";
+import type { AppContext } from "./app-context.js";
+import type { Config } from "./config.js";
+import type { DatabaseHandle } from "./db/client.js";
+import { registerFileRoutes } from "./files/routes.js";
+import { registerAuth } from "./http/auth.js";
+import { registerErrorHandling } from "./http/error-handler.js";
+import { openApiDocument } from "./http/openapi-document.js";
+import { parseQueryString } from "./http/query-string.js";
+import { generateRequestId } from "./http/request-id.js";
+import { registerModelRoutes } from "./models/routes.js";
+import { registerUploadRoutes } from "./uploads/routes.js";
+
+export interface BuildAppOptions {
+  config: Config;
+  database: DatabaseHandle;
+  /** pino options, or false for no logs (tests) */
+  logger?: boolean | { level: string };
+}
+
+export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: opts.logger ?? { level: opts.config.logLevel },
+    genReqId: generateRequestId,
+    routerOptions: { querystringParser: parseQueryString },
+    // Streamed files don't count against this; it bounds JSON bodies.
+    bodyLimit: 1024 * 1024,
+    // Slow clients streaming large files must not be cut off; the SDK's own timeout is 10 min.
+    requestTimeout: 0,
+  });
+  const ctx: AppContext = { config: opts.config, database: opts.database };
+
+  app.addHook("onRequest", async (request, reply) => {
+    reply.header("x-request-id", request.id);
+  });
+  registerErrorHandling(app);
+  registerAuth(app, opts.database.db);
+
+  // Some clients send `Content-Type: application/json` with an empty body on POSTs that take
+  // none (cancel): accept that as no body instead of failing the JSON parse.
+  app.removeContentTypeParser("application/json");
+  app.addContentTypeParser("application/json", { parseAs: "string" }, (_request, body, done) => {
+    const text = String(body);
+    if (text.trim() === "") return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch (err) {
+      (err as { statusCode?: number }).statusCode = 400;
+      done(err as Error, undefined);
+    }
+  });
+  await app.register(multipart, {
+    // Sizes are enforced while streaming (413 in the envelope), not by busboy.
+    limits: { fileSize: Number.MAX_SAFE_INTEGER, files: 4, fields: 32, fieldSize: 64 * 1024, parts: 40 },
+    throwFileSizeLimit: false,
+  });
+
+  app.get("/openapi.json", async () => openApiDocument());
+  app.get("/health", async () => ({ status: "ok", database: opts.database.kind }));
+  registerFileRoutes(app, ctx);
+  registerUploadRoutes(app, ctx);
+  registerModelRoutes(app, ctx);
+  return app;
+}

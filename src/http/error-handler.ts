@@ -1,0 +1,69 @@
+// Every error leaves in OpenAI's envelope with all four keys; unknown routes too.
+import type { FastifyError, FastifyInstance } from "fastify";
+import { ApiError } from "./api-error.js";
+
+interface AjvError {
+  instancePath?: string;
+  keyword?: string;
+  params?: Record<string, unknown>;
+  message?: string;
+}
+
+/** "body/expires_after/seconds" + missing "x" → "expires_after.seconds.x" */
+function paramOf(context: string | undefined, e: AjvError): string | null {
+  const path = (e.instancePath ?? "").split("/").filter(Boolean);
+  if (e.keyword === "required" && typeof e.params?.missingProperty === "string") path.push(e.params.missingProperty);
+  if (e.keyword === "additionalProperties" && typeof e.params?.additionalProperty === "string") {
+    path.push(e.params.additionalProperty);
+  }
+  return path.length > 0 ? path.join(".") : context === "body" ? null : null;
+}
+
+function validationError(err: FastifyError): ApiError {
+  const first = (err.validation?.[0] ?? {}) as AjvError;
+  const param = paramOf(err.validationContext, first);
+  let message: string;
+  if (first.keyword === "required") message = `Missing required parameter: '${param}'.`;
+  else if (first.keyword === "additionalProperties") message = `Unrecognized request argument supplied: ${param}`;
+  else if (first.keyword === "enum" && Array.isArray(first.params?.allowedValues)) {
+    message = `Invalid value for '${param}': must be one of ${(first.params.allowedValues as unknown[]).map((v) => `'${v}'`).join(", ")}.`;
+  } else message = `Invalid value for '${param ?? err.validationContext}': ${first.message ?? err.message}.`;
+  const code = first.keyword === "required" ? "missing_required_parameter" : "invalid_value";
+  return new ApiError(400, message, { param, code });
+}
+
+export function toApiError(err: unknown): ApiError {
+  if (err instanceof ApiError) return err;
+  const e = err as FastifyError;
+  if (e?.validation) return validationError(e);
+  switch (e?.code) {
+    case "FST_ERR_CTP_BODY_TOO_LARGE":
+      return new ApiError(413, "Request body is too large.", { code: "request_too_large" });
+    case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
+      return new ApiError(415, `Unsupported Content-Type: ${e.message}`, { code: "unsupported_media_type" });
+    case "FST_ERR_CTP_EMPTY_JSON_BODY":
+    case "FST_ERR_CTP_INVALID_JSON_BODY":
+      return new ApiError(400, "We could not parse the JSON body of your request.", { code: "invalid_json" });
+  }
+  if (e instanceof SyntaxError && (e as FastifyError).statusCode === 400) {
+    return new ApiError(400, `We could not parse the JSON body of your request: ${e.message}`, { code: "invalid_json" });
+  }
+  const status = typeof e?.statusCode === "number" ? e.statusCode : 500;
+  if (status >= 400 && status < 500) return new ApiError(status, e.message, { code: e.code ?? null });
+  return new ApiError(500, "The server had an error while processing your request.", { type: "server_error" });
+}
+
+export function registerErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((err, request, reply) => {
+    const apiError = toApiError(err);
+    if (apiError.status >= 500) request.log.error({ err }, "request failed");
+    else request.log.info({ status: apiError.status, code: apiError.code, param: apiError.param }, apiError.message);
+    return reply.status(apiError.status).type("application/json").send(apiError.toEnvelope());
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const apiError = new ApiError(404, `Invalid URL (${request.method} ${request.url.split("?")[0]})`, {
+      code: "unknown_url",
+    });
+    return reply.status(404).type("application/json").send(apiError.toEnvelope());
+  });
+}
