@@ -6,6 +6,7 @@ import { AdamW } from "../../../worker/engine/train/adamw.js";
 import { decodeCheckpoint } from "../../../worker/engine/train/checkpoint-state.js";
 import { learningRateAt } from "../../../worker/engine/train/schedule.js";
 import {
+  lossExploded,
   type StepMetrics,
   type TrainHyperparameters,
   TrainingDivergedError,
@@ -112,6 +113,24 @@ test("stop + resume gives the same losses and weights as an uninterrupted run", 
     /different run/,
   );
   for (const m of [fullModel, resumedModel, crashModel]) m.dispose();
+});
+
+test("a stop between micro-batches drops the half-done step; the resume redoes it identically", async () => {
+  const full = await run(await loraModel(3, 0.1));
+  // 2 micro-batches a step → shouldStop is asked before each step and once between its halves
+  let calls = 0;
+  const first = await run(await loraModel(3, 0.1), { shouldStop: () => ++calls === 6 });
+  assert.ok(first.result.status === "stopped");
+  assert.equal(first.result.step, 2, "stopped inside step 3");
+  const second = await run(await loraModel(99, 0.1), { resumeFrom: first.result.checkpoint });
+  assert.deepEqual([...first.losses, ...second.losses], full.losses);
+});
+
+test("the explosion rule: factor × the first loss, and at least 3 nats above it", () => {
+  assert.equal(lossExploded(34, 6.7, 5), true);
+  assert.equal(lossExploded(30, 6.7, 5), false);
+  assert.equal(lossExploded(3, 0.2, 5), false, "noise on a near-zero first loss is not divergence");
+  assert.equal(lossExploded(3.3, 0.2, 5), true);
 });
 
 test("memory does not grow: tensors and bytes after step 2 equal those after step 20", async () => {

@@ -12,7 +12,8 @@
 //     batchOrder,       // optional (numRows, epoch, seed) → row order; default data/batch-order.ts
 //     onStep,           // (StepMetrics) per optimizer step: step, total_steps, train_loss, …
 //     onEpochEnd,       // ({ epoch, step, checkpoint: Uint8Array, metrics }) after every epoch
-//     shouldStop,       // () => boolean | Promise<boolean>, polled before every step
+//     shouldStop,       // () => boolean | Promise<boolean>, polled before every step and
+//                       //   between micro-batches (a stop mid-step drops that half-done step)
 //     signal,           // AbortSignal, also checked before every step
 //     resumeFrom,       // Uint8Array from onEpochEnd or from a stopped result: continue exactly
 //   });
@@ -22,7 +23,7 @@
 //   result.status === "stopped" → result.checkpoint is the state at the last finished step
 //     (pause: store it and resume from it later; cancel: drop it).
 //   result.trainedTokens: real (non-padding) tokens seen, over all epochs.
-//   A divergence (NaN/inf loss, or loss > divergenceFactor × the first step's loss) throws
+//   A divergence (NaN/inf loss, or loss > max(divergenceFactor × first loss, first loss + 3)) throws
 //   TrainingDivergedError, whose message tells the user to lower the learning-rate multiplier.
 //
 // One optimizer step = batch_size rows, run as micro-batches of `microBatchSize` rows whose
@@ -174,6 +175,14 @@ function chunk<T>(items: readonly T[], size: number): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
   return out;
+}
+
+/**
+ * The explosion half of the divergence check: above `factor` × the first step's loss, and at
+ * least 3 nats above it, so a first loss near 0 does not make ordinary batch noise fatal.
+ */
+export function lossExploded(loss: number, initialLoss: number, factor: number): boolean {
+  return loss > Math.max(factor * initialLoss, initialLoss + 3);
 }
 
 function yieldToEventLoop(): Promise<void> {
@@ -332,11 +341,21 @@ async function runTraining(options: TrainOptions, optimizer: TrainOptimizer): Pr
       const lr = learningRateAt(schedule, step);
 
       // Σ over micro-batches of d(lossSum_i / N) with N the label tokens of the whole step
+      const rngAtStepStart = model.rngState?.();
       let gradSum: tf.NamedTensorMap | null = null;
       let lossTotal: tf.Scalar = tf.scalar(0);
       let correctTotal: tf.Scalar = tf.scalar(0);
-      for (const batch of micro) {
+      let stoppedMidStep = false;
+      for (const [i, batch] of micro.entries()) {
         if (labelTokens === 0) continue;
+        // between micro-batches: serve timers (heartbeats) and let a stop land within the step
+        if (i > 0) {
+          await yieldToEventLoop();
+          if (await stopRequested()) {
+            stoppedMidStep = true;
+            break;
+          }
+        }
         let correct: tf.Scalar | null = null;
         const { value, grads } = tf.variableGrads(() => {
           const terms = model.lossTerms(batch, { training: true });
@@ -358,6 +377,12 @@ async function runTraining(options: TrainOptions, optimizer: TrainOptimizer): Pr
         correctTotal = nc as tf.Scalar;
       }
 
+      if (stoppedMidStep) {
+        // drop the half-done step; rewind the dropout RNG so a resume redoes it identically
+        tf.dispose([gradSum ?? {}, lossTotal, correctTotal]);
+        if (rngAtStepStart && model.setRngState) model.setRngState(rngAtStepStart);
+        return { status: "stopped", step, totalSteps, trainedTokens, checkpoint: snapshot() };
+      }
       let gradNormT: tf.Scalar = tf.scalar(0);
       if (gradSum !== null) {
         const byName: tf.NamedTensorMap = {};
@@ -378,7 +403,7 @@ async function runTraining(options: TrainOptions, optimizer: TrainOptimizer): Pr
       const trainLoss = labelTokens === 0 ? 0 : loss!;
       if (
         !Number.isFinite(trainLoss) ||
-        (initialLoss !== null && trainLoss > divergenceFactor * initialLoss)
+        (initialLoss !== null && lossExploded(trainLoss, initialLoss, divergenceFactor))
       ) {
         throw new TrainingDivergedError(step, trainLoss, initialLoss, hp.learning_rate_multiplier);
       }
