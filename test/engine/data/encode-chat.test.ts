@@ -193,3 +193,48 @@ describe("encodeChat with the ChatML default (a folder without a template)", () 
     assert.deepEqual([...enc.inputIds], tokenizer.encode(enc.text));
   });
 });
+
+describe("encodeChat: the fast header search agrees with per-turn renders", () => {
+  const conversations: { messages: ChatMessage[]; tools?: FunctionTool[] }[] = [
+    { messages: CONVERSATION, tools: TOOLS },
+    { messages: CONVERSATION },
+    {
+      messages: [
+        { role: "user", content: "a" },
+        { role: "assistant", content: "b" },
+        { role: "assistant", content: "c" },
+      ],
+    },
+    {
+      messages: [
+        { role: "system", content: "s" },
+        {
+          role: "user",
+          content: "u <|im_start|>assistant\n <|start_header_id|>assistant<|end_header_id|>\n\n",
+        },
+        { role: "assistant", content: "<think>\nr\n</think>\n\nx", weight: 0 },
+        { role: "user", content: "v" },
+        { role: "assistant", content: "y" },
+      ],
+    },
+  ];
+  for (const model of ["llama3", "qwen3"] as const) {
+    for (const kwargs of [undefined, { enable_thinking: false }]) {
+      it(`${model}${kwargs ? " enable_thinking=false" : ""}`, async () => {
+        const { tokenizer, template } = await realTokenizerAndTemplate(model);
+        for (const { messages, tools } of conversations) {
+          const fast = encodeChat(messages, tools, tokenizer, template, {
+            templateKwargs: kwargs,
+            spanSearch: "auto",
+          });
+          const slow = encodeChat(messages, tools, tokenizer, template, {
+            templateKwargs: kwargs,
+            spanSearch: "render",
+          });
+          assert.deepEqual([...fast.inputIds], [...slow.inputIds]);
+          assert.deepEqual([...fast.labels], [...slow.labels]);
+        }
+      });
+    }
+  }
+});

@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { findTrainedSpans } from "../../../worker/engine/data/trained-spans.js";
+import {
+  findSpansByHeader,
+  findTrainedSpans,
+  probeGenerationPrompt,
+} from "../../../worker/engine/data/trained-spans.js";
 
 // Pure tests with hand-written "templates": render(n, gen) over a list of [role, text] turns.
 type Turn = [string, string];
@@ -89,5 +93,56 @@ describe("findTrainedSpans", () => {
   it("refuses a turn it cannot locate instead of guessing", () => {
     const render = (n: number, gen: boolean) => (gen ? `X${n}` : `Y${n}`);
     assert.throws(() => findTrainedSpans(render, "Z", [0], STOPS), /message 0/);
+  });
+});
+
+describe("fast path: findSpansByHeader / probeGenerationPrompt", () => {
+  const HEADER = "<|im_start|>assistant\n";
+
+  it("probes the generation prompt as the suffix add_generation_prompt appends", () => {
+    const render = (messages: { role: string; content: string }[], gen: boolean) =>
+      chatml(messages.map((m) => [m.role, m.content] as Turn))(messages.length, gen);
+    assert.equal(probeGenerationPrompt(render), HEADER);
+    assert.equal(
+      probeGenerationPrompt(() => {
+        throw new Error("template needs a system message");
+      }),
+      null,
+    );
+  });
+
+  it("one header per assistant message: spans equal the render path's", () => {
+    const turns: Turn[] = [
+      ["user", "a"],
+      ["assistant", "b"],
+      ["user", "c"],
+      ["assistant", "d"],
+    ];
+    const render = chatml(turns);
+    const full = render(4, false);
+    const fast = findSpansByHeader(full, [1, 3], [1, 3], HEADER, STOPS);
+    assert.deepEqual(fast, findTrainedSpans(render, full, [1, 3], STOPS));
+    assert.deepEqual(findSpansByHeader(full, [1, 3], [3], HEADER, STOPS), [
+      { message: 3, start: full.lastIndexOf(HEADER) + HEADER.length, end: full.length - 1 },
+    ]);
+  });
+
+  it("gives up (null) when headers and assistant messages do not line up", () => {
+    const full = chatml([
+      ["user", "a"],
+      ["assistant", "b"],
+    ])(2, false);
+    assert.equal(
+      findSpansByHeader(full, [1, 3], [1], HEADER, STOPS),
+      null,
+      "fewer headers than assistant turns",
+    );
+    assert.equal(findSpansByHeader(`${full}${HEADER}`, [1], [1], HEADER, STOPS), null, "more headers");
+    assert.equal(
+      findSpansByHeader(full, [1], [0], HEADER, STOPS),
+      null,
+      "a trained message that is not an assistant",
+    );
+    assert.equal(findSpansByHeader(full, [1], [1], HEADER, ["<|eot|>"]), null, "no stop token");
   });
 });
