@@ -100,6 +100,14 @@ interface Projection {
   lora?: LoraPair;
 }
 
+interface RopeTensors {
+  cos: tf.Tensor4D;
+  sin: tf.Tensor4D;
+  /** cos and sin times 1/√dh, for the queries */
+  qCos: tf.Tensor4D;
+  qSin: tf.Tensor4D;
+}
+
 interface DecoderLayer {
   inputNorm: tf.Tensor1D;
   postAttentionNorm: tf.Tensor1D;
@@ -303,7 +311,9 @@ export class CausalLM {
   }
 
   /**
-   * Attention for one layer. x [B·T, D]; cos/sin [B, T, 1, dh]; bias [B or 1, 1, T, Tk].
+   * Attention for one layer. x [B·T, D]; rope tables [B, T, 1, dh]; bias [B or 1, 1, T, Tk].
+   * The 1/√dh score scale is folded into the query's rope tables (rope.qCos/qSin), which saves
+   * a [B, H, T, Tk] multiply and its gradient.
    * GQA without copying K/V: the g = H / Hkv query heads that share a KV head are folded into
    * the query length, so scores are one batched matmul over [B, Hkv, g·T, dh] × [B, Hkv, Tk, dh]ᵀ.
    */
@@ -312,8 +322,7 @@ export class CausalLM {
     layer: DecoderLayer,
     B: number,
     T: number,
-    cos: tf.Tensor4D,
-    sin: tf.Tensor4D,
+    rope: RopeTensors,
     bias: tf.Tensor,
     options: ForwardOptions,
     cache?: {
@@ -324,8 +333,12 @@ export class CausalLM {
   ): tf.Tensor2D {
     const { numHeads: H, numKvHeads: Hkv, headDim: dh } = this.config;
     const g = H / Hkv;
-    const q = applyRope(tf.reshape(this.project(x, layer.q, options), [B, T, H, dh]), cos, sin);
-    const kNew = applyRope(tf.reshape(this.project(x, layer.k, options), [B, T, Hkv, dh]), cos, sin);
+    const q = applyRope(tf.reshape(this.project(x, layer.q, options), [B, T, H, dh]), rope.qCos, rope.qSin);
+    const kNew = applyRope(
+      tf.reshape(this.project(x, layer.k, options), [B, T, Hkv, dh]),
+      rope.cos,
+      rope.sin,
+    );
     const vNew = tf.reshape(this.project(x, layer.v, options), [B, T, Hkv, dh]);
     let k = tf.transpose(kNew, [0, 2, 1, 3]) as tf.Tensor4D; // [B, Hkv, T, dh]
     let v = tf.transpose(vNew, [0, 2, 1, 3]) as tf.Tensor4D;
@@ -338,7 +351,7 @@ export class CausalLM {
     }
     const Tk = k.shape[2];
     const qHeads = tf.reshape(tf.transpose(q, [0, 2, 1, 3]), [B, Hkv, g * T, dh]);
-    const scores = tf.mul(tf.matMul(qHeads, k, false, true), 1 / Math.sqrt(dh));
+    const scores = tf.matMul(qHeads, k, false, true);
     const masked = tf.add(tf.reshape(scores, [B, H, T, Tk]), bias);
     const probs = tf.reshape(tf.softmax(masked), [B, Hkv, g * T, Tk]);
     const context = tf.reshape(tf.matMul(probs, v), [B, H, T, dh]);
@@ -353,14 +366,26 @@ export class CausalLM {
     return this.project(tf.mul(silu, up) as tf.Tensor2D, layer.down, options);
   }
 
-  /** cos/sin tensors [B, T, 1, dh] for the given position ids. */
-  private rope(positionIds: Int32Array, B: number, T: number): { cos: tf.Tensor4D; sin: tf.Tensor4D } {
+  /** cos/sin tensors [B, T, 1, dh] for the given position ids (and the query's, pre-scaled). */
+  private rope(positionIds: Int32Array, B: number, T: number): RopeTensors {
     let maxPos = 0;
     for (const p of positionIds) if (p > maxPos) maxPos = p;
     const invFreq = ropeInverseFrequencies(this.config.rope, this.config.headDim, maxPos + 1);
     const tables = ropeTables(invFreq, positionIds);
     const shape: [number, number, number, number] = [B, T, 1, this.config.headDim];
-    return { cos: tf.tensor4d(tables.cos, shape), sin: tf.tensor4d(tables.sin, shape) };
+    const scale = 1 / Math.sqrt(this.config.headDim);
+    return {
+      cos: tf.tensor4d(tables.cos, shape),
+      sin: tf.tensor4d(tables.sin, shape),
+      qCos: tf.tensor4d(
+        tables.cos.map((c) => c * scale),
+        shape,
+      ),
+      qSin: tf.tensor4d(
+        tables.sin.map((c) => c * scale),
+        shape,
+      ),
+    };
   }
 
   /** The decoder stack on flat ids; `biasFor(layerIndex)` gives that layer's attention bias. */
@@ -373,7 +398,7 @@ export class CausalLM {
     options: ForwardOptions,
     cache?: KvCache,
   ): tf.Tensor2D {
-    const { cos, sin } = this.rope(positionIds, B, T);
+    const rope = this.rope(positionIds, B, T);
     let x = this.embed(ids);
     this.layers.forEach((layer, i) => {
       const cacheSlot = cache && {
@@ -385,7 +410,7 @@ export class CausalLM {
         },
       };
       const h = rmsNorm(x, layer.inputNorm, this.config.rmsNormEps);
-      x = tf.add(x, this.attention(h, layer, B, T, cos, sin, biasFor(i), options, cacheSlot));
+      x = tf.add(x, this.attention(h, layer, B, T, rope, biasFor(i), options, cacheSlot));
       const h2 = rmsNorm(x, layer.postAttentionNorm, this.config.rmsNormEps);
       x = tf.add(x, this.mlp(h2, layer, options));
     });

@@ -111,6 +111,7 @@ export function loraLinear(
       ? tf.dropout(x, settings.dropout, undefined, dropoutSeed)
       : x;
   const down = linear(input as tf.Tensor2D, pair.a as unknown as tf.Tensor2D);
-  const up = linear(down, pair.b as unknown as tf.Tensor2D);
-  return tf.add(base, tf.mul(up, settings.scaling));
+  // scale the rank-r activation, not the [N, out] one: same product, r/out of the work
+  const up = linear(tf.mul(down, settings.scaling), pair.b as unknown as tf.Tensor2D);
+  return tf.add(base, up);
 }
