@@ -2,7 +2,7 @@
 // kernels. Skipped when the addon is not built (or TUNEHOUSE_NATIVE_MATMUL=0); with
 // TUNEHOUSE_NATIVE_MATMUL=1 a missing addon fails instead, so CI proves the fast path.
 import assert from "node:assert/strict";
-import { after, describe, test } from "node:test";
+import { after, beforeEach, describe, test } from "node:test";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import "@tensorflow/tfjs-backend-wasm";
@@ -86,6 +86,11 @@ function input(shape: number[], seed: number): tf.Tensor {
 }
 
 describe("native matmul (OpenBLAS on tfjs-wasm)", { skip: skipReason() }, () => {
+  // Other test modules in the same process may have uninstalled it.
+  beforeEach(() => {
+    installNativeMatmul(mode);
+  });
+
   test("reports OpenBLAS core, threads and a passing self-check", () => {
     assert.ok(info?.active);
     assert.ok(isNativeMatmulInstalled());
