@@ -238,3 +238,24 @@ describe("encodeChat: the fast header search agrees with per-turn renders", () =
     }
   }
 });
+
+describe("encodeChat: the cut at the assistant header (documented choice)", () => {
+  it("content starting with a newline is tokenized as at inference, not merged with the header's newline", async () => {
+    const { tokenizer, template } = await realTokenizerAndTemplate("qwen3");
+    const messages: ChatMessage[] = [
+      { role: "user", content: "Hi" },
+      { role: "assistant", content: "\nHello" },
+      { role: "user", content: "Again" },
+    ];
+    const enc = encodeChat(messages, undefined, tokenizer, template);
+    // Tokenizing the whole text merges "assistant\n" + "\nHello" into a "\n\n" token; the cut keeps
+    // the header's "\n" as prompt, as the prompt tokenized alone at inference time ends with it.
+    assert.notDeepEqual([...enc.inputIds], tokenizer.encode(enc.text));
+    assert.equal(tokenizer.decode(enc.inputIds), enc.text);
+    const prompt = tokenizer.encode(
+      template.render({ messages: messages.slice(0, 1), addGenerationPrompt: true }),
+    );
+    assert.deepEqual([...enc.inputIds.slice(0, prompt.length)], prompt);
+    assert.deepEqual(trainedRuns(tokenizer, enc), ["\nHello<|im_end|>"]);
+  });
+});
