@@ -1,5 +1,5 @@
 // Upload benchmark (not a test): `npm run bench:upload -- [--mb 200] [--base-url URL] [--api-key KEY]
-// [--server-pid PID] [--keep-file] [--keep-remote]`.
+// [--server-pid PID] [--purpose fine-tune|user_data|...] [--keep-file] [--keep-remote]`.
 //
 // Generates a fine-tune JSONL of chat examples in a temp file, uploads it with the official
 // `openai` SDK from fs.createReadStream (so the body is streamed, chunked, without
@@ -25,6 +25,8 @@ interface BenchOptions {
   serverPid: number | null;
   keepFile: boolean;
   keepRemote: boolean;
+  /** fine-tune (validated while it streams) by default; e.g. user_data to measure storage alone */
+  purpose: string;
 }
 
 function readOptions(): BenchOptions {
@@ -36,6 +38,7 @@ function readOptions(): BenchOptions {
       "server-pid": { type: "string" },
       "keep-file": { type: "boolean", default: false },
       "keep-remote": { type: "boolean", default: false },
+      purpose: { type: "string", default: "fine-tune" },
     },
   });
   const mb = Number(values.mb);
@@ -53,6 +56,7 @@ function readOptions(): BenchOptions {
     serverPid,
     keepFile: values["keep-file"]!,
     keepRemote: values["keep-remote"]!,
+    purpose: values.purpose!,
   };
 }
 
@@ -190,7 +194,7 @@ async function main(): Promise<void> {
     try {
       file = await client.files.create({
         file: createReadStream(path, { highWaterMark: READ_CHUNK_BYTES }),
-        purpose: "fine-tune",
+        purpose: options.purpose as OpenAI.FilePurpose,
       });
     } finally {
       if (sampler) clearInterval(sampler);
