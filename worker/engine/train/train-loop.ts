@@ -2,36 +2,49 @@
 //
 // API (for the jobs worker)
 // -------------------------
+//   const hp = resolveHyperparameters(job.hyperparameters, sft.stats.examples);  // write hp back
+//   const model = await loadModel(folder, hp.full_finetune
+//     ? { fullFinetune: true, seed }
+//     : { lora: { r: hp.lora_rank, alpha: hp.lora_alpha, dropout: hp.lora_dropout,
+//                 targetModules: hp.target_modules }, seed });   // seed: LoRA init + dropout
 //   const result = await train({
-//     model,            // CausalLM from loadModel(…, { lora } or { fullFinetune }), or any TrainableModel
-//     optimizer,        // optional TrainOptimizer; default new AdamW({ weightDecay })
-//     train: rows,      // TokenBatch holding every training row (packed or padded)
+//     model,            // CausalLM (model/decoder.ts), or anything shaped like TrainableModel
+//     train: sft.batch, // TokenBatch of every training row (data/build-dataset.ts)
 //     validation,       // optional TokenBatch of validation rows
-//     hyperparameters,  // resolved (hyperparameters.ts): n_epochs, batch_size, multiplier, …
-//     seed,             // the job's seed: data order, dropout masks
-//     batchOrder,       // optional (numRows, epoch, seed) → row order; default data/batch-order.ts
-//     onStep,           // (StepMetrics) per optimizer step: step, total_steps, train_loss, …
-//     onEpochEnd,       // ({ epoch, step, checkpoint: Uint8Array, metrics }) after every epoch
-//     shouldStop,       // () => boolean | Promise<boolean>, polled before every step and
-//                       //   between micro-batches (a stop mid-step drops that half-done step)
-//     signal,           // AbortSignal, also checked before every step
-//     resumeFrom,       // Uint8Array from onEpochEnd or from a stopped result: continue exactly
+//     hyperparameters: hp,
+//     seed,             // the job's seed: epoch order (data/batch-order.ts)
+//     onStep,           // (StepMetrics) after every optimizer step: step, total_steps, epoch,
+//                       //   train_loss, train_mean_token_accuracy, valid_loss?,
+//                       //   valid_mean_token_accuracy?, learning_rate, grad_norm, trained_tokens, step_ms
+//     onEpochEnd,       // ({ epoch, step, checkpoint: Uint8Array, metrics }) after every epoch; the
+//                       //   model's variables are the epoch's weights here: save the checkpoint's
+//                       //   adapter now (model.saveAdapter(dir)) if the API should serve it
+//     shouldStop,       // () => boolean | Promise<boolean>: polled before every step and between
+//                       //   micro-batches (a stop mid-step drops that half-done step)
+//     signal,           // AbortSignal, checked at the same points
+//     resumeFrom,       // Uint8Array from onEpochEnd or a stopped result: continue exactly there
+//     checkpointMeta,   // stored in every checkpoint (e.g. job id, resolved hyperparameters)
+//     // tuning knobs, rarely needed: optimizer (default new AdamW({ weightDecay: hp.weight_decay })),
+//     // microBatchSize (default 4 rows), maxGradNorm (1), validEvery (≈ total/10 steps),
+//     // validSampleRows (one micro-batch), divergenceFactor (5), batchOrder
 //   });
-//   result.status === "completed" → result.metrics has full_valid_loss / accuracy; the model's
-//     variables hold the trained weights: write the outputs with the model's own savers
-//     (PEFT adapter, or model.safetensors for full fine-tuning).
-//   result.status === "stopped" → result.checkpoint is the state at the last finished step
-//     (pause: store it and resume from it later; cancel: drop it).
-//   result.trainedTokens: real (non-padding) tokens seen, over all epochs.
-//   A divergence (NaN/inf loss, or loss > max(divergenceFactor × first loss, first loss + 3)) throws
-//   TrainingDivergedError, whose message tells the user to lower the learning-rate multiplier.
+//   "completed": result.metrics { step, train_loss, train_mean_token_accuracy, full_valid_loss?,
+//     full_valid_mean_token_accuracy? }; the model holds the trained weights: write the outputs
+//     with model.saveAdapter(dir) (PEFT layout) or model.saveFullModel(dir) (model.safetensors).
+//   "stopped": result.checkpoint is the state after the last finished step (pause: store it,
+//     resume from it later; cancel: drop it).
+//   result.trainedTokens: real (non-padding) tokens trained on, over all epochs.
+//   Divergence (NaN/inf loss, or loss > max(divergenceFactor × first loss, first loss + 3)) throws
+//   TrainingDivergedError; its message tells the user to lower the learning-rate multiplier.
+//   Each step runs synchronously on the backend between awaits: a heartbeat timer fires between
+//   micro-batches and steps, so its period must exceed one micro-batch's time.
 //
 // One optimizer step = batch_size rows, run as micro-batches of `microBatchSize` rows whose
 // gradients are summed; each micro-batch's summed token loss is divided by the label-token
 // count of the WHOLE step, so the update equals the one of a single big batch (a token-level
-// mean, not a mean of means). Then: global-norm clipping (1.0), the schedule's learning rate,
-// AdamW. Each step reads back one small tensor (loss, correct tokens, grad norm) and yields
-// to the event loop, so heartbeats and cancel requests are served between steps.
+// mean, not a mean of means). Then: global-norm clipping (1.0), the schedule's learning rate
+// (schedule.ts, transformers' formulas), AdamW. Each step reads back one small tensor (loss,
+// correct tokens, grad norm).
 
 import * as tf from "@tensorflow/tfjs-core";
 import type { TokenBatch } from "../data/batch.js";
