@@ -267,9 +267,9 @@ function measureEfficiency(rows: readonly SequenceRow[], opts: DatasetOptions): 
       slots += batch.length * longest;
     }
   } else {
-    slots =
-      rows.length *
-      ((opts.packing ?? true) ? opts.maxSeqLength : Math.max(...rows.map((r) => r.inputIds.length)));
+    const width =
+      (opts.packing ?? true) ? opts.maxSeqLength : rows.reduce((m, r) => Math.max(m, r.inputIds.length), 0);
+    slots = rows.length * width;
   }
   return real / slots;
 }
