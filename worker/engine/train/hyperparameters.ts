@@ -15,7 +15,7 @@
 //   (lora_alpha 2 × lora_rank), lora_dropout 0.05, target_modules the seven projections, max_seq_length 1024,
 //   packing true, warmup_ratio 0.03, weight_decay 0, lr_scheduler "linear", full_finetune false.
 
-import { LORA_TARGET_MODULES } from "../model/lora.js";
+import { LORA_TARGET_MODULES, type LoraTargetModule } from "../model/lora.js";
 import type { LrSchedulerType } from "./schedule.js";
 
 export const LORA_BASE_LEARNING_RATE = 2e-4;
@@ -48,7 +48,7 @@ export interface ResolvedHyperparameters {
   lora_rank: number;
   lora_alpha: number;
   lora_dropout: number;
-  target_modules: string[];
+  target_modules: LoraTargetModule[];
   max_seq_length: number;
   packing: boolean;
   warmup_ratio: number;
@@ -159,7 +159,7 @@ export function resolveHyperparameters(
     lora_rank,
     lora_alpha: requireRange("lora_alpha", input.lora_alpha ?? 2 * lora_rank, 1e-6, 1e6, false),
     lora_dropout: requireRange("lora_dropout", input.lora_dropout ?? 0.05, 0, 0.99, false),
-    target_modules,
+    target_modules: [...new Set(target_modules)] as LoraTargetModule[],
     max_seq_length: requireRange("max_seq_length", input.max_seq_length ?? 1024, 8, 131072, true),
     packing: input.packing ?? true,
     warmup_ratio: requireRange("warmup_ratio", input.warmup_ratio ?? 0.03, 0, 1, false),
