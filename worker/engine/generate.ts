@@ -11,7 +11,6 @@
 //   result.finishReason   "stop" (a stop id was produced) | "length"
 //   result.tokens[i]      { id, logprob, topLogprobs? } for each new token (stop token included)
 
-import * as tf from "@tensorflow/tfjs-core";
 import type { CausalLM } from "./model/decoder.js";
 import { Rng } from "./train/rng.js";
 
@@ -108,10 +107,8 @@ export async function nextTokenLogits(
   const cache = model.newCache();
   try {
     const logits = model.forwardCached(promptIds, cache, { disableAdapter });
-    const last = tf.tidy(() => tf.slice(logits, [logits.shape[0] - 1, 0], [1, -1]));
+    const data = (await logits.data()) as Float32Array;
     logits.dispose();
-    const data = (await last.data()) as Float32Array;
-    last.dispose();
     return data;
   } finally {
     model.disposeCache(cache);
@@ -152,11 +149,9 @@ export async function generate(
   try {
     let input: ArrayLike<number> = promptIds;
     for (let step = 0; step < steps; step++) {
-      const all = model.forwardCached(input, cache, forward);
-      const last = tf.tidy(() => tf.slice(all, [all.shape[0] - 1, 0], [1, -1]));
-      all.dispose();
-      const logits = (await last.data()) as Float32Array;
-      last.dispose();
+      const next = model.forwardCached(input, cache, forward);
+      const logits = (await next.data()) as Float32Array;
+      next.dispose();
       result.stepLogits?.push(logits);
       const id = temperature === 0 ? argmax(logits) : sampleToken(logits, temperature, topP, rng);
       const logp = logSoftmax(logits);

@@ -222,6 +222,24 @@ describe("decoder", () => {
     m.dispose();
   });
 
+  test("sequenceLogprobs: per-row sums of the golden token log-probabilities, differentiable", async () => {
+    const m = await loadModel(fixtureDir, { adapterDir: path.join(fixtureDir, "adapter") });
+    const batch = goldenBatch();
+    const base = await values(m.sequenceLogprobs(batch, { disableAdapter: true }));
+    (golden.batch.token_losses as (number | null)[][]).forEach((row, b) => {
+      const expected = -row.reduce<number>((s, x) => s + (x ?? 0), 0);
+      assert.ok(Math.abs(base[b] - expected) < 1e-4, `row ${b}: ${base[b]} vs ${expected}`);
+    });
+    const { value, grads } = tf.variableGrads(
+      () => tf.sum(m.sequenceLogprobs(batch)),
+      [...m.trainableParams.values()],
+    );
+    assert.ok(Math.abs((await values(value))[0] + golden.lora.loss * golden.batch.loss_num_tokens) < 1e-3);
+    assert.equal(Object.keys(grads).length, 28);
+    tf.dispose(Object.values(grads));
+    m.dispose();
+  });
+
   test("no tensors leak across forward, lossAndGrads and evaluate", async () => {
     const m = await loadModel(fixtureDir, { lora: { r: 2, alpha: 4, dropout: 0.1 } });
     const batch = goldenBatch();

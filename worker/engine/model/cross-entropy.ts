@@ -43,22 +43,26 @@ export function shiftLabels(
 }
 
 /**
- * Σ weights · (logsumexp(logits) − logits[target]) as a scalar, differentiable in `logits` [N, V].
- * A custom gradient, (softmax − onehot) · weight, avoids gather's gradient (missing on wasm) and
- * keeps memory at a few [N, V] buffers.
+ * Per-position weights · (logsumexp(logits) − logits[target]) [N], differentiable in `logits`
+ * [N, V]. A custom gradient, (softmax − onehot) · weight · dy, avoids gather's gradient (missing
+ * on wasm) and keeps memory at a few [N, V] buffers.
  */
-export function crossEntropySum(logits: tf.Tensor2D, targets: Int32Array, weights: Float32Array): tf.Scalar {
+export function tokenCrossEntropy(
+  logits: tf.Tensor2D,
+  targets: Int32Array,
+  weights: Float32Array,
+): tf.Tensor1D {
   const [n, vocab] = logits.shape;
   const flatIndex = new Int32Array(n);
   for (let i = 0; i < n; i++) flatIndex[i] = i * vocab + targets[i];
   const lossFn = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
-    const z2 = args[0] as tf.Tensor2D;
+    const z = args[0] as tf.Tensor2D;
     const save = args[1] as tf.GradSaveFunc;
     const w = tf.tensor1d(weights);
-    const lse = tf.logSumExp(z2, 1);
-    const picked = tf.gather(tf.reshape(z2, [-1]), tf.tensor1d(flatIndex, "int32"));
-    const value = tf.sum(tf.mul(tf.sub(lse, picked), w));
-    save([z2, w]);
+    const lse = tf.logSumExp(z, 1);
+    const picked = tf.gather(tf.reshape(z, [-1]), tf.tensor1d(flatIndex, "int32"));
+    const value = tf.mul(tf.sub(lse, picked), w);
+    save([z, w]);
     return {
       value,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
@@ -69,7 +73,12 @@ export function crossEntropySum(logits: tf.Tensor2D, targets: Int32Array, weight
       },
     };
   });
-  return lossFn(logits) as tf.Scalar;
+  return lossFn(logits) as tf.Tensor1D;
+}
+
+/** Σ over scored positions of the token cross-entropy (a scalar, differentiable). */
+export function crossEntropySum(logits: tf.Tensor2D, targets: Int32Array, weights: Float32Array): tf.Scalar {
+  return tf.tidy(() => tf.sum(tokenCrossEntropy(logits, targets, weights)));
 }
 
 /** How many scored positions have argmax(logits) = target (a scalar tensor, no gradient). */

@@ -12,13 +12,15 @@
 //                                      value and gradients of lossSum / normalizer for every
 //                                      trainable parameter, keyed by parameter name
 //   model.evaluate(batch)              { lossSum, tokenCount, correct } as numbers, no gradients
+//   model.sequenceLogprobs(batch, opts?)  Σ log p(label) per row [B] (DPO; disableAdapter = reference)
 //   model.trainableParams              Map<name, tf.Variable>: PEFT tensor names
 //                                      (base_model.model.…lora_A.weight) for LoRA, HF state-dict
 //                                      names for full fine-tuning
 //   model.rngState() / setRngState()   the dropout RNG, for checkpoints
 //   model.saveAdapter(dir) / loadAdapter(dir)   PEFT layout (model/adapter-io.ts)
 //   model.saveFullModel(dir)           model.safetensors + config for full fine-tuning
-//   model.newCache() / forwardCached(ids, cache) / disposeCache(cache)   KV-cache decoding
+//   model.newCache() / forwardCached(ids, cache) / disposeCache(cache)   KV-cache decoding:
+//                                      next-token logits [1, V] (generate.ts builds on it)
 //   model.dispose()
 //
 // Shapes: activations are kept flat as [B·T, D] around every linear layer (linear.ts), and only
@@ -37,7 +39,7 @@ import type { FloatTensorData } from "../hf/safetensors.js";
 import { writeSafetensors } from "../hf/safetensors.js";
 import { Rng, type RngState } from "../train/rng.js";
 import { buildAttentionBias, buildCachedAttentionBias } from "./attention-mask.js";
-import { correctCount, crossEntropySum, shiftLabels } from "./cross-entropy.js";
+import { correctCount, crossEntropySum, shiftLabels, tokenCrossEntropy } from "./cross-entropy.js";
 import { embed } from "./embedding.js";
 import { linear } from "./linear.js";
 import {
@@ -397,6 +399,7 @@ export class CausalLM {
     biasFor: (layer: number) => tf.Tensor,
     options: ForwardOptions,
     cache?: KvCache,
+    lastPositionOnly = false,
   ): tf.Tensor2D {
     const rope = this.rope(positionIds, B, T);
     let x = this.embed(ids);
@@ -414,6 +417,8 @@ export class CausalLM {
       const h2 = rmsNorm(x, layer.postAttentionNorm, this.config.rmsNormEps);
       x = tf.add(x, this.mlp(h2, layer, options));
     });
+    // decoding needs only the next-token distribution: skip the [T, V] head for the prompt
+    if (lastPositionOnly) x = tf.slice(x, [x.shape[0] - 1, 0], [1, -1]);
     const normed = rmsNorm(x, this.finalNorm, this.config.rmsNormEps);
     return linear(normed, this.lmHead);
   }
@@ -450,6 +455,19 @@ export class CausalLM {
       ];
     });
     return { lossSum, correct, tokenCount: shifted.count };
+  }
+
+  /**
+   * log π(labels | context) summed over each row's label tokens [B], differentiable: the
+   * sequence log-probabilities a DPO loss compares (use padded rows, one example per row; pass
+   * `disableAdapter` for the reference model).
+   */
+  sequenceLogprobs(batch: TokenBatch, options: ForwardOptions = {}): tf.Tensor1D {
+    const shifted = shiftLabels(batch.labels, batch.batchSize, batch.seqLen, this.config.vocabSize);
+    return tf.tidy(() => {
+      const perToken = tokenCrossEntropy(this.forward(batch, options), shifted.targets, shifted.weights);
+      return tf.neg(tf.sum(tf.reshape(perToken, [batch.batchSize, batch.seqLen]), 1)) as tf.Tensor1D;
+    });
   }
 
   /**
@@ -523,10 +541,15 @@ export class CausalLM {
   }
 
   /**
-   * Feed `ids` (one sequence) after what the cache holds; returns logits [ids.length, V] and
-   * extends the cache in place (the old cache tensors are freed).
+   * Feed `ids` (one sequence) after what the cache holds and extend the cache in place (the old
+   * cache tensors are freed). Returns the logits of the last position [1, V], or of every new
+   * position [ids.length, V] with `allPositions`.
    */
-  forwardCached(ids: ArrayLike<number>, cache: KvCache, options: ForwardOptions = {}): tf.Tensor2D {
+  forwardCached(
+    ids: ArrayLike<number>,
+    cache: KvCache,
+    options: ForwardOptions & { allPositions?: boolean } = {},
+  ): tf.Tensor2D {
     this.assertUsable();
     const T = ids.length;
     if (T === 0) throw new Error("forwardCached: no ids given");
@@ -544,7 +567,16 @@ export class CausalLM {
         }
         return bias;
       };
-      const out = this.run(Int32Array.from(ids), positions, 1, T, biasFor, options, cache);
+      const out = this.run(
+        Int32Array.from(ids),
+        positions,
+        1,
+        T,
+        biasFor,
+        options,
+        cache,
+        !options.allPositions,
+      );
       for (const t of [...cache.keys, ...cache.values]) tf.keep(t);
       return out;
     });
