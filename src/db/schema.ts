@@ -145,3 +145,107 @@ export const uploadParts = pgTable(
   },
   (t) => [index("upload_parts_upload_idx").on(t.uploadId)],
 );
+
+// ---------------------------------------------------------------- fine-tuning (jobs helper)
+
+/**
+ * Fine-tuning jobs. `status` moves validating_files → running ⇄ paused / queued →
+ * succeeded | failed | cancelled, each move one UPDATE guarded by the expected status
+ * (src/fine-tuning/job-transitions.ts). A worker owns a job while `worker_id` is set and
+ * `lease_expires_at` is in the future; `resume_blob_id` is the latest resume state
+ * (weights, optimizer, step, RNG) a new owner continues from.
+ */
+export const fineTuningJobs = pgTable(
+  "fine_tuning_jobs",
+  {
+    id: text("id").primaryKey(),
+    projectId: text("project_id")
+      .notNull()
+      .references(() => projects.id, { onDelete: "cascade" }),
+    model: text("model").notNull(),
+    trainingFile: text("training_file").notNull(),
+    validationFile: text("validation_file"),
+    status: text("status").notNull(),
+    /** {type, supervised?: {hyperparameters}}: as requested, then with the resolved numbers */
+    method: jsonb("method").notNull(),
+    suffix: text("suffix"),
+    seed: integer("seed").notNull(),
+    metadata: jsonb("metadata"),
+    integrations: jsonb("integrations"),
+    error: jsonb("error"),
+    fineTunedModel: text("fine_tuned_model"),
+    trainedTokens: bigint("trained_tokens", { mode: "number" }),
+    resultFiles: jsonb("result_files").notNull().default(sql`'[]'::jsonb`),
+    estimatedFinish: timestamp("estimated_finish", { withTimezone: true, mode: "date" }),
+    createdAt: createdAt(),
+    finishedAt: timestamp("finished_at", { withTimezone: true, mode: "date" }),
+    workerId: text("worker_id"),
+    leaseExpiresAt: timestamp("lease_expires_at", { withTimezone: true, mode: "date" }),
+    resumeBlobId: text("resume_blob_id").references(() => blobs.id, { onDelete: "set null" }),
+    resumeStep: integer("resume_step"),
+  },
+  (t) => [
+    index("fine_tuning_jobs_project_created_idx").on(t.projectId, t.createdAt, t.id),
+    index("fine_tuning_jobs_claim_idx").on(t.status, t.createdAt),
+  ],
+);
+
+/** Job events; `seq` orders them (newest first in the API, oldest first in the live stream). */
+export const fineTuningJobEvents = pgTable(
+  "fine_tuning_job_events",
+  {
+    seq: bigint("seq", { mode: "number" }).primaryKey().generatedAlwaysAsIdentity(),
+    id: text("id").notNull().unique(),
+    jobId: text("job_id")
+      .notNull()
+      .references(() => fineTuningJobs.id, { onDelete: "cascade" }),
+    level: text("level").notNull(),
+    message: text("message").notNull(),
+    type: text("type").notNull(),
+    data: jsonb("data"),
+    createdAt: createdAt(),
+  },
+  (t) => [index("fine_tuning_job_events_job_seq_idx").on(t.jobId, t.seq)],
+);
+
+/** End-of-epoch checkpoints: metrics and the adapter archive (tar) of that step. */
+export const fineTuningCheckpoints = pgTable(
+  "fine_tuning_checkpoints",
+  {
+    id: text("id").primaryKey(),
+    jobId: text("job_id")
+      .notNull()
+      .references(() => fineTuningJobs.id, { onDelete: "cascade" }),
+    projectId: text("project_id")
+      .notNull()
+      .references(() => projects.id, { onDelete: "cascade" }),
+    stepNumber: integer("step_number").notNull(),
+    /** ft:…:ckpt-step-N */
+    modelName: text("model_name").notNull(),
+    metrics: jsonb("metrics").notNull(),
+    adapterBlobId: text("adapter_blob_id").references(() => blobs.id, { onDelete: "set null" }),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    uniqueIndex("fine_tuning_checkpoints_job_step_idx").on(t.jobId, t.stepNumber),
+    index("fine_tuning_checkpoints_model_idx").on(t.projectId, t.modelName),
+  ],
+);
+
+/** Tuned models (ft:{base}:{project}:{suffix}:{job}), served as base model + adapter. */
+export const fineTunedModels = pgTable(
+  "fine_tuned_models",
+  {
+    id: text("id").primaryKey(),
+    projectId: text("project_id")
+      .notNull()
+      .references(() => projects.id, { onDelete: "cascade" }),
+    jobId: text("job_id").notNull(),
+    baseModel: text("base_model").notNull(),
+    adapterBlobId: text("adapter_blob_id")
+      .notNull()
+      .references(() => blobs.id),
+    createdAt: createdAt(),
+  },
+  (t) => [index("fine_tuned_models_project_idx").on(t.projectId, t.createdAt)],
+);
