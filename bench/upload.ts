@@ -154,6 +154,16 @@ async function memoryOf(pid: number): Promise<{ rss: number; hwm: number } | nul
   return { rss: kib("VmRSS") * 1024, hwm: kib("VmHWM") * 1024 };
 }
 
+/** User + system CPU seconds a process has used (/proc/<pid>/stat, fields 14 and 15, in clock ticks). */
+async function cpuSecondsOf(pid: number): Promise<number | null> {
+  const text = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => null);
+  if (text === null) return null;
+  // The command name (field 2) may hold spaces; the fields after its closing ")" are fixed.
+  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+  const ticksPerSecond = 100; // USER_HZ on Linux
+  return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
+}
+
 function mib(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
@@ -179,6 +189,7 @@ async function main(): Promise<void> {
       timeout: 60 * 60_000,
     });
     const before = pid === null ? null : await memoryOf(pid);
+    const cpuBefore = pid === null ? null : await cpuSecondsOf(pid);
     let peakSampledRss = before?.rss ?? 0;
     const sampler =
       pid === null
@@ -201,6 +212,7 @@ async function main(): Promise<void> {
     }
     const seconds = (performance.now() - started) / 1000;
     const after = pid === null ? null : await memoryOf(pid);
+    const cpuAfter = pid === null ? null : await cpuSecondsOf(pid);
 
     const retrieved = await client.files.retrieve(file.id);
     const bytesOk = file.bytes === size && retrieved.bytes === size;
@@ -224,6 +236,13 @@ async function main(): Promise<void> {
         `server pid ${pid}: RSS before ${mib(before.rss)}, peak sampled during upload ${mib(
           Math.max(peakSampledRss, after.rss),
         )}, after ${mib(after.rss)}; VmHWM (peak since start) ${mib(after.hwm)}`,
+      );
+    }
+    if (cpuBefore !== null && cpuAfter !== null) {
+      // Near 100% means the server's one JS thread is the bottleneck; far below, it waits (client, Postgres, CPU share).
+      const used = cpuAfter - cpuBefore;
+      console.log(
+        `server CPU during the upload: ${used.toFixed(2)} s (${((100 * used) / seconds).toFixed(0)}% of wall time)`,
       );
     }
     if (!options.keepRemote) await client.files.delete(file.id);
