@@ -163,6 +163,197 @@ export interface paths {
         get: operations["retrieveModel"];
         put?: never;
         post?: never;
+        /** Delete a fine-tuned model of the key's project (base models and checkpoints cannot be deleted). */
+        delete: operations["deleteModel"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/fine_tuning/jobs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The project's jobs, newest first. */
+        get: operations["listFineTuningJobs"];
+        put?: never;
+        /**
+         * Create a job (status `validating_files`); a worker validates the file, trains and publishes the model.
+         * @description Checked at create, each failure a 400 with `param`: `model` (unknown, or an architecture
+         *     the engine refuses), `training_file` / `validation_file` (missing, another project's,
+         *     purpose not `fine-tune`), `method.type` (`dpo` and `reinforcement` are refused until the
+         *     engine trains them), `suffix`, `seed`, `metadata`, `integrations`, and every hyperparameter.
+         *     Data problems (fewer than 10 usable examples, invalid lines, nothing trainable after
+         *     truncation) fail the job later with `error {code, message, param: "training_file"}`.
+         */
+        post: operations["createFineTuningJob"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/fine_tuning/jobs/{fine_tuning_job_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                fine_tuning_job_id: components["parameters"]["FineTuningJobId"];
+            };
+            cookie?: never;
+        };
+        get: operations["retrieveFineTuningJob"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/fine_tuning/jobs/{fine_tuning_job_id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                fine_tuning_job_id: components["parameters"]["FineTuningJobId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cancel a job that has not finished; a running job stops at its next step. A finished job is a 400. */
+        post: operations["cancelFineTuningJob"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/fine_tuning/jobs/{fine_tuning_job_id}/pause": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                fine_tuning_job_id: components["parameters"]["FineTuningJobId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Pause a queued or running job (status `paused`); its worker checkpoints at the next step and takes other work. */
+        post: operations["pauseFineTuningJob"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/fine_tuning/jobs/{fine_tuning_job_id}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                fine_tuning_job_id: components["parameters"]["FineTuningJobId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Re-queue a paused job; a worker continues it from its latest checkpoint. */
+        post: operations["resumeFineTuningJob"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/fine_tuning/jobs/{fine_tuning_job_id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                fine_tuning_job_id: components["parameters"]["FineTuningJobId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * The job's events, newest first; with `stream=true` a live Server-Sent Events stream (extension).
+         * @description Extension `stream=true`: `text/event-stream`, oldest first, one SSE event per job event
+         *     (`id:` = the event id, `event:` = `message` or `metrics`, `data:` = the event object as
+         *     JSON). A reconnecting client sends `Last-Event-ID` and gets only later events. The stream
+         *     ends with `event: done` (`data: {"status":…}`) once the job is finished.
+         */
+        get: operations["listFineTuningEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/fine_tuning/jobs/{fine_tuning_job_id}/checkpoints": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                fine_tuning_job_id: components["parameters"]["FineTuningJobId"];
+            };
+            cookie?: never;
+        };
+        /** The last three end-of-epoch checkpoints, highest step first. */
+        get: operations["listFineTuningJobCheckpoints"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/fine_tuning/jobs/{fine_tuning_job_id}/adapter": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                fine_tuning_job_id: components["parameters"]["FineTuningJobId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * The tuned model's adapter as one tar archive (adapter_config.json + adapter_model.safetensors, PEFT layout).
+         * @description `application/x-tar`, uncompressed ustar. A LoRA job holds `adapter_config.json` and
+         *     `adapter_model.safetensors` (load with PEFT, or serve with vLLM); a `full_finetune` job
+         *     holds `config.json` and `model.safetensors`. 404 until the job has succeeded, and after
+         *     its model is deleted.
+         */
+        get: operations["downloadFineTunedAdapter"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/fine_tuning/jobs/{fine_tuning_job_id}/checkpoints/{checkpoint_id}/adapter": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                fine_tuning_job_id: components["parameters"]["FineTuningJobId"];
+                checkpoint_id: string;
+            };
+            cookie?: never;
+        };
+        /** A checkpoint's adapter, in the same tar archive as the tuned model's. */
+        get: operations["downloadCheckpointAdapter"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -305,6 +496,187 @@ export interface components {
             object: "list";
             data: components["schemas"]["Model"][];
         };
+        DeleteModelResponse: {
+            id: string;
+            /** @enum {string} */
+            object: "model";
+            deleted: boolean;
+        };
+        /**
+         * @description OpenAI's three (`"auto"` or a number; `auto` is resolved when the worker validates the
+         *     file and the numbers are written back) plus our extensions (`x-tunehouse-extension`),
+         *     accepted in `method.supervised.hyperparameters` only. Rules for `auto`:
+         *     n_epochs 3, or min(25, 100 // n) when n·3 < 100, max(1, 25000 // n) when n·3 > 25000
+         *     (n = training examples); batch_size 1 below 1000 examples, 2 below 2000, 4 below 4000,
+         *     else 8; learning_rate_multiplier sqrt(batch_size / 8) rounded to 2 decimals (base
+         *     learning rate 2e-4 for LoRA, 2e-5 for full fine-tuning).
+         */
+        FineTuningHyperparameters: {
+            batch_size?: "auto" | number;
+            learning_rate_multiplier?: "auto" | number;
+            n_epochs?: "auto" | number;
+            /** @default 8 */
+            lora_rank?: number;
+            /** @description default 2 × lora_rank */
+            lora_alpha?: number;
+            /** @default 0.05 */
+            lora_dropout?: number;
+            /** @description Subset of q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj (default all seven). */
+            target_modules?: string[];
+            /** @default 1024 */
+            max_seq_length?: number;
+            /** @default true */
+            packing?: boolean;
+            /** @default 0.03 */
+            warmup_ratio?: number;
+            /** @default 0 */
+            weight_decay?: number;
+            /**
+             * @default linear
+             * @enum {string}
+             */
+            lr_scheduler?: "linear" | "cosine" | "constant";
+            /** @default false */
+            full_finetune?: boolean;
+        };
+        FineTuneMethod: {
+            /**
+             * @description Only `supervised` is trained; the others are a 400.
+             * @enum {string}
+             */
+            type: "supervised" | "dpo" | "reinforcement";
+            supervised?: {
+                hyperparameters?: components["schemas"]["FineTuningHyperparameters"];
+            };
+        };
+        CreateFineTuningJobRequest: {
+            /** @description A base model id under MODELS_DIR (GET /v1/models). */
+            model: string;
+            training_file: string;
+            validation_file?: string | null;
+            /**
+             * @deprecated
+             * @description The deprecated form of method.supervised.hyperparameters (OpenAI's three keys only).
+             */
+            hyperparameters?: {
+                batch_size?: "auto" | number;
+                learning_rate_multiplier?: "auto" | number;
+                n_epochs?: "auto" | number;
+            };
+            method?: components["schemas"]["FineTuneMethod"];
+            suffix?: string | null;
+            seed?: number | null;
+            metadata?: {
+                [key: string]: string;
+            } | null;
+            /** @description Stored and echoed; this server sends nothing to Weights & Biases. */
+            integrations?: {
+                /** @enum {string} */
+                type: "wandb";
+                wandb: {
+                    project: string;
+                    name?: string | null;
+                    entity?: string | null;
+                    tags?: string[];
+                };
+            }[] | null;
+        };
+        FineTuningJobError: {
+            /** @description invalid_n_examples | invalid_training_file | invalid_validation_file | training_diverged | training_error */
+            code: string;
+            message: string;
+            param: string | null;
+        };
+        FineTuningJob: {
+            id: string;
+            /** @enum {string} */
+            object: "fine_tuning.job";
+            created_at: number;
+            model: string;
+            /** @description The project id. */
+            organization_id: string;
+            /**
+             * @description `paused` (pause/resume endpoints) is outside OpenAI's enum.
+             * @enum {string}
+             */
+            status: "validating_files" | "queued" | "running" | "paused" | "succeeded" | "failed" | "cancelled";
+            training_file: string;
+            validation_file: string | null;
+            /** @description ft:{base}:{project id}:{suffix}:{job id} */
+            fine_tuned_model: string | null;
+            finished_at: number | null;
+            trained_tokens: number | null;
+            result_files: string[];
+            hyperparameters: {
+                batch_size: "auto" | number;
+                learning_rate_multiplier: "auto" | number;
+                n_epochs: "auto" | number;
+            };
+            seed: number;
+            error: components["schemas"]["FineTuningJobError"] | null;
+            estimated_finish?: number | null;
+            integrations?: Record<string, never>[] | null;
+            method?: components["schemas"]["FineTuneMethod"];
+            metadata?: {
+                [key: string]: string;
+            } | null;
+            suffix?: string | null;
+        };
+        ListFineTuningJobsResponse: {
+            /** @enum {string} */
+            object: "list";
+            data: components["schemas"]["FineTuningJob"][];
+            has_more: boolean;
+        };
+        FineTuningJobEvent: {
+            id: string;
+            /** @enum {string} */
+            object: "fine_tuning.job.event";
+            created_at: number;
+            /** @enum {string} */
+            level: "info" | "warn" | "error";
+            message: string;
+            /** @enum {string} */
+            type?: "message" | "metrics";
+            /**
+             * @description metrics events: {step, total_steps, train_loss, train_mean_token_accuracy, valid_loss?,
+             *     valid_mean_token_accuracy?, learning_rate, trained_tokens}; null for messages.
+             */
+            data?: Record<string, never> | null;
+        };
+        ListFineTuningJobEventsResponse: {
+            /** @enum {string} */
+            object: "list";
+            data: components["schemas"]["FineTuningJobEvent"][];
+            has_more: boolean;
+        };
+        FineTuningJobCheckpoint: {
+            id: string;
+            /** @enum {string} */
+            object: "fine_tuning.job.checkpoint";
+            created_at: number;
+            /** @description ft:…:ckpt-step-N; usable as a model id */
+            fine_tuned_model_checkpoint: string;
+            fine_tuning_job_id: string;
+            step_number: number;
+            metrics: {
+                step?: number;
+                train_loss?: number;
+                train_mean_token_accuracy?: number;
+                valid_loss?: number;
+                valid_mean_token_accuracy?: number;
+                full_valid_loss?: number;
+                full_valid_mean_token_accuracy?: number;
+            };
+        };
+        ListFineTuningJobCheckpointsResponse: {
+            /** @enum {string} */
+            object: "list";
+            data: components["schemas"]["FineTuningJobCheckpoint"][];
+            first_id: string | null;
+            last_id: string | null;
+            has_more: boolean;
+        };
     };
     responses: {
         /** @description An error, in OpenAI's envelope. Every response also carries `x-request-id`. */
@@ -320,6 +692,7 @@ export interface components {
     parameters: {
         FileId: string;
         UploadId: string;
+        FineTuningJobId: string;
     };
     requestBodies: never;
     headers: never;
@@ -590,6 +963,275 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Model"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    deleteModel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                model: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeleteModelResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    listFineTuningJobs: {
+        parameters: {
+            query?: {
+                after?: string;
+                limit?: number;
+                /** @description `metadata[k]=v` keeps jobs whose metadata has k = v (all pairs must match); `metadata=null` keeps jobs without metadata. */
+                metadata?: {
+                    [key: string]: string;
+                } | "null";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListFineTuningJobsResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    createFineTuningJob: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateFineTuningJobRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FineTuningJob"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    retrieveFineTuningJob: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                fine_tuning_job_id: components["parameters"]["FineTuningJobId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FineTuningJob"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    cancelFineTuningJob: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                fine_tuning_job_id: components["parameters"]["FineTuningJobId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FineTuningJob"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    pauseFineTuningJob: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                fine_tuning_job_id: components["parameters"]["FineTuningJobId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FineTuningJob"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    resumeFineTuningJob: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                fine_tuning_job_id: components["parameters"]["FineTuningJobId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FineTuningJob"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    listFineTuningEvents: {
+        parameters: {
+            query?: {
+                after?: string;
+                limit?: number;
+                stream?: boolean;
+            };
+            header?: never;
+            path: {
+                fine_tuning_job_id: components["parameters"]["FineTuningJobId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListFineTuningJobEventsResponse"];
+                    "text/event-stream": string;
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    listFineTuningJobCheckpoints: {
+        parameters: {
+            query?: {
+                after?: string;
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                fine_tuning_job_id: components["parameters"]["FineTuningJobId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListFineTuningJobCheckpointsResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    downloadFineTunedAdapter: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                fine_tuning_job_id: components["parameters"]["FineTuningJobId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The archive */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-tar": string;
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    downloadCheckpointAdapter: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                fine_tuning_job_id: components["parameters"]["FineTuningJobId"];
+                checkpoint_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The archive */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-tar": string;
                 };
             };
             default: components["responses"]["Error"];
