@@ -4,7 +4,7 @@
 // fallback (explicit transposes). Not a test. End-to-end times: tf op + dataSync,
 // output allocation included; one warm-up, then the median of --reps runs.
 //
-//   npm run bench:matmul [-- --reps 15 --cpu --json]
+//   npm run bench:matmul [-- --reps 15 --cpu --native-only --json]
 import { readFileSync } from "node:fs";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-wasm";
@@ -15,6 +15,7 @@ const args = process.argv.slice(2);
 const reps = Number(args[args.indexOf("--reps") + 1]) || 11;
 const withCpu = args.includes("--cpu");
 const asJson = args.includes("--json");
+const nativeOnly = args.includes("--native-only");
 
 interface Case {
   name: string;
@@ -117,10 +118,12 @@ async function main() {
   await tf.setBackend("wasm");
   const info = installNativeMatmul("auto");
   uninstallNativeMatmul();
-  const variants: Variant[] = [
-    { name: "wasm stock", backend: "wasm", native: false, useFallback: false },
-    { name: "wasm fallback (explicit transposes)", backend: "wasm", native: false, useFallback: true },
-  ];
+  const variants: Variant[] = nativeOnly
+    ? []
+    : [
+        { name: "wasm stock", backend: "wasm", native: false, useFallback: false },
+        { name: "wasm fallback (explicit transposes)", backend: "wasm", native: false, useFallback: true },
+      ];
   if (info.active) variants.push({ name: "wasm + OpenBLAS", backend: "wasm", native: true, useFallback: false });
   if (withCpu) variants.push({ name: "cpu stock", backend: "cpu", native: false, useFallback: false });
 
