@@ -160,6 +160,25 @@ export function peftTensorName(moduleName: string, side: "A" | "B"): string {
   return `base_model.model.${moduleName}.lora_${side}.weight`;
 }
 
+/**
+ * gather(table, ids) whose table gradient is scatterND(ids, dy) (repeated ids summed): works on
+ * wasm, which lacks gather's own gradient kernel, and is O(N·D). The ids go through `save` so
+ * they outlive the forward pass's tidy until backprop runs; embedding.ts's trainable path closes
+ * over them instead, which fails once the forward is wrapped in tf.tidy as it is here.
+ */
+function trainableGather(table: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D {
+  const shape = table.shape;
+  const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const t = args[0] as tf.Tensor2D;
+    (args[1] as tf.GradSaveFunc)([ids]);
+    return {
+      value: tf.gather(t, ids),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.scatterND(tf.expandDims(saved[0], 1), dy, shape),
+    };
+  });
+  return f(table) as tf.Tensor2D;
+}
+
 export class CausalLM {
   readonly config: ModelConfig;
   /** the folder it was loaded from and its raw config.json (for saving full models) */
@@ -298,11 +317,13 @@ export class CausalLM {
     this.rng = Rng.fromState(state);
   }
 
-  /** Token embeddings [N, D] (embedding.ts picks a gather whose gradient works on the backend). */
+  /** Token embeddings [N, D]: embedding.ts for a frozen table, trainableGather for a trained one. */
   private embed(ids: Int32Array): tf.Tensor2D {
-    return tf.tidy(() =>
-      embed(tf.tensor1d(ids, "int32"), this.embedTokens, { trainable: this.fullFinetune }),
-    );
+    return tf.tidy(() => {
+      const idTensor = tf.tensor1d(ids, "int32");
+      if (this.fullFinetune) return trainableGather(this.embedTokens, idTensor);
+      return embed(idTensor, this.embedTokens, { trainable: false });
+    });
   }
 
   private project(x: tf.Tensor2D, p: Projection, options: ForwardOptions): tf.Tensor2D {
