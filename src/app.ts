@@ -6,6 +6,7 @@ import type { AppContext } from "./app-context.js";
 import type { Config } from "./config.js";
 import type { DatabaseHandle } from "./db/client.js";
 import { registerFileRoutes } from "./files/routes.js";
+import { registerFineTuningRoutes } from "./fine-tuning/routes.js";
 import { registerAuth } from "./http/auth.js";
 import { registerErrorHandling } from "./http/error-handler.js";
 import { openApiDocument } from "./http/openapi-document.js";
@@ -63,5 +64,6 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   registerFileRoutes(app, ctx);
   registerUploadRoutes(app, ctx);
   registerModelRoutes(app, ctx);
+  registerFineTuningRoutes(app, ctx);
   return app;
 }

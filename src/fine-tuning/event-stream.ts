@@ -1,0 +1,66 @@
+// GET …/events?stream=true (extension): the job's events as Server-Sent Events, oldest first,
+// each with `id:` = the event id so a reconnecting client (EventSource, or anyone sending
+// `Last-Event-ID`) continues after the last one it saw. New events are found by polling the
+// events table every POLL_MS (the same SQL on PGlite and a server, and no connection held per
+// viewer); the stream ends with `event: done` once the job is finished and drained.
+import type { FastifyReply, FastifyRequest } from "fastify";
+import type { AppContext } from "../app-context.js";
+import { eventsSince, streamStart } from "./job-events.js";
+import { TERMINAL_STATUSES, toEventObject } from "./job-objects.js";
+import { findJob } from "./job-repository.js";
+
+const POLL_MS = 500;
+/** a comment line now and then keeps proxies from closing an idle stream */
+const KEEPALIVE_MS = 15_000;
+
+export async function streamJobEvents(
+  ctx: AppContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  jobId: string,
+  lastEventId: string | undefined,
+): Promise<FastifyReply> {
+  const { db } = ctx.database;
+  let seq = await streamStart(db, jobId, lastEventId);
+  reply.hijack();
+  const raw = reply.raw;
+  raw.writeHead(200, {
+    "content-type": "text/event-stream; charset=utf-8",
+    "cache-control": "no-cache",
+    connection: "keep-alive",
+    "x-request-id": request.id,
+  });
+  let closed = false;
+  raw.on("close", () => {
+    closed = true;
+  });
+  let lastWrite = Date.now();
+  try {
+    while (!closed) {
+      // read the status before the events: a job finished before this read has all its events in
+      const job = await findJob(db, request.projectId, jobId);
+      const rows = await eventsSince(db, jobId, seq);
+      for (const row of rows) {
+        const event = toEventObject(row);
+        raw.write(`id: ${event.id}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
+        seq = row.seq;
+        lastWrite = Date.now();
+      }
+      if (rows.length > 0) continue;
+      if (!job || TERMINAL_STATUSES.includes(job.status as never)) {
+        raw.write(`event: done\ndata: ${JSON.stringify({ status: job?.status ?? null })}\n\n`);
+        break;
+      }
+      if (Date.now() - lastWrite > KEEPALIVE_MS) {
+        raw.write(": keep-alive\n\n");
+        lastWrite = Date.now();
+      }
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    }
+  } catch (err) {
+    request.log.error({ err }, "event stream failed");
+  } finally {
+    raw.end();
+  }
+  return reply;
+}

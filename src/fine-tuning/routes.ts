@@ -1,0 +1,171 @@
+// /v1/fine_tuning/jobs: create, list, retrieve, cancel, pause, resume, events (list and live
+// SSE stream), checkpoints, and the adapter downloads (extension). Tenancy: every lookup is
+// scoped to the key's project, so another project's job, checkpoint or adapter is a 404.
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import { and, eq } from "drizzle-orm";
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import { parseModelConfig, UnsupportedModelError } from "../../worker/engine/hf/config.js";
+import type { AppContext } from "../app-context.js";
+import { readBlob } from "../blobs/blob-store.js";
+import { blobs, fineTunedModels, fineTuningCheckpoints } from "../db/schema.js";
+import { findFile } from "../files/file-repository.js";
+import { ApiError, badRequest, notFound } from "../http/api-error.js";
+import { operationSchema } from "../http/openapi-document.js";
+import { toListPage } from "../http/pagination.js";
+import { findBaseModel } from "../models/base-models.js";
+import { type CreateJobRequest, checkMetadata, parseCreateJobRequest } from "./create-job-request.js";
+import { streamJobEvents } from "./event-stream.js";
+import { listEvents } from "./job-events.js";
+import { toCheckpointObject, toEventObject, toJobObject } from "./job-objects.js";
+import {
+  cancelJob,
+  createJob,
+  jobOr404,
+  listCheckpoints,
+  listJobs,
+  pauseJob,
+  resumeJob,
+} from "./job-repository.js";
+
+async function checkModel(ctx: AppContext, id: string): Promise<void> {
+  const model = await findBaseModel(ctx.config, id);
+  if (!model) {
+    throw badRequest(
+      `Model '${id}' is not available for fine-tuning: it is not a model folder under MODELS_DIR (see GET /v1/models).`,
+      "model",
+      "model_not_found",
+    );
+  }
+  try {
+    parseModelConfig(JSON.parse(await readFile(join(model.dir, "config.json"), "utf8")));
+  } catch (err) {
+    const why = err instanceof UnsupportedModelError ? err.message : `config.json cannot be read (${(err as Error).message})`;
+    throw badRequest(`Model '${id}' cannot be fine-tuned: ${why}`, "model", "unsupported_model");
+  }
+}
+
+async function checkTrainingFile(ctx: AppContext, projectId: string, id: string, param: string): Promise<void> {
+  const file = await findFile(ctx.database.db, projectId, id);
+  if (!file) throw badRequest(`Invalid file id '${id}': no such file.`, param, "invalid_file_id");
+  if (file.purpose !== "fine-tune") {
+    throw badRequest(
+      `File '${id}' has purpose '${file.purpose}'; fine-tuning needs a file uploaded with purpose 'fine-tune'.`,
+      param,
+      "invalid_file_purpose",
+    );
+  }
+}
+
+async function checkCreate(ctx: AppContext, projectId: string, req: CreateJobRequest): Promise<void> {
+  await checkModel(ctx, req.model);
+  await checkTrainingFile(ctx, projectId, req.trainingFile, "training_file");
+  if (req.validationFile !== null) await checkTrainingFile(ctx, projectId, req.validationFile, "validation_file");
+}
+
+function sendAdapter(ctx: AppContext, reply: import("fastify").FastifyReply, blobId: string, bytes: number, name: string) {
+  reply
+    .header("content-type", "application/x-tar")
+    .header("content-length", String(bytes))
+    .header("content-disposition", `attachment; filename="${name.replace(/[^A-Za-z0-9._-]/g, "_")}.tar"`);
+  return reply.send(Readable.from(readBlob(ctx.database, blobId)));
+}
+
+export function registerFineTuningRoutes(app: FastifyInstance, ctx: AppContext): void {
+  const { db } = ctx.database;
+  const jobParam = (request: FastifyRequest) => (request.params as { fine_tuning_job_id: string }).fine_tuning_job_id;
+
+  app.post("/v1/fine_tuning/jobs", async (request) => {
+    const req = parseCreateJobRequest(request.body);
+    await checkCreate(ctx, request.projectId, req);
+    return toJobObject(await createJob(db, request.projectId, req));
+  });
+
+  app.get("/v1/fine_tuning/jobs", { schema: operationSchema("listFineTuningJobs") }, async (request) => {
+    const q = request.query as { after?: string; limit?: number; metadata?: unknown };
+    const limit = q.limit ?? 20;
+    const metadata = q.metadata === "null" ? null : q.metadata === undefined ? undefined : checkMetadata(q.metadata) ?? undefined;
+    const rows = await listJobs(db, request.projectId, { after: q.after, limit, metadata });
+    const page = toListPage(rows.map(toJobObject), limit);
+    return { object: page.object, data: page.data, has_more: page.has_more };
+  });
+
+  app.get("/v1/fine_tuning/jobs/:fine_tuning_job_id", { schema: operationSchema("retrieveFineTuningJob") }, async (request) =>
+    toJobObject(await jobOr404(db, request.projectId, jobParam(request))),
+  );
+  app.post("/v1/fine_tuning/jobs/:fine_tuning_job_id/cancel", { schema: operationSchema("cancelFineTuningJob") }, async (request) =>
+    toJobObject(await cancelJob(db, request.projectId, jobParam(request))),
+  );
+  app.post("/v1/fine_tuning/jobs/:fine_tuning_job_id/pause", { schema: operationSchema("pauseFineTuningJob") }, async (request) =>
+    toJobObject(await pauseJob(db, request.projectId, jobParam(request))),
+  );
+  app.post("/v1/fine_tuning/jobs/:fine_tuning_job_id/resume", { schema: operationSchema("resumeFineTuningJob") }, async (request) =>
+    toJobObject(await resumeJob(db, request.projectId, jobParam(request))),
+  );
+
+  app.get(
+    "/v1/fine_tuning/jobs/:fine_tuning_job_id/events",
+    { schema: operationSchema("listFineTuningEvents") },
+    async (request, reply) => {
+      const job = await jobOr404(db, request.projectId, jobParam(request));
+      const q = request.query as { after?: string; limit?: number; stream?: boolean };
+      if (q.stream) {
+        const lastEventId = request.headers["last-event-id"];
+        return streamJobEvents(ctx, request, reply, job.id, typeof lastEventId === "string" ? lastEventId : undefined);
+      }
+      const limit = q.limit ?? 20;
+      const page = toListPage((await listEvents(db, job.id, { after: q.after, limit })).map(toEventObject), limit);
+      return { object: page.object, data: page.data, has_more: page.has_more };
+    },
+  );
+
+  app.get(
+    "/v1/fine_tuning/jobs/:fine_tuning_job_id/checkpoints",
+    { schema: operationSchema("listFineTuningJobCheckpoints") },
+    async (request) => {
+      const job = await jobOr404(db, request.projectId, jobParam(request));
+      const q = request.query as { after?: string; limit?: number };
+      const limit = q.limit ?? 10;
+      return toListPage((await listCheckpoints(db, job.id, { after: q.after, limit })).map(toCheckpointObject), limit);
+    },
+  );
+
+  app.get(
+    "/v1/fine_tuning/jobs/:fine_tuning_job_id/adapter",
+    { schema: operationSchema("downloadFineTunedAdapter") },
+    async (request, reply) => {
+      const job = await jobOr404(db, request.projectId, jobParam(request));
+      const [model] = job.fineTunedModel
+        ? await db
+            .select({ blobId: fineTunedModels.adapterBlobId, bytes: blobs.bytes })
+            .from(fineTunedModels)
+            .innerJoin(blobs, eq(blobs.id, fineTunedModels.adapterBlobId))
+            .where(and(eq(fineTunedModels.id, job.fineTunedModel), eq(fineTunedModels.projectId, request.projectId)))
+        : [];
+      if (!model) {
+        throw new ApiError(404, `Job ${job.id} has no fine-tuned model (status '${job.status}', or the model was deleted).`, {
+          param: "fine_tuning_job_id",
+          code: "model_not_found",
+        });
+      }
+      return sendAdapter(ctx, reply, model.blobId, model.bytes, job.fineTunedModel!);
+    },
+  );
+
+  app.get(
+    "/v1/fine_tuning/jobs/:fine_tuning_job_id/checkpoints/:checkpoint_id/adapter",
+    { schema: operationSchema("downloadCheckpointAdapter") },
+    async (request, reply) => {
+      const job = await jobOr404(db, request.projectId, jobParam(request));
+      const { checkpoint_id } = request.params as { checkpoint_id: string };
+      const [ckpt] = await db
+        .select({ blobId: blobs.id, bytes: blobs.bytes, name: fineTuningCheckpoints.modelName })
+        .from(fineTuningCheckpoints)
+        .innerJoin(blobs, eq(blobs.id, fineTuningCheckpoints.adapterBlobId))
+        .where(and(eq(fineTuningCheckpoints.id, checkpoint_id), eq(fineTuningCheckpoints.jobId, job.id)));
+      if (!ckpt) throw notFound("checkpoint", checkpoint_id, "checkpoint_id");
+      return sendAdapter(ctx, reply, ckpt.blobId, ckpt.bytes, ckpt.name);
+    },
+  );
+}
