@@ -1,3 +1,6 @@
+# The optional OpenBLAS matmul addon (worker/engine/native-matmul.ts loads it).
+# Built by scripts/build-native.mjs on `npm ci` / `npm run build:native`; needs a C
+# compiler, python3 and Debian's libopenblas-dev (<cblas.h>, -lopenblas).
 {
   "targets": [
     {
