@@ -1,6 +1,10 @@
 // Golden parity with Hugging Face transformers + PEFT on the four fixtures (test/fixtures/README.md),
 // on whatever backend initBackend() picks here (wasm + native matmul, wasm, or cpu).
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { before, describe, test } from "node:test";
 import { formatCheck, initGoldenBackend, runGoldenChecks } from "../../worker/engine/check-golden.js";
 
@@ -42,4 +46,31 @@ describe("golden parity with transformers + PEFT", () => {
       assert.deepEqual(failed.map(formatCheck), []);
     });
   }
+});
+
+describe("npm run check:golden", () => {
+  test("prints one line per check and exits non-zero when a reference number is off", async () => {
+    const tmp = await mkdtemp(path.join(tmpdir(), "check-golden-cli-"));
+    try {
+      const bad = path.join(tmp, "llama-perturbed");
+      await cp(new URL("../fixtures/llama", import.meta.url).pathname, bad, { recursive: true });
+      const golden = JSON.parse(await readFile(path.join(bad, "golden.json"), "utf8"));
+      golden.batch.loss += 0.01;
+      await writeFile(path.join(bad, "golden.json"), JSON.stringify(golden));
+      const run = (dir: string) =>
+        spawnSync(process.execPath, ["--import", "tsx", "worker/engine/check-golden.ts", dir], {
+          encoding: "utf8",
+        });
+      const failing = run(bad);
+      assert.equal(failing.status, 1, failing.stderr);
+      assert.match(failing.stdout, /^FAIL llama-perturbed: masked loss float32: max error 1\.00e-2/m);
+      assert.match(failing.stdout, /^ok {3}llama-perturbed: logits float32/m);
+      assert.match(failing.stdout, /1 golden check\(s\) failed/);
+      const passing = run(new URL("../fixtures/qwen2", import.meta.url).pathname);
+      assert.equal(passing.status, 0, passing.stdout + passing.stderr);
+      assert.match(passing.stdout, /all golden checks passed/);
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+  });
 });
