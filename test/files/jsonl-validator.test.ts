@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { createJsonlValidator, JsonlFatalError, type JsonlSummary } from "../../src/files/jsonl-validator.js";
+import { validateExample } from "../../worker/engine/data/validate-example.js";
 
 const enc = new TextEncoder();
 const CAP = 4096;
@@ -249,6 +250,55 @@ describe("createJsonlValidator", () => {
     buffer.fill(0x20);
     validator.push(enc.encode('c"}\n'));
     assert.equal(validator.finish().valid_examples, 1);
+  });
+
+  test("non-ASCII text: same verdicts as a UTF-8 decode, and messages quote it correctly", () => {
+    const reference = (line: string): string => {
+      let value: unknown;
+      try {
+        value = JSON.parse(line);
+      } catch {
+        return "invalid_json";
+      }
+      if (typeof value !== "object" || value === null || Array.isArray(value)) return "not_an_object";
+      const result = validateExample(value);
+      return result.ok ? `ok:${result.example.format}` : result.code;
+    };
+    const toolExample = (callId: string, answerId: string) =>
+      `{"messages":[{"role":"user","content":"q"},{"role":"assistant","content":null,"tool_calls":[{"id":"${callId}","type":"function","function":{"name":"f","arguments":"{\\"é\\":\\"\\u00e9\\"}"}}]},{"role":"tool","tool_call_id":"${answerId}","content":"ok"},{"role":"assistant","content":"done"}]}`;
+    const lines = [
+      '{"text":"é 漢字 🎉"}',
+      '{"text":"\\u00e9"}',
+      '{"text":"a"}\u00a0', // NBSP after the object: not JSON whitespace
+      '\u00a0{"text":"a"}',
+      '{"text":"\u2028"}',
+      '{"tëxt":"a"}',
+      '{"messages":[{"role":"usér","content":"x"},{"role":"assistant","content":"y"}]}',
+      toolExample("é", "é"),
+      toolExample("é", "\\u00e9"), // the same id, once escaped
+      toolExample("é", "\\u00c3\\u00a9"), // the Latin-1 reading of é's bytes: a different id
+    ];
+    for (const line of lines) {
+      let verdict: string;
+      try {
+        const summary = validateSplit(enc.encode(line), []);
+        verdict = summary.valid_examples === 1 ? `ok:${summary.format}` : summary.errors[0]!.code;
+      } catch (error) {
+        verdict = (error as JsonlFatalError).code;
+      }
+      assert.equal(verdict, reference(line), line);
+    }
+    const summary = validateSplit(enc.encode(`${lines[6]}\n${lines[9]}\n`), []);
+    assert.deepEqual(
+      summary.errors.map((e) => e.message),
+      [
+        'messages[0].role must be one of system, developer, user, assistant, tool (got "usér")',
+        'messages[2].tool_call_id "Ã©" matches no tool call of an earlier assistant message',
+      ],
+    );
+    const error = fatalOf(() => validateSplit(enc.encode('{"text":"é",]'), []));
+    // The position counts characters of the UTF-8 text (12), not bytes or Latin-1 chars (13).
+    assert.match(error.message, /position 12$/);
   });
 
   test("rejects a nonsensical cap", () => {
