@@ -82,6 +82,27 @@ describe("model folders", () => {
     for (const n of names) assert.deepEqual(loaded.get(n)?.data, all.get(n)?.data);
   });
 
+  test("`wanted` reads only the named tensors and skips others unread, even of unsupported dtypes", async () => {
+    const dir = path.join(root, "extra");
+    await mkdir(dir);
+    const header = JSON.stringify({
+      "model.norm.weight": { dtype: "F32", shape: [2], data_offsets: [0, 8] },
+      "rotary.buffer": { dtype: "I64", shape: [1], data_offsets: [8, 16] },
+    });
+    const padded = header + " ".repeat((8 - (header.length % 8)) % 8);
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(padded.length));
+    const data = Buffer.from(new Float32Array([1.5, -2]).buffer);
+    await writeFile(
+      path.join(dir, "model.safetensors"),
+      Buffer.concat([len, Buffer.from(padded), data, Buffer.alloc(8)]),
+    );
+    await assert.rejects(readModelWeights(dir), /I64/);
+    const w = await readModelWeights(dir, undefined, new Set(["model.norm.weight", "lm_head.weight"]));
+    assert.deepEqual([...w.keys()], ["model.norm.weight"]);
+    assert.deepEqual([...(w.get("model.norm.weight")?.data ?? [])], [1.5, -2]);
+  });
+
   test("an index naming a shard outside the folder is refused", async () => {
     const dir = path.join(root, "badindex");
     await mkdir(dir);

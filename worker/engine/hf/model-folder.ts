@@ -5,7 +5,7 @@
 import { readFile, realpath, stat } from "node:fs/promises";
 import path from "node:path";
 import { type ModelConfig, parseModelConfig } from "./config.js";
-import { type FloatTensorData, readSafetensors } from "./safetensors.js";
+import { type FloatTensorData, readSafetensors, readSafetensorsHeader } from "./safetensors.js";
 
 export class ModelFolderError extends Error {
   constructor(message: string) {
@@ -32,7 +32,9 @@ function isInside(parent: string, child: string): boolean {
  */
 export async function resolveModelFolder(modelsDir: string, modelId: string): Promise<string> {
   if (!isValidModelId(modelId)) {
-    throw new ModelFolderError(`invalid model id ${JSON.stringify(modelId)}: use folder names under MODELS_DIR, no "..", no absolute paths`);
+    throw new ModelFolderError(
+      `invalid model id ${JSON.stringify(modelId)}: use folder names under MODELS_DIR, no "..", no absolute paths`,
+    );
   }
   const root = await realpath(modelsDir).catch(() => {
     throw new ModelFolderError(`MODELS_DIR ${modelsDir} does not exist`);
@@ -45,7 +47,8 @@ export async function resolveModelFolder(modelsDir: string, modelId: string): Pr
     throw new ModelFolderError(`model ${JSON.stringify(modelId)} resolves outside MODELS_DIR; refused`);
   }
   const configStat = await stat(path.join(real, "config.json")).catch(() => null);
-  if (!configStat?.isFile()) throw new ModelFolderError(`model ${JSON.stringify(modelId)} has no config.json`);
+  if (!configStat?.isFile())
+    throw new ModelFolderError(`model ${JSON.stringify(modelId)} has no config.json`);
   return real;
 }
 
@@ -59,7 +62,9 @@ async function readJson(file: string): Promise<unknown> {
 }
 
 async function readJsonIfPresent(file: string): Promise<unknown | null> {
-  const exists = await stat(file).then((s) => s.isFile()).catch(() => false);
+  const exists = await stat(file)
+    .then((s) => s.isFile())
+    .catch(() => false);
   return exists ? readJson(file) : null;
 }
 
@@ -75,9 +80,14 @@ export interface GenerationDefaults {
 
 /** generation_config.json's token ids; empty when the folder has none. */
 export async function readGenerationConfig(folder: string): Promise<GenerationDefaults> {
-  const raw = (await readJsonIfPresent(path.join(folder, "generation_config.json"))) as Record<string, unknown> | null;
+  const raw = (await readJsonIfPresent(path.join(folder, "generation_config.json"))) as Record<
+    string,
+    unknown
+  > | null;
   const eos = raw?.eos_token_id;
-  const eosTokenIds = (Array.isArray(eos) ? eos : eos == null ? [] : [eos]).filter((id): id is number => Number.isInteger(id));
+  const eosTokenIds = (Array.isArray(eos) ? eos : eos == null ? [] : [eos]).filter((id): id is number =>
+    Number.isInteger(id),
+  );
   return {
     eosTokenIds,
     bosTokenId: Number.isInteger(raw?.bos_token_id) ? (raw?.bos_token_id as number) : null,
@@ -93,17 +103,37 @@ export async function readEosTokenIds(folder: string, config: ModelConfig): Prom
 
 function shardPath(folder: string, file: string, indexFile: string): string {
   if (typeof file !== "string" || path.isAbsolute(file) || file.split(/[\\/]/).includes("..")) {
-    throw new ModelFolderError(`${indexFile}: shard file ${JSON.stringify(file)} must be a file inside the model folder`);
+    throw new ModelFolderError(
+      `${indexFile}: shard file ${JSON.stringify(file)} must be a file inside the model folder`,
+    );
   }
   return path.join(folder, file);
 }
 
+/** The tensors of one file that `wanted` asks for (all when undefined). */
+async function readWanted(file: string, wanted?: ReadonlySet<string>): Promise<Map<string, FloatTensorData>> {
+  if (!wanted) return (await readSafetensors(file)).tensors;
+  const header = await readSafetensorsHeader(file);
+  return (
+    await readSafetensors(
+      file,
+      [...header.tensors.keys()].filter((n) => wanted.has(n)),
+    )
+  ).tensors;
+}
+
 /**
- * All weights of a folder as float32: `weightsFile` if given, else the sharded index
- * (model.safetensors.index.json), else model.safetensors.
+ * The weights of a folder as float32: `weightsFile` if given, else the sharded index
+ * (model.safetensors.index.json), else model.safetensors. `wanted` limits reading to those
+ * names (others, e.g. rotary caches or int buffers, are skipped unread); missing names are left
+ * for the caller to report.
  */
-export async function readModelWeights(folder: string, weightsFile?: string): Promise<Map<string, FloatTensorData>> {
-  if (weightsFile) return (await readSafetensors(shardPath(folder, weightsFile, "weightsFile"))).tensors;
+export async function readModelWeights(
+  folder: string,
+  weightsFile?: string,
+  wanted?: ReadonlySet<string>,
+): Promise<Map<string, FloatTensorData>> {
+  if (weightsFile) return readWanted(shardPath(folder, weightsFile, "weightsFile"), wanted);
   const indexFile = path.join(folder, "model.safetensors.index.json");
   const index = (await readJsonIfPresent(indexFile)) as { weight_map?: Record<string, string> } | null;
   if (index) {
@@ -112,6 +142,7 @@ export async function readModelWeights(folder: string, weightsFile?: string): Pr
     }
     const byFile = new Map<string, string[]>();
     for (const [name, file] of Object.entries(index.weight_map)) {
+      if (wanted && !wanted.has(name)) continue;
       const list = byFile.get(file) ?? [];
       list.push(name);
       byFile.set(file, list);
@@ -124,8 +155,12 @@ export async function readModelWeights(folder: string, weightsFile?: string): Pr
     return all;
   }
   const single = path.join(folder, "model.safetensors");
-  if (!(await stat(single).then((s) => s.isFile()).catch(() => false))) {
+  if (
+    !(await stat(single)
+      .then((s) => s.isFile())
+      .catch(() => false))
+  ) {
     throw new ModelFolderError(`${folder}: no model.safetensors or model.safetensors.index.json`);
   }
-  return (await readSafetensors(single)).tensors;
+  return readWanted(single, wanted);
 }

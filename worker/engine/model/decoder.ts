@@ -198,6 +198,7 @@ export class CausalLM {
   private seed: number;
   private disposed = false;
 
+  /** Builds the model from host weights; entries are removed from `weights` as they are uploaded. */
   constructor(
     config: ModelConfig,
     weights: Map<string, FloatTensorData>,
@@ -219,6 +220,7 @@ export class CausalLM {
         );
       }
       const tensor = tf.tensor(t.data, shape, "float32");
+      weights.delete(name); // release the host copy as soon as the device holds it
       if (this.fullFinetune) {
         const variable = tf.variable(tensor, true, uniqueVariableName(name));
         tensor.dispose();
@@ -683,7 +685,11 @@ export async function loadModel(folder: string, options: LoadModelOptions = {}):
   const configPath = path.join(folder, options.configFile ?? "config.json");
   const rawConfig = JSON.parse(await readFile(configPath, "utf8")) as Record<string, unknown>;
   const config = parseModelConfig(rawConfig);
-  const weights = await readModelWeights(folder, options.weightsFile);
+  const weights = await readModelWeights(
+    folder,
+    options.weightsFile,
+    new Set(expectedWeightShapes(config).keys()),
+  );
   const model = new CausalLM(config, weights, {
     folder,
     rawConfig,
