@@ -1,0 +1,53 @@
+// `npm run worker`: a training worker process. It needs DATABASE_URL (a Postgres server shared
+// with the api and other workers; PGlite is single-process, so the embedded mode runs its
+// worker inside `npm start` instead) and MODELS_DIR. It picks its tfjs backend once, claims
+// one job at a time, and on SIGTERM/SIGINT checkpoints the running job at its next step,
+// puts it back in the queue and exits 0.
+import { initBackend } from "./engine/backend.js";
+import { ConfigError, loadConfig } from "../src/config.js";
+import { openDatabase } from "../src/db/client.js";
+import { loadWorkerSettings } from "./worker-config.js";
+import { startWorker } from "./worker-loop.js";
+
+async function main(): Promise<void> {
+  let config: ReturnType<typeof loadConfig>;
+  let settings: ReturnType<typeof loadWorkerSettings>;
+  try {
+    config = loadConfig();
+    settings = loadWorkerSettings();
+  } catch (err) {
+    console.error(`Configuration error: ${(err as Error).message}`);
+    process.exit(2);
+  }
+  if (config.databaseUrl === null) {
+    console.error(
+      "npm run worker needs DATABASE_URL (a Postgres server). In embedded mode `npm start` already runs a worker in-process.",
+    );
+    process.exit(2);
+  }
+  const log = (message: string) => console.log(`${new Date().toISOString()} ${message}`);
+  const backend = await initBackend();
+  log(`worker ${settings.workerId}: tfjs backend ${backend.name} (${backend.reason})`);
+  const database = await openDatabase({ kind: "postgres", url: config.databaseUrl!, poolSize: 4 });
+  log(`worker ${settings.workerId}: ${database.description}, models in ${config.modelsDir}, lease ${settings.leaseSeconds}s`);
+  const worker = await startWorker({ database, modelsDir: config.modelsDir, settings, log });
+  let signalled = false;
+  const shutdown = (signal: string) => {
+    if (signalled) return;
+    signalled = true;
+    log(`${signal}: finishing the current step, then exiting`);
+    void worker.stop();
+  };
+  process.on("SIGTERM", () => shutdown("SIGTERM"));
+  process.on("SIGINT", () => shutdown("SIGINT"));
+  await worker.done;
+  await database.close();
+  log(`worker ${settings.workerId}: stopped`);
+  process.exit(0);
+}
+
+main().catch((e) => {
+  if (e instanceof ConfigError) console.error(`Configuration error: ${e.message}`);
+  else console.error(e);
+  process.exit(1);
+});
