@@ -89,7 +89,9 @@ RUN npm run build:native
 
 FROM gpu-base AS worker-gpu
 RUN apt-get update && apt-get install -y --no-install-recommends libopenblas0 && rm -rf /var/lib/apt/lists/*
-ENV NODE_ENV=production TFJS_BACKEND=tensorflow MODELS_DIR=/models
+# One worker per GPU (docker run --gpus device=N). Allow-growth makes TensorFlow take GPU memory
+# as needed instead of all of it at start, so the process's footprint shows what the job uses.
+ENV NODE_ENV=production TFJS_BACKEND=tensorflow MODELS_DIR=/models TF_FORCE_GPU_ALLOW_GROWTH=true
 WORKDIR /app
 COPY --from=worker-gpu-build /app /app
 USER node
