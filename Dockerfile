@@ -65,7 +65,10 @@ FROM ${CUDA_IMAGE} AS gpu-base
 COPY --from=node-base /usr/local/bin/node /usr/local/bin/node
 COPY --from=node-base /usr/local/include/node /usr/local/include/node
 COPY --from=node-base /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/npm
-RUN ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm \
+# Everything we apt-get comes from Ubuntu; dropping NVIDIA's apt sources avoids the signing-key
+# failures ("NO_PUBKEY A4B469963BF863CC") that older CUDA images hit on apt-get update.
+RUN rm -f /etc/apt/sources.list.d/cuda*.list /etc/apt/sources.list.d/nvidia-ml*.list \
+ && ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm \
  && ln -s ../lib/node_modules/npm/bin/npx-cli.js /usr/local/bin/npx \
  && groupadd --gid 1000 node && useradd --uid 1000 --gid node --create-home node
 
