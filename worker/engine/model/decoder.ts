@@ -27,7 +27,7 @@
 // attention reshapes to [B, H, T, dh]. Base weights are plain tensors (frozen); only LoRA pairs,
 // or every weight under full fine-tuning, are tf.Variables.
 
-import { copyFile, mkdir, readFile, stat, writeFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import path from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import type { TokenBatch } from "../data/batch.js";
@@ -36,7 +36,6 @@ import { parseModelConfig } from "../hf/config.js";
 import { readModelWeights } from "../hf/model-folder.js";
 import { ensureGradientsRegistered } from "../tfjs-gradients.js";
 import type { FloatTensorData } from "../hf/safetensors.js";
-import { writeSafetensors } from "../hf/safetensors.js";
 import { Rng, type RngState } from "../train/rng.js";
 import { buildAttentionBias, buildCachedAttentionBias } from "./attention-mask.js";
 import { correctCount, crossEntropySum, shiftLabels, tokenCrossEntropy } from "./cross-entropy.js";
@@ -53,6 +52,7 @@ import {
   uniqueVariableName,
 } from "./lora.js";
 import { rmsNorm } from "./rms-norm.js";
+import { trainableGather } from "./trainable-gather.js";
 import { applyRope, ropeInverseFrequencies, ropeTables } from "./rope.js";
 
 export interface LoadModelOptions {
@@ -158,25 +158,6 @@ export function expectedWeightShapes(config: ModelConfig): Map<string, number[]>
 /** PEFT's tensor name for one side of a LoRA pair. */
 export function peftTensorName(moduleName: string, side: "A" | "B"): string {
   return `base_model.model.${moduleName}.lora_${side}.weight`;
-}
-
-/**
- * gather(table, ids) whose table gradient is scatterND(ids, dy) (repeated ids summed): works on
- * wasm, which lacks gather's own gradient kernel, and is O(N·D). The ids go through `save` so
- * they outlive the forward pass's tidy until backprop runs; embedding.ts's trainable path closes
- * over them instead, which fails once the forward is wrapped in tf.tidy as it is here.
- */
-function trainableGather(table: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D {
-  const shape = table.shape;
-  const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
-    const t = args[0] as tf.Tensor2D;
-    (args[1] as tf.GradSaveFunc)([ids]);
-    return {
-      value: tf.gather(t, ids),
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.scatterND(tf.expandDims(saved[0], 1), dy, shape),
-    };
-  });
-  return f(table) as tf.Tensor2D;
 }
 
 export class CausalLM {
@@ -629,36 +610,18 @@ export class CausalLM {
     return t;
   }
 
+  /** Base weight names, in HF state-dict order (tied heads absent). */
+  weightNames(): string[] {
+    return [...this.weights.keys()];
+  }
+
   /**
-   * Write a complete model folder (full fine-tuning output): model.safetensors with HF names
-   * (tied heads omitted as HF does), config.json, and the source folder's generation and
-   * tokenizer files so the result loads like any HF folder.
+   * Write a complete model folder (full fine-tuning output) that loads like any HF folder
+   * (model/full-model-io.ts).
    */
   async saveFullModel(dir: string): Promise<void> {
-    await mkdir(dir, { recursive: true });
-    const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
-    for (const [name, t] of this.weights)
-      tensors.set(name, { shape: t.shape, data: (await t.data()) as Float32Array });
-    await writeSafetensors(path.join(dir, "model.safetensors"), tensors, { format: "pt" });
-    const config = { ...this.rawConfig };
-    if ("torch_dtype" in config) config.torch_dtype = "float32";
-    else config.dtype = "float32";
-    await writeFile(path.join(dir, "config.json"), `${JSON.stringify(config, null, 2)}\n`);
-    for (const file of [
-      "generation_config.json",
-      "tokenizer.json",
-      "tokenizer_config.json",
-      "special_tokens_map.json",
-      "chat_template.jinja",
-    ]) {
-      const from = path.join(this.folder, file);
-      if (
-        await stat(from)
-          .then((s) => s.isFile())
-          .catch(() => false)
-      )
-        await copyFile(from, path.join(dir, file));
-    }
+    const { saveFullModel } = await import("./full-model-io.js");
+    await saveFullModel(this, dir);
   }
 
   // --------------------------------------------------------------------------- lifecycle
