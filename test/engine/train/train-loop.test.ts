@@ -232,6 +232,25 @@ test("an aborted signal stops before the next step, with a checkpoint of the las
   model.dispose();
 });
 
+test("a stop during the final validation returns the final state; resuming only validates", async () => {
+  const model = await loraModel(3, 0);
+  const validation = packedRows(6, 24, 9);
+  let trainingDone = false;
+  const first = await run(model, {
+    validation,
+    onStep: (m) => {
+      trainingDone = m.step === 6;
+    },
+    shouldStop: () => trainingDone, // true from the first poll after the last step
+  });
+  assert.ok(first.result.status === "stopped");
+  assert.equal(first.result.step, 6);
+  const resumed = await run(model, { validation, resumeFrom: first.result.checkpoint });
+  assert.equal(resumed.steps.length, 0);
+  assert.ok(resumed.result.status === "completed" && Number.isFinite(resumed.result.metrics.full_valid_loss));
+  model.dispose();
+});
+
 test("validation: a sample every N steps, the whole set at the end", async () => {
   const model = await loraModel(3, 0);
   const validation = packedRows(5, 24, 9);

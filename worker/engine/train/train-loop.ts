@@ -224,13 +224,14 @@ function writeVariables(variables: Map<string, tf.Variable>, weights: Map<string
   }
 }
 
-/** Loss and token accuracy of `rows` without gradients (validation). */
+/** Loss and token accuracy of `rows` without gradients (validation); null when stopped midway. */
 export async function evaluateRows(
   model: TrainableModel,
   rows: TokenBatch,
   indices: readonly number[],
   microBatchSize: number,
-): Promise<LossAndAccuracy> {
+  stopRequested?: () => Promise<boolean>,
+): Promise<LossAndAccuracy | null> {
   let lossSum = 0;
   let correct = 0;
   let tokens = 0;
@@ -248,6 +249,7 @@ export async function evaluateRows(
     correct += c!;
     tokens += n;
     await yieldToEventLoop();
+    if (stopRequested && (await stopRequested())) return null;
   }
   return tokens === 0
     ? { loss: Number.NaN, accuracy: Number.NaN, tokens }
@@ -439,7 +441,7 @@ async function runTraining(options: TrainOptions, optimizer: TrainOptimizer): Pr
         const start = (validSamples * validSampleRows) % validation.batchSize;
         const indices = Array.from({ length: validSampleRows }, (_, i) => (start + i) % validation.batchSize);
         validSamples += 1;
-        const v = await evaluateRows(model, validation, indices, microBatchSize);
+        const v = (await evaluateRows(model, validation, indices, microBatchSize))!;
         metrics.valid_loss = v.loss;
         metrics.valid_mean_token_accuracy = v.accuracy;
       }
@@ -464,7 +466,10 @@ async function runTraining(options: TrainOptions, optimizer: TrainOptimizer): Pr
   };
   if (validation && validation.batchSize > 0) {
     const all = Array.from({ length: validation.batchSize }, (_, i) => i);
-    const v = await evaluateRows(model, validation, all, microBatchSize);
+    // a long validation file must not delay a cancel: a stop here returns the final state,
+    // and a resume from it only re-runs this validation
+    const v = await evaluateRows(model, validation, all, microBatchSize, stopRequested);
+    if (v === null) return { status: "stopped", step, totalSteps, trainedTokens, checkpoint: snapshot() };
     metrics.full_valid_loss = v.loss;
     metrics.full_valid_mean_token_accuracy = v.accuracy;
   }
