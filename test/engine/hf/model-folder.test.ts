@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
-import { copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { readSafetensors, writeSafetensors } from "../../../worker/engine/hf/safetensors.js";
 import {
+  inspectModelFolder,
   isValidModelId,
   readEosTokenIds,
   readGenerationConfig,
@@ -134,5 +135,30 @@ describe("model folders", () => {
       padTokenId: 0,
     });
     assert.deepEqual((await readGenerationConfig(fixtureDir)).eosTokenIds, [2]);
+  });
+
+  test("inspectModelFolder: headers only; counts parameters, names a missing or misshapen weight", async () => {
+    const summary = await inspectModelFolder(fixtureDir);
+    assert.equal(summary.numParameters, 123200);
+    assert.deepEqual(summary.weightDtypes, ["F32"]);
+    assert.deepEqual(summary.eosTokenIds, [2]);
+    const qwen = await inspectModelFolder(new URL("../../fixtures/qwen2/", import.meta.url).pathname);
+    assert.equal(qwen.numParameters, 98880, "tied head counted once");
+    const dir = path.join(root, "inspect");
+    await mkdir(dir);
+    await copyFile(path.join(fixtureDir, "config.json"), path.join(dir, "config.json"));
+    await assert.rejects(inspectModelFolder(dir), /model.safetensors is missing/);
+    const { tensors } = await readSafetensors(path.join(fixtureDir, "model.safetensors"));
+    tensors.delete("model.layers.1.mlp.up_proj.weight");
+    await writeSafetensors(path.join(dir, "model.safetensors"), tensors);
+    await assert.rejects(inspectModelFolder(dir), /missing weight "model\.layers\.1\.mlp\.up_proj\.weight"/);
+    await writeFile(
+      path.join(dir, "config.json"),
+      JSON.stringify({
+        ...JSON.parse(await readFile(path.join(fixtureDir, "config.json"), "utf8")),
+        intermediate_size: 256,
+      }),
+    );
+    await assert.rejects(inspectModelFolder(dir), /has shape \[128,64\], config.json implies \[256,64\]/);
   });
 });

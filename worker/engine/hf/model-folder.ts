@@ -4,6 +4,7 @@
 
 import { readFile, realpath, stat } from "node:fs/promises";
 import path from "node:path";
+import { expectedWeightShapes } from "./checkpoint-layout.js";
 import { type ModelConfig, parseModelConfig } from "./config.js";
 import { type FloatTensorData, readSafetensors, readSafetensorsHeader } from "./safetensors.js";
 
@@ -163,4 +164,70 @@ export async function readModelWeights(
     throw new ModelFolderError(`${folder}: no model.safetensors or model.safetensors.index.json`);
   }
   return readWanted(single, wanted);
+}
+
+/** Where a weight lives: which file, its stored dtype and shape (from headers only). */
+async function weightIndex(
+  folder: string,
+): Promise<Map<string, { file: string; dtype: string; shape: number[] }>> {
+  const index = new Map<string, { file: string; dtype: string; shape: number[] }>();
+  const indexFile = path.join(folder, "model.safetensors.index.json");
+  const sharded = (await readJsonIfPresent(indexFile)) as { weight_map?: Record<string, string> } | null;
+  const files = sharded?.weight_map ? [...new Set(Object.values(sharded.weight_map))] : ["model.safetensors"];
+  for (const file of files) {
+    const full = shardPath(folder, file, indexFile);
+    if (
+      !(await stat(full)
+        .then((s) => s.isFile())
+        .catch(() => false))
+    ) {
+      throw new ModelFolderError(`${folder}: weights file ${file} is missing`);
+    }
+    const header = await readSafetensorsHeader(full);
+    for (const [name, e] of header.tensors) index.set(name, { file, dtype: e.dtype, shape: e.shape });
+  }
+  return index;
+}
+
+export interface ModelFolderSummary {
+  config: ModelConfig;
+  eosTokenIds: number[];
+  /** unique parameters (a tied head once) */
+  numParameters: number;
+  /** stored dtypes of the weights, e.g. ["BF16"] */
+  weightDtypes: string[];
+}
+
+/**
+ * Check a model folder without loading it: config.json is supported, and every tensor the
+ * config implies is in the safetensors headers with the right shape and a float dtype. For
+ * refusing a model when a job is created, and for listing models. Throws naming the problem.
+ */
+export async function inspectModelFolder(folder: string): Promise<ModelFolderSummary> {
+  const config = await readModelConfig(folder);
+  const index = await weightIndex(folder);
+  let numParameters = 0;
+  const dtypes = new Set<string>();
+  for (const [name, shape] of expectedWeightShapes(config)) {
+    const entry = index.get(name);
+    if (!entry) throw new ModelFolderError(`${folder}: missing weight "${name}" (expected shape [${shape}])`);
+    if (entry.shape.length !== shape.length || entry.shape.some((d, i) => d !== shape[i])) {
+      throw new ModelFolderError(
+        `${folder}: weight "${name}" in ${entry.file} has shape [${entry.shape}], config.json implies [${shape}]`,
+      );
+    }
+    if (!["F32", "F16", "BF16"].includes(entry.dtype)) {
+      throw new ModelFolderError(
+        `${folder}: weight "${name}" has dtype ${entry.dtype}; only F32, F16 and BF16 are supported`,
+      );
+    }
+    dtypes.add(entry.dtype);
+    numParameters += shape.reduce((a, b) => a * b, 1);
+  }
+  return {
+    config,
+    eosTokenIds: await readEosTokenIds(folder, config),
+    numParameters,
+    weightDtypes: [...dtypes].sort(),
+  };
 }

@@ -33,6 +33,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import type { TokenBatch } from "../data/batch.js";
 import type { ModelConfig } from "../hf/config.js";
 import { parseModelConfig } from "../hf/config.js";
+import { expectedWeightShapes } from "../hf/checkpoint-layout.js";
 import { readModelWeights } from "../hf/model-folder.js";
 import { ensureGradientsRegistered } from "../tfjs-gradients.js";
 import type { FloatTensorData } from "../hf/safetensors.js";
@@ -122,38 +123,8 @@ interface DecoderLayer {
   down: Projection;
 }
 
-/** HF state-dict names with their shapes, in file order. */
-export function expectedWeightShapes(config: ModelConfig): Map<string, number[]> {
-  const {
-    hiddenSize: D,
-    intermediateSize: F,
-    numHeads: H,
-    numKvHeads: Hkv,
-    headDim: dh,
-    vocabSize: V,
-  } = config;
-  const shapes = new Map<string, number[]>();
-  shapes.set("model.embed_tokens.weight", [V, D]);
-  for (let i = 0; i < config.numLayers; i++) {
-    const p = `model.layers.${i}`;
-    shapes.set(`${p}.input_layernorm.weight`, [D]);
-    shapes.set(`${p}.post_attention_layernorm.weight`, [D]);
-    const proj = (name: string, out: number, inF: number, bias: boolean) => {
-      shapes.set(`${p}.${name}.weight`, [out, inF]);
-      if (bias) shapes.set(`${p}.${name}.bias`, [out]);
-    };
-    proj("self_attn.q_proj", H * dh, D, config.qkvBias);
-    proj("self_attn.k_proj", Hkv * dh, D, config.qkvBias);
-    proj("self_attn.v_proj", Hkv * dh, D, config.qkvBias);
-    proj("self_attn.o_proj", D, H * dh, config.oBias);
-    proj("mlp.gate_proj", F, D, config.mlpBias);
-    proj("mlp.up_proj", F, D, config.mlpBias);
-    proj("mlp.down_proj", D, F, config.mlpBias);
-  }
-  shapes.set("model.norm.weight", [D]);
-  if (!config.tieWordEmbeddings) shapes.set("lm_head.weight", [V, D]);
-  return shapes;
-}
+// re-exported: callers that build models (bench, tests) know it from here
+export { expectedWeightShapes };
 
 /** PEFT's tensor name for one side of a LoRA pair. */
 export function peftTensorName(moduleName: string, side: "A" | "B"): string {
