@@ -26,6 +26,8 @@ export interface Config {
   maxUploadBytes: number;
   /** How many schema problems of a fine-tune file are recorded. */
   maxValidationErrors: number;
+  /** Tuned models (adapters, or whole fully fine-tuned models) kept loaded for chat, least recently used evicted. */
+  adapterCacheSize: number;
   /** pino log level (fatal|error|warn|info|debug|trace|silent). */
   logLevel: string;
 }
@@ -42,6 +44,7 @@ export const DEFAULT_CONFIG: Config = {
   maxUploadPartBytes: 64 * 1024 * 1024,
   maxUploadBytes: 8 * 1024 * 1024 * 1024,
   maxValidationErrors: 20,
+  adapterCacheSize: 16,
   logLevel: "info",
 };
 
@@ -96,6 +99,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxUploadPartBytes: integer(env, "MAX_UPLOAD_PART_BYTES", DEFAULT_CONFIG.maxUploadPartBytes, 1),
     maxUploadBytes: integer(env, "MAX_UPLOAD_BYTES", DEFAULT_CONFIG.maxUploadBytes, 1),
     maxValidationErrors: integer(env, "MAX_VALIDATION_ERRORS", DEFAULT_CONFIG.maxValidationErrors, 0),
+    adapterCacheSize: integer(env, "ADAPTER_CACHE_SIZE", DEFAULT_CONFIG.adapterCacheSize, 1),
     logLevel,
   };
 }
