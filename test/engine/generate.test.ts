@@ -5,9 +5,10 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import * as tf from "@tensorflow/tfjs-core";
 import { initGoldenBackend } from "../../worker/engine/check-golden.js";
-import { generate, nextTokenLogits } from "../../worker/engine/generate.js";
+import { generate, logSoftmax, nextTokenLogits, sampleToken, topK } from "../../worker/engine/generate.js";
 import { type CausalLM, loadModel } from "../../worker/engine/model/decoder.js";
 import { ensureTinyModel } from "../../worker/engine/tiny-model.js";
+import { Rng } from "../../worker/engine/train/rng.js";
 
 let modelsDir: string;
 let model: CausalLM;
@@ -107,5 +108,38 @@ describe("generate", () => {
     await assert.rejects(generate(model, prompt, { maxNewTokens: 0 }), /maxNewTokens/);
     await assert.rejects(generate(model, prompt, { maxNewTokens: 1, topP: 0 }), /top_p/);
     await assert.rejects(generate(model, prompt, { maxNewTokens: 1, topLogprobs: 21 }), /top_logprobs/);
+  });
+});
+
+describe("sampling helpers", () => {
+  test("topK equals a full sort (ties by lower id)", () => {
+    const rng = Rng.fromSeed(1);
+    const lp = Float64Array.from({ length: 500 }, () => Math.round(rng.nextFloat() * 50) / 10);
+    const sorted = Array.from(lp.keys()).sort((a, b) => lp[b] - lp[a] || a - b);
+    assert.deepEqual(
+      topK(lp, 7).map((t) => t.id),
+      sorted.slice(0, 7),
+    );
+    assert.deepEqual(topK(lp, 0), []);
+  });
+
+  test("sampleToken follows softmax(logits / T), and top_p draws only from the nucleus", () => {
+    const logits = Float32Array.from([2, 1, 0, -1]);
+    const probs = [...logSoftmax(logits)].map(Math.exp);
+    const rng = Rng.fromSeed(2);
+    const counts = [0, 0, 0, 0];
+    const n = 20000;
+    for (let i = 0; i < n; i++) counts[sampleToken(logits, 1, 1, rng)]++;
+    counts.forEach((c, i) =>
+      assert.ok(Math.abs(c / n - probs[i]) < 0.015, `id ${i}: ${c / n} vs ${probs[i]}`),
+    );
+    // probs ≈ [0.64, 0.24, 0.09, 0.03]: top_p 0.8 keeps ids 0 and 1
+    const nucleus = new Set<number>();
+    for (let i = 0; i < 2000; i++) nucleus.add(sampleToken(logits, 1, 0.8, rng));
+    assert.deepEqual([...nucleus].sort(), [0, 1]);
+    // a low temperature sharpens towards the argmax
+    let top = 0;
+    for (let i = 0; i < 2000; i++) top += sampleToken(logits, 0.1, 1, rng) === 0 ? 1 : 0;
+    assert.ok(top > 1990);
   });
 });

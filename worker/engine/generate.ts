@@ -67,11 +67,19 @@ export function argmax(values: ArrayLike<number>): number {
   return best;
 }
 
-/** The k most likely ids, most likely first (ties: lower id first). */
+/** The k most likely ids, most likely first (ties: lower id first); O(V·k), no full sort. */
 export function topK(logprobs: Float64Array, k: number): TokenLogprob[] {
-  const ids = Array.from(logprobs.keys());
-  ids.sort((a, b) => logprobs[b] - logprobs[a] || a - b);
-  return ids.slice(0, k).map((id) => ({ id, logprob: logprobs[id] }));
+  const best: TokenLogprob[] = [];
+  if (k <= 0) return best;
+  for (let id = 0; id < logprobs.length; id++) {
+    const logprob = logprobs[id];
+    if (best.length === k && logprob <= best[k - 1].logprob) continue;
+    let at = best.length;
+    while (at > 0 && best[at - 1].logprob < logprob) at--;
+    best.splice(at, 0, { id, logprob });
+    if (best.length > k) best.pop();
+  }
+  return best;
 }
 
 /**
@@ -82,7 +90,9 @@ export function sampleToken(logits: Float32Array, temperature: number, topP: num
   const scaled = new Float32Array(logits.length);
   for (let i = 0; i < logits.length; i++) scaled[i] = logits[i] / temperature;
   const logp = logSoftmax(scaled);
-  const order = Array.from(logp.keys()).sort((a, b) => logp[b] - logp[a] || a - b);
+  // top_p = 1 keeps everything: draw straight from the distribution, no sort over the vocabulary
+  const order =
+    topP >= 1 ? Array.from(logp.keys()) : Array.from(logp.keys()).sort((a, b) => logp[b] - logp[a] || a - b);
   const kept: number[] = [];
   let mass = 0;
   for (const id of order) {
