@@ -3,6 +3,7 @@
 import multipart from "@fastify/multipart";
 import Fastify, { type FastifyInstance } from "fastify";
 import type { AppContext } from "./app-context.js";
+import { registerChatRoutes } from "./chat/routes.js";
 import type { Config } from "./config.js";
 import type { DatabaseHandle } from "./db/client.js";
 import { registerFileRoutes } from "./files/routes.js";
@@ -65,5 +66,6 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   registerUploadRoutes(app, ctx);
   registerModelRoutes(app, ctx);
   registerFineTuningRoutes(app, ctx);
+  registerChatRoutes(app, ctx);
   return app;
 }

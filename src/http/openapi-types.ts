@@ -360,6 +360,56 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/chat/completions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A reply from a base model, a tuned model or a checkpoint; `stream` for Server-Sent Events.
+         * @description Messages are rendered with the model's own chat template (`add_generation_prompt`),
+         *     exactly as training rendered them. Generation stops at the template's end-of-turn / eos
+         *     tokens, at a `stop` string, or after `max_completion_tokens` (`max_tokens`; default: the
+         *     rest of the context). `temperature: 0` (or `top_p: 0`) is greedy; the same `seed` gives
+         *     the same text. Not implemented (400 `unsupported_parameter`): non-zero
+         *     `frequency_penalty`/`presence_penalty`, `logit_bias`, `response_format` other than text,
+         *     `tool_choice` other than auto/none, non-text content parts. With `stream: true` the
+         *     response is `text/event-stream` of `ChatCompletionChunk`s ending in `data: [DONE]`.
+         */
+        post: operations["createChatCompletion"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/completions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Legacy text completion (for `{"prompt","completion"}`-tuned models), whole or streamed.
+         * @description The prompt is tokenized as `{"prompt","completion"}` training data is (the tokenizer's
+         *     prefix such as bos, then the text); generation stops at eos, a `stop` string or
+         *     `max_tokens` (default 16, as OpenAI's). `echo` prepends the prompt. `suffix` and
+         *     `best_of` other than `n` are not implemented.
+         */
+        post: operations["createCompletion"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -676,6 +726,188 @@ export interface components {
             first_id: string | null;
             last_id: string | null;
             has_more: boolean;
+        };
+        /**
+         * @description `role` one of system, developer, user, assistant, tool (function is read as tool).
+         *     `content`: a string, an array of `{type: "text", text}` parts, or null (assistant turns
+         *     with `tool_calls`). Other keys (`name`, `tool_calls`, `tool_call_id`) reach the template.
+         */
+        ChatCompletionRequestMessage: {
+            /** @enum {string} */
+            role: "system" | "developer" | "user" | "assistant" | "tool" | "function";
+            content?: unknown;
+            name?: string;
+            tool_calls?: Record<string, never>[];
+            tool_call_id?: string;
+        };
+        /** @description Up to 4 strings; the text ends before the first one generated (not included). */
+        StopConfiguration: string | string[] | null;
+        StreamOptions: {
+            /** @description A final chunk with `choices: []` and the usage. */
+            include_usage?: boolean;
+            /** @description Accepted and ignored. */
+            include_obfuscation?: boolean;
+        } | null;
+        CreateChatCompletionRequest: {
+            /** @description A base model, tuned model (`ft:…`) or checkpoint id from GET /models. */
+            model: string;
+            messages: components["schemas"]["ChatCompletionRequestMessage"][];
+            max_completion_tokens?: number | null;
+            /** @deprecated */
+            max_tokens?: number | null;
+            /** @default 1 */
+            temperature: number | null;
+            /** @default 1 */
+            top_p: number | null;
+            /** @default 1 */
+            n: number | null;
+            stop?: components["schemas"]["StopConfiguration"];
+            /** @description Same seed, same request → same text (sampling is seeded per choice). */
+            seed?: number | null;
+            /** @default false */
+            stream: boolean | null;
+            stream_options?: components["schemas"]["StreamOptions"];
+            /** @default false */
+            logprobs: boolean | null;
+            top_logprobs?: number | null;
+            /** @description Only 0 is implemented. */
+            frequency_penalty?: number | null;
+            /** @description Only 0 is implemented. */
+            presence_penalty?: number | null;
+            /** @description Only empty is implemented. */
+            logit_bias?: Record<string, never> | null;
+            /** @description Function tools, shown to the model through its chat template. */
+            tools?: Record<string, never>[];
+            /** @description `auto` or `none` only. */
+            tool_choice?: unknown;
+            parallel_tool_calls?: boolean;
+            /** @description Only `{"type": "text"}` is implemented. */
+            response_format?: Record<string, never>;
+            user?: string;
+            metadata?: Record<string, never> | null;
+            store?: boolean | null;
+        };
+        ChatCompletionTokenLogprob: {
+            token: string;
+            logprob: number;
+            bytes: number[] | null;
+            top_logprobs: {
+                token: string;
+                logprob: number;
+                bytes: number[] | null;
+            }[];
+        };
+        ChatCompletionLogprobs: {
+            content: components["schemas"]["ChatCompletionTokenLogprob"][] | null;
+            refusal: components["schemas"]["ChatCompletionTokenLogprob"][] | null;
+        } | null;
+        CompletionUsage: {
+            prompt_tokens: number;
+            /** @description Generated tokens, the end-of-turn token included. */
+            completion_tokens: number;
+            total_tokens: number;
+        };
+        CreateChatCompletionResponse: {
+            id: string;
+            /** @enum {string} */
+            object: "chat.completion";
+            created: number;
+            model: string;
+            choices: {
+                index: number;
+                message: {
+                    /** @enum {string} */
+                    role: "assistant";
+                    content: string | null;
+                    refusal: string | null;
+                    annotations?: Record<string, never>[];
+                };
+                logprobs: components["schemas"]["ChatCompletionLogprobs"];
+                /** @enum {string} */
+                finish_reason: "stop" | "length" | "tool_calls" | "content_filter" | "function_call";
+            }[];
+            usage?: components["schemas"]["CompletionUsage"];
+            system_fingerprint?: string | null;
+            service_tier?: string | null;
+        };
+        /**
+         * @description One Server-Sent Event (`data: <json>`). The first chunk of each choice has
+         *     `delta.role`; exactly one chunk per choice has a `finish_reason`. With
+         *     `stream_options.include_usage` every chunk has `usage: null` and a last chunk with
+         *     `choices: []` carries the usage. An error after the stream started arrives as
+         *     `data: {"error": {…}}`.
+         */
+        ChatCompletionChunk: {
+            id: string;
+            /** @enum {string} */
+            object: "chat.completion.chunk";
+            created: number;
+            model: string;
+            choices: {
+                index: number;
+                delta: {
+                    /** @enum {string} */
+                    role?: "assistant";
+                    content?: string | null;
+                    refusal?: string | null;
+                };
+                logprobs?: components["schemas"]["ChatCompletionLogprobs"];
+                /** @enum {string|null} */
+                finish_reason: "stop" | "length" | "tool_calls" | "content_filter" | "function_call" | null;
+            }[];
+            usage?: components["schemas"]["CompletionUsage"] | null;
+            system_fingerprint?: string | null;
+            service_tier?: string | null;
+        };
+        CreateCompletionRequest: {
+            model: string;
+            /** @description A string, an array of strings, an array of token ids, or an array of arrays of token ids. */
+            prompt: string | string[] | number[] | number[][];
+            /** @default 16 */
+            max_tokens: number | null;
+            /** @default 1 */
+            temperature: number | null;
+            /** @default 1 */
+            top_p: number | null;
+            /** @default 1 */
+            n: number | null;
+            best_of?: number | null;
+            stop?: components["schemas"]["StopConfiguration"];
+            seed?: number | null;
+            /** @default false */
+            stream: boolean | null;
+            stream_options?: components["schemas"]["StreamOptions"];
+            logprobs?: number | null;
+            /** @default false */
+            echo: boolean | null;
+            suffix?: string | null;
+            frequency_penalty?: number | null;
+            presence_penalty?: number | null;
+            logit_bias?: Record<string, never> | null;
+            user?: string;
+        };
+        CreateCompletionResponse: {
+            id: string;
+            /** @enum {string} */
+            object: "text_completion";
+            created: number;
+            model: string;
+            choices: {
+                index: number;
+                text: string;
+                /** @enum {string|null} */
+                finish_reason: "stop" | "length" | "content_filter" | null;
+                logprobs: {
+                    tokens?: string[];
+                    token_logprobs?: number[];
+                    top_logprobs?: {
+                        [key: string]: number;
+                    }[] | null;
+                    text_offset?: number[];
+                } | null;
+            }[];
+            usage?: components["schemas"]["CompletionUsage"];
+            system_fingerprint?: string | null;
         };
     };
     responses: {
@@ -1232,6 +1464,58 @@ export interface operations {
                 };
                 content: {
                     "application/x-tar": string;
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    createChatCompletion: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateChatCompletionRequest"];
+            };
+        };
+        responses: {
+            /** @description The completion, or (stream) Server-Sent Events of chunks. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreateChatCompletionResponse"];
+                    "text/event-stream": components["schemas"]["ChatCompletionChunk"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    createCompletion: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateCompletionRequest"];
+            };
+        };
+        responses: {
+            /** @description The completion, or (stream) Server-Sent Events of `text_completion` chunks. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreateCompletionResponse"];
+                    "text/event-stream": components["schemas"]["CreateCompletionResponse"];
                 };
             };
             default: components["responses"]["Error"];

@@ -1,0 +1,233 @@
+// Request bodies of /v1/chat/completions and /v1/completions → what the engine runs. The JSON
+// schema in openapi.yaml checks types and ranges first (400 with `param`); these functions add the
+// rules a schema cannot say (one field depending on another, features the engine does not have),
+// with OpenAI's wording where OpenAI has one.
+
+import { randomInt } from "node:crypto";
+import type { ChatMessage, FunctionTool } from "../../worker/engine/data/example.js";
+import { badRequest } from "../http/api-error.js";
+
+export interface CommonParams {
+  model: string;
+  n: number;
+  stream: boolean;
+  includeUsage: boolean;
+  /** null = until the context is full */
+  maxTokens: number | null;
+  temperature: number;
+  topP: number;
+  /** the request's seed, or a random one (each choice derives its own from it) */
+  seed: number;
+  stop: string[];
+}
+
+export interface ChatParams extends CommonParams {
+  messages: ChatMessage[];
+  tools: FunctionTool[] | null;
+  logprobs: boolean;
+  topLogprobs: number;
+}
+
+export interface CompletionParams extends CommonParams {
+  /** one entry per prompt: text, or token ids */
+  prompts: (string | number[])[];
+  echo: boolean;
+  /** null = no logprobs; 0–5 alternatives per token */
+  logprobs: number | null;
+}
+
+type Body = Record<string, unknown>;
+
+const ROLES = new Set(["system", "developer", "user", "assistant", "tool", "function"]);
+const MAX_SEED = Number.MAX_SAFE_INTEGER;
+
+function isNullish(v: unknown): v is null | undefined {
+  return v === null || v === undefined;
+}
+
+function numberOr(body: Body, key: string, fallback: number): number {
+  const v = body[key];
+  return typeof v === "number" ? v : fallback;
+}
+
+function parseStop(body: Body): string[] {
+  const stop = body.stop;
+  if (isNullish(stop)) return [];
+  const list = typeof stop === "string" ? [stop] : Array.isArray(stop) ? stop : null;
+  if (list === null || list.some((s) => typeof s !== "string"))
+    throw badRequest("Invalid value for 'stop': expected a string or an array of strings.", "stop", "invalid_value");
+  if (list.length > 4) throw badRequest("Invalid 'stop': at most 4 stop sequences are allowed.", "stop", "invalid_value");
+  if (list.some((s) => s.length === 0))
+    throw badRequest("Invalid 'stop': stop sequences must not be empty.", "stop", "invalid_value");
+  return list as string[];
+}
+
+function parseSeed(body: Body): number {
+  const seed = body.seed;
+  if (isNullish(seed)) return randomInt(0, 2 ** 48 - 1);
+  if (typeof seed !== "number" || !Number.isInteger(seed))
+    throw badRequest("Invalid value for 'seed': expected an integer.", "seed", "invalid_value");
+  if (Math.abs(seed) > MAX_SEED)
+    throw badRequest(`Invalid 'seed': must be between -${MAX_SEED} and ${MAX_SEED}.`, "seed", "invalid_value");
+  return seed;
+}
+
+function unsupportedUnless(ok: boolean, param: string, what: string): void {
+  if (!ok) throw badRequest(`'${param}' is not supported by this server: ${what}.`, param, "unsupported_parameter");
+}
+
+function parseCommon(body: Body, maxTokensKeys: string[]): CommonParams {
+  if (typeof body.model !== "string" || body.model.length === 0)
+    throw badRequest("Missing required parameter: 'model'.", "model", "missing_required_parameter");
+  let maxTokens: number | null = null;
+  for (const key of maxTokensKeys) {
+    const v = body[key];
+    if (isNullish(v)) continue;
+    if (typeof v !== "number" || !Number.isInteger(v) || v < 1)
+      throw badRequest(`Invalid '${key}': expected an integer of at least 1.`, key, "invalid_value");
+    maxTokens = maxTokens === null ? v : Math.min(maxTokens, v);
+  }
+  const n = numberOr(body, "n", 1);
+  const stream = body.stream === true;
+  const streamOptions = body.stream_options;
+  if (!isNullish(streamOptions) && !stream)
+    throw badRequest("The 'stream_options' parameter is only allowed when 'stream' is enabled.", "stream_options", "invalid_value");
+  for (const key of ["frequency_penalty", "presence_penalty"]) {
+    const v = body[key];
+    unsupportedUnless(isNullish(v) || v === 0, key, "only 0 (no penalty) is implemented");
+  }
+  const logitBias = body.logit_bias;
+  unsupportedUnless(
+    isNullish(logitBias) || (typeof logitBias === "object" && Object.keys(logitBias as object).length === 0),
+    "logit_bias",
+    "token biases are not implemented",
+  );
+  let temperature = numberOr(body, "temperature", 1);
+  const topP = numberOr(body, "top_p", 1);
+  // top_p = 0 keeps only the most likely token: that is greedy decoding
+  if (topP === 0) temperature = 0;
+  return {
+    model: body.model,
+    n,
+    stream,
+    includeUsage: stream && (streamOptions as { include_usage?: unknown } | null)?.include_usage === true,
+    maxTokens,
+    temperature,
+    topP: topP === 0 ? 1 : topP,
+    seed: parseSeed(body),
+    stop: parseStop(body),
+  };
+}
+
+function parseMessage(raw: unknown, i: number): ChatMessage {
+  const param = `messages[${i}]`;
+  if (!raw || typeof raw !== "object" || Array.isArray(raw))
+    throw badRequest(`Invalid '${param}': expected an object.`, param, "invalid_type");
+  const m = raw as Record<string, unknown>;
+  if (typeof m.role !== "string" || !ROLES.has(m.role))
+    throw badRequest(
+      `Invalid value for '${param}.role': must be one of 'system', 'developer', 'user', 'assistant', 'tool'.`,
+      `${param}.role`,
+      "invalid_value",
+    );
+  const content = m.content;
+  if (Array.isArray(content)) {
+    content.forEach((part, k) => {
+      const p = part as Record<string, unknown> | null;
+      if (!p || typeof p !== "object") {
+        throw badRequest(`Invalid '${param}.content[${k}]': expected a content part object.`, `${param}.content[${k}]`, "invalid_type");
+      }
+      if (p.type !== "text" && p.type !== "refusal") {
+        throw badRequest(
+          `'${param}.content[${k}]': content parts of type '${String(p.type)}' are not supported (text only).`,
+          `${param}.content[${k}].type`,
+          "unsupported_value",
+        );
+      }
+      const text = p.type === "text" ? p.text : p.refusal;
+      if (typeof text !== "string") {
+        throw badRequest(`Invalid '${param}.content[${k}]': expected a string in '${String(p.type)}'.`, `${param}.content[${k}]`, "invalid_type");
+      }
+    });
+  } else if (content === null || content === undefined) {
+    const hasCalls = Array.isArray(m.tool_calls) && m.tool_calls.length > 0;
+    if (!(m.role === "assistant" && (hasCalls || content === null)))
+      throw badRequest(`Missing required parameter: '${param}.content'.`, `${param}.content`, "missing_required_parameter");
+  } else if (typeof content !== "string") {
+    throw badRequest(`Invalid type for '${param}.content': expected a string or an array of content parts.`, `${param}.content`, "invalid_type");
+  }
+  const message: ChatMessage = { ...(m as object), role: m.role === "function" ? "tool" : m.role } as ChatMessage;
+  // A refusal part is what the assistant said: give the template plain text parts.
+  if (Array.isArray(content)) {
+    message.content = content.map((part) => {
+      const p = part as { type: string; text?: string; refusal?: string };
+      return { type: "text" as const, text: p.type === "text" ? (p.text as string) : (p.refusal as string) };
+    });
+  }
+  return message;
+}
+
+export function parseChatParams(body: Body): ChatParams {
+  const common = parseCommon(body, ["max_tokens", "max_completion_tokens"]);
+  const messages = body.messages;
+  if (!Array.isArray(messages) || messages.length === 0)
+    throw badRequest("Invalid 'messages': empty array. Expected an array with minimum length 1.", "messages", "empty_array");
+  const logprobs = body.logprobs === true;
+  const topLogprobs = body.top_logprobs;
+  if (!isNullish(topLogprobs) && !logprobs)
+    throw badRequest("Invalid value for 'top_logprobs': 'logprobs' must be true to use 'top_logprobs'.", "top_logprobs", "invalid_value");
+  const format = (body.response_format as { type?: unknown } | null | undefined)?.type;
+  unsupportedUnless(isNullish(format) || format === "text", "response_format", "only {\"type\": \"text\"} is implemented");
+  const toolChoice = body.tool_choice;
+  unsupportedUnless(
+    isNullish(toolChoice) || toolChoice === "auto" || toolChoice === "none",
+    "tool_choice",
+    "only 'auto' and 'none' are implemented (tools are shown to the model through its chat template)",
+  );
+  const tools = Array.isArray(body.tools) && toolChoice !== "none" ? (body.tools as FunctionTool[]) : null;
+  return {
+    ...common,
+    messages: messages.map(parseMessage),
+    tools: tools && tools.length > 0 ? tools : null,
+    logprobs,
+    topLogprobs: typeof topLogprobs === "number" ? topLogprobs : 0,
+  };
+}
+
+function parsePrompts(prompt: unknown): (string | number[])[] {
+  const invalid = () =>
+    badRequest(
+      "Invalid value for 'prompt': expected a string, an array of strings, an array of token ids or an array of arrays of token ids.",
+      "prompt",
+      "invalid_value",
+    );
+  if (typeof prompt === "string") return [prompt];
+  if (!Array.isArray(prompt) || prompt.length === 0) throw invalid();
+  if (prompt.every((p) => typeof p === "string")) return prompt as string[];
+  const isIds = (a: unknown): a is number[] =>
+    Array.isArray(a) && a.length > 0 && a.every((t) => Number.isInteger(t) && (t as number) >= 0);
+  if (isIds(prompt)) return [prompt];
+  if (prompt.every(isIds)) return prompt as number[][];
+  throw invalid();
+}
+
+export function parseCompletionParams(body: Body): CompletionParams {
+  const common = parseCommon(body, ["max_tokens"]);
+  if (isNullish(body.max_tokens)) common.maxTokens = 16; // OpenAI's default for completions
+  if (isNullish(body.prompt)) throw badRequest("Missing required parameter: 'prompt'.", "prompt", "missing_required_parameter");
+  const bestOf = body.best_of;
+  unsupportedUnless(isNullish(bestOf) || bestOf === 1 || bestOf === common.n, "best_of", "only best_of = n is implemented");
+  unsupportedUnless(isNullish(body.suffix) || body.suffix === "", "suffix", "insertion is not implemented");
+  const logprobs = body.logprobs;
+  return {
+    ...common,
+    prompts: parsePrompts(body.prompt),
+    echo: body.echo === true,
+    logprobs: typeof logprobs === "number" ? logprobs : null,
+  };
+}
+
+/** The seed choice `index` samples with: different per choice, fixed by the request's seed. */
+export function choiceSeed(seed: number, index: number): number {
+  return index === 0 ? seed : (seed + index * 0x9e3779b1) % MAX_SEED;
+}
