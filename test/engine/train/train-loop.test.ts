@@ -13,7 +13,6 @@ import {
   type TrainOptions,
   train,
 } from "../../../worker/engine/train/train-loop.js";
-import { initBackend } from "../../../worker/engine/backend.js";
 import { type CausalLM, loadModel } from "../../../worker/engine/model/decoder.js";
 import { FIXTURE, loraModel, packedRows, useBackend } from "./train-fixture.js";
 
@@ -196,27 +195,49 @@ test("gradient accumulation: 1×8 and 2×4 micro-batches give the same loss and 
 
 test("divergence stops training with a message that says to lower the learning-rate multiplier", async () => {
   // Full fine-tuning at lr 2 blows the LM head up within two steps (LoRA on this tiny random
-  // model only saturates towards the uniform loss). Runs on the cpu backend: tfjs-wasm's
-  // trainable-embedding gradient is the backend's business and is tested there.
-  await initBackend("cpu");
-  try {
-    const model = await loadModel(FIXTURE, { fullFinetune: true, seed: 1 });
-    await assert.rejects(
-      run(model, {
-        hyperparameters: { ...HP, full_finetune: true, learning_rate_multiplier: 100_000, warmup_ratio: 0 },
-        train: packedRows(8, 16, 1),
-      }),
-      (e: unknown) =>
-        e instanceof TrainingDivergedError &&
-        e.step <= 3 &&
-        /Training diverged at step \d+: the training loss rose to .* Lower the learning_rate_multiplier \(it was 100000\)/.test(
-          e.message,
-        ),
-    );
-    model.dispose();
-  } finally {
-    await useBackend();
-  }
+  // model only saturates towards the uniform loss, which is no explosion).
+  const model = await loadModel(FIXTURE, { fullFinetune: true, seed: 1 });
+  await assert.rejects(
+    run(model, {
+      hyperparameters: { ...HP, full_finetune: true, learning_rate_multiplier: 100_000, warmup_ratio: 0 },
+      train: packedRows(8, 16, 1),
+    }),
+    (e: unknown) =>
+      e instanceof TrainingDivergedError &&
+      e.step <= 3 &&
+      /Training diverged at step \d+: the training loss rose to .* Lower the learning_rate_multiplier \(it was 100000\)/.test(
+        e.message,
+      ),
+  );
+  model.dispose();
+});
+
+test("full fine-tuning: every weight trains, and stop + resume equals the uninterrupted run", async () => {
+  const hp = { ...HP, full_finetune: true, learning_rate_multiplier: 50 };
+  const rows = packedRows(8, 16, 3);
+  const fullModel = await loadModel(FIXTURE, { fullFinetune: true, seed: 1 });
+  const full = await run(fullModel, { hyperparameters: hp, train: rows });
+  assert.equal(full.losses.length, 4);
+  assert.equal(fullModel.trainableParams.size, 3 + 2 * 9, "embeddings, final norm, head and 9 tensors a layer");
+  let seen = 0;
+  const first = await run(await loadModel(FIXTURE, { fullFinetune: true, seed: 1 }), {
+    hyperparameters: hp,
+    train: rows,
+    shouldStop: () => seen >= 3,
+    onStep: () => void seen++,
+  });
+  assert.ok(first.result.status === "stopped");
+  assert.equal(decodeCheckpoint(first.result.checkpoint).weights.size, fullModel.trainableParams.size);
+  const resumedModel = await loadModel(FIXTURE, { fullFinetune: true, seed: 1 });
+  const second = await run(resumedModel, {
+    hyperparameters: hp,
+    train: rows,
+    resumeFrom: first.result.checkpoint,
+  });
+  assert.deepEqual([...first.losses, ...second.losses], full.losses);
+  assert.deepEqual(weightsOf(resumedModel), weightsOf(fullModel));
+  fullModel.dispose();
+  resumedModel.dispose();
 });
 
 test("an aborted signal stops before the next step, with a checkpoint of the last finished one", async () => {
