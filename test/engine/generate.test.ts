@@ -130,9 +130,9 @@ describe("sampling helpers", () => {
     const counts = [0, 0, 0, 0];
     const n = 20000;
     for (let i = 0; i < n; i++) counts[sampleToken(logits, 1, 1, rng)]++;
-    counts.forEach((c, i) =>
-      assert.ok(Math.abs(c / n - probs[i]) < 0.015, `id ${i}: ${c / n} vs ${probs[i]}`),
-    );
+    for (const [i, c] of counts.entries()) {
+      assert.ok(Math.abs(c / n - probs[i]) < 0.015, `id ${i}: ${c / n} vs ${probs[i]}`);
+    }
     // probs ≈ [0.64, 0.24, 0.09, 0.03]: top_p 0.8 keeps ids 0 and 1
     const nucleus = new Set<number>();
     for (let i = 0; i < 2000; i++) nucleus.add(sampleToken(logits, 1, 0.8, rng));
