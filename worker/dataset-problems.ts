@@ -12,7 +12,7 @@ export interface DataError {
 
 function lineList(stats: DatasetStats, kind: "invalid" | "dropped"): string {
   const wanted = stats.errors.filter((e) => (e.code === "truncated_away") === (kind === "dropped"));
-  const shown = wanted.slice(0, 5).map((e) => e.message.replace(/^line \d+: /, `line ${e.line}: `));
+  const shown = wanted.slice(0, 5).map((e) => `line ${e.line}: ${e.message.replace(/^line \d+: /, "")}`);
   const more = (kind === "invalid" ? stats.invalid : stats.dropped) - shown.length;
   return shown.join("; ") + (more > 0 ? `; and ${more} more` : "");
 }

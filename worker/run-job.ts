@@ -350,7 +350,13 @@ export async function runJob(opts: RunJobOptions, claimed: Claimed): Promise<Job
       }
       throw err;
     }
-    if (!(await startRunning(opts, job, data))) return "lost";
+    if (!(await startRunning(opts, job, data))) {
+      // paused or cancelled while the files were being validated
+      const control = await readControl(db, job.id, opts.workerId);
+      if (control === "lost" || control === "continue") return "lost";
+      await releaseJob(db, job.id, opts.workerId);
+      return control;
+    }
     [job] = await db.select().from(fineTuningJobs).where(eq(fineTuningJobs.id, job.id));
 
     const hp = data.hp;

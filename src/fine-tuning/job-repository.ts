@@ -121,7 +121,7 @@ export async function pauseJob(db: Database, projectId: string, id: string): Pro
         and(
           eq(fineTuningJobs.id, id),
           eq(fineTuningJobs.projectId, projectId),
-          inArray(fineTuningJobs.status, ["queued", "running"]),
+          inArray(fineTuningJobs.status, ["validating_files", "queued", "running"]),
         ),
       )
       .returning();

@@ -84,7 +84,7 @@ for (const target of testDatabases()) {
       assert.equal(job.hyperparameters.batch_size, 2);
       // auto multiplier = sqrt(batch/8) rounded to 2 decimals
       assert.equal(job.hyperparameters.learning_rate_multiplier, 0.5);
-      const method = job.method as { supervised: { hyperparameters: Record<string, unknown> } };
+      const method = job.method as unknown as { supervised: { hyperparameters: Record<string, unknown> } };
       assert.equal(method.supervised.hyperparameters.max_seq_length, 64);
       assert.equal(method.supervised.hyperparameters.lora_rank, 8);
       assert.ok(job.trained_tokens! > 0);
