@@ -4,7 +4,11 @@
 // dtype). Anything the decoder cannot compute exactly is refused here, with the field named, so
 // the API can turn a model away when the job is created instead of halfway through training.
 
-export const SUPPORTED_ARCHITECTURES = ["LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM"] as const;
+export const SUPPORTED_ARCHITECTURES = [
+  "LlamaForCausalLM",
+  "MistralForCausalLM",
+  "Qwen2ForCausalLM",
+] as const;
 export type Architecture = (typeof SUPPORTED_ARCHITECTURES)[number];
 
 export type RopeConfig =
@@ -82,7 +86,8 @@ function idList(v: unknown, key: string): number[] {
   if (v === undefined || v === null) return [];
   const list = Array.isArray(v) ? v : [v];
   for (const id of list) {
-    if (!Number.isInteger(id)) throw new UnsupportedModelError(`config.json: "${key}" must be token id(s), got ${JSON.stringify(v)}`);
+    if (!Number.isInteger(id))
+      throw new UnsupportedModelError(`config.json: "${key}" must be token id(s), got ${JSON.stringify(v)}`);
   }
   return list as number[];
 }
@@ -108,7 +113,9 @@ function parseRope(raw: Json): RopeConfig {
       throw new UnsupportedModelError(`config.json: ${where}.${key} is required for rope_type "${type}"`);
     }
     if (typeof v !== "number" || !Number.isFinite(v)) {
-      throw new UnsupportedModelError(`config.json: ${where}.${key} must be a number, got ${JSON.stringify(v)}`);
+      throw new UnsupportedModelError(
+        `config.json: ${where}.${key} must be a number, got ${JSON.stringify(v)}`,
+      );
     }
     return v;
   };
@@ -145,7 +152,9 @@ function layerWindows(raw: Json, architecture: Architecture, numLayers: number):
   const window = raw.sliding_window;
   const windowSize = typeof window === "number" && window > 0 ? window : null;
   if (window !== undefined && window !== null && windowSize === null) {
-    throw new UnsupportedModelError(`config.json: "sliding_window" must be a positive integer or null, got ${JSON.stringify(window)}`);
+    throw new UnsupportedModelError(
+      `config.json: "sliding_window" must be a positive integer or null, got ${JSON.stringify(window)}`,
+    );
   }
   if (architecture === "MistralForCausalLM") return Array(numLayers).fill(windowSize);
   if (architecture === "Qwen2ForCausalLM") {
@@ -154,7 +163,9 @@ function layerWindows(raw: Json, architecture: Architecture, numLayers: number):
     const types = raw.layer_types as unknown;
     if (Array.isArray(types)) {
       if (types.length !== numLayers) {
-        throw new UnsupportedModelError(`config.json: "layer_types" has ${types.length} entries for ${numLayers} layers`);
+        throw new UnsupportedModelError(
+          `config.json: "layer_types" has ${types.length} entries for ${numLayers} layers`,
+        );
       }
       return types.map((t, i) => {
         if (t === "sliding_attention") return windowSize;
@@ -187,18 +198,24 @@ export function parseModelConfig(raw: unknown): ModelConfig {
     );
   }
   const act = cfg.hidden_act ?? "silu";
-  if (act !== "silu") throw new UnsupportedModelError(`config.json: hidden_act "${String(act)}" is not supported (only silu)`);
+  if (act !== "silu")
+    throw new UnsupportedModelError(`config.json: hidden_act "${String(act)}" is not supported (only silu)`);
   const tp = cfg.pretraining_tp ?? 1;
-  if (tp !== 1) throw new UnsupportedModelError(`config.json: pretraining_tp ${String(tp)} is not supported (only 1)`);
+  if (tp !== 1)
+    throw new UnsupportedModelError(`config.json: pretraining_tp ${String(tp)} is not supported (only 1)`);
   const partial = cfg.partial_rotary_factor ?? 1;
-  if (partial !== 1) throw new UnsupportedModelError(`config.json: partial_rotary_factor ${String(partial)} is not supported`);
-  if (cfg.quantization_config) throw new UnsupportedModelError("config.json: quantized models (quantization_config) are not supported");
+  if (partial !== 1)
+    throw new UnsupportedModelError(`config.json: partial_rotary_factor ${String(partial)} is not supported`);
+  if (cfg.quantization_config)
+    throw new UnsupportedModelError("config.json: quantized models (quantization_config) are not supported");
 
   const hiddenSize = positiveInt(cfg, "hidden_size");
   const numHeads = positiveInt(cfg, "num_attention_heads");
   const numKvHeads = positiveInt(cfg, "num_key_value_heads", numHeads);
   if (numHeads % numKvHeads !== 0) {
-    throw new UnsupportedModelError(`config.json: num_attention_heads ${numHeads} is not a multiple of num_key_value_heads ${numKvHeads}`);
+    throw new UnsupportedModelError(
+      `config.json: num_attention_heads ${numHeads} is not a multiple of num_key_value_heads ${numKvHeads}`,
+    );
   }
   const headDim = cfg.head_dim == null ? hiddenSize / numHeads : positiveInt(cfg, "head_dim");
   if (!Number.isInteger(headDim) || headDim % 2 !== 0) {
@@ -228,6 +245,7 @@ export function parseModelConfig(raw: unknown): ModelConfig {
     bosTokenId: Number.isInteger(cfg.bos_token_id) ? (cfg.bos_token_id as number) : null,
     eosTokenIds: idList(cfg.eos_token_id, "eos_token_id"),
     padTokenId: Number.isInteger(cfg.pad_token_id) ? (cfg.pad_token_id as number) : null,
-    savedDtype: typeof (cfg.dtype ?? cfg.torch_dtype) === "string" ? ((cfg.dtype ?? cfg.torch_dtype) as string) : null,
+    savedDtype:
+      typeof (cfg.dtype ?? cfg.torch_dtype) === "string" ? ((cfg.dtype ?? cfg.torch_dtype) as string) : null,
   };
 }

@@ -61,18 +61,28 @@ function parseHeader(file: string, json: string, dataBytes: number): Omit<Safete
     if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
       throw new SafetensorsError(file, `tensor "${name}": bad shape ${JSON.stringify(shape)}`);
     }
-    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isInteger(o) && o >= 0)) {
+    if (
+      !Array.isArray(offsets) ||
+      offsets.length !== 2 ||
+      !offsets.every((o) => Number.isInteger(o) && o >= 0)
+    ) {
       throw new SafetensorsError(file, `tensor "${name}": bad data_offsets ${JSON.stringify(offsets)}`);
     }
     const [begin, end] = offsets as [number, number];
     if (begin > end || end > dataBytes) {
-      throw new SafetensorsError(file, `tensor "${name}": data_offsets [${begin}, ${end}] outside the ${dataBytes}-byte data section`);
+      throw new SafetensorsError(
+        file,
+        `tensor "${name}": data_offsets [${begin}, ${end}] outside the ${dataBytes}-byte data section`,
+      );
     }
     const size = BYTES_PER_ELEMENT[dtype];
     if (size !== undefined) {
       const elements = (shape as number[]).reduce((a, b) => a * b, 1);
       if (elements * size !== end - begin) {
-        throw new SafetensorsError(file, `tensor "${name}": ${dtype}${JSON.stringify(shape)} needs ${elements * size} bytes, offsets give ${end - begin}`);
+        throw new SafetensorsError(
+          file,
+          `tensor "${name}": ${dtype}${JSON.stringify(shape)} needs ${elements * size} bytes, offsets give ${end - begin}`,
+        );
       }
     }
     tensors.set(name, { dtype, shape: shape as number[], begin, end });
@@ -146,7 +156,10 @@ export async function readSafetensors(
       const entry = header.tensors.get(name);
       if (!entry) throw new SafetensorsError(file, `no tensor named "${name}"`);
       if (BYTES_PER_ELEMENT[entry.dtype] === undefined) {
-        throw new SafetensorsError(file, `tensor "${name}" has dtype ${entry.dtype}; only F32, F16 and BF16 are supported`);
+        throw new SafetensorsError(
+          file,
+          `tensor "${name}" has dtype ${entry.dtype}; only F32, F16 and BF16 are supported`,
+        );
       }
       const elements = entry.shape.reduce((a, b) => a * b, 1);
       const data = new Float32Array(elements);
@@ -178,15 +191,17 @@ export async function writeSafetensors(
   tensors: Map<string, TensorToWrite> | Record<string, TensorToWrite>,
   metadata: Record<string, string> = { format: "pt" },
 ): Promise<void> {
-  const entries = (tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors)).sort(([a], [b]) =>
-    a < b ? -1 : a > b ? 1 : 0,
+  const entries = (tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors)).sort(
+    ([a], [b]) => (a < b ? -1 : a > b ? 1 : 0),
   );
   const header: Record<string, unknown> = { __metadata__: metadata };
   let offset = 0;
   for (const [name, t] of entries) {
     const elements = t.shape.reduce((a, b) => a * b, 1);
     if (elements !== t.data.length) {
-      throw new Error(`writeSafetensors ${file}: tensor "${name}" shape ${JSON.stringify(t.shape)} does not match ${t.data.length} values`);
+      throw new Error(
+        `writeSafetensors ${file}: tensor "${name}" shape ${JSON.stringify(t.shape)} does not match ${t.data.length} values`,
+      );
     }
     header[name] = { dtype: "F32", shape: t.shape, data_offsets: [offset, offset + t.data.byteLength] };
     offset += t.data.byteLength;
@@ -197,6 +212,7 @@ export async function writeSafetensors(
   const lenBuf = Buffer.alloc(8);
   lenBuf.writeBigUInt64LE(BigInt(headerBytes.length));
   const parts: Uint8Array[] = [lenBuf, headerBytes];
-  for (const [, t] of entries) parts.push(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+  for (const [, t] of entries)
+    parts.push(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
   await writeFile(file, parts);
 }
