@@ -7,6 +7,7 @@ import {
   HyperparameterError,
   peakLearningRate,
   resolveHyperparameters,
+  validateHyperparameters,
 } from "../../../worker/engine/train/hyperparameters.js";
 
 test("epochs follow OpenAI's cookbook rule", () => {
@@ -55,4 +56,16 @@ test("resolve fills autos and defaults, keeps explicit values, and names bad par
     (e: unknown) => e instanceof HyperparameterError && e.param === "target_modules",
   );
   assert.throws(() => resolveHyperparameters({}, 0), /training example/);
+});
+
+test("validate checks explicit values before the dataset is known", () => {
+  validateHyperparameters({ n_epochs: "auto", batch_size: 16, lr_scheduler: "cosine" });
+  assert.throws(
+    () => validateHyperparameters({ warmup_ratio: 2 }),
+    (e: unknown) => e instanceof HyperparameterError && e.param === "warmup_ratio",
+  );
+  assert.throws(
+    () => validateHyperparameters({ lr_scheduler: "step" as never }),
+    (e: unknown) => e instanceof HyperparameterError && e.param === "lr_scheduler",
+  );
 });

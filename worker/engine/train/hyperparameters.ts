@@ -168,3 +168,11 @@ export function resolveHyperparameters(
     full_finetune: input.full_finetune ?? false,
   };
 }
+
+/**
+ * Check explicit values without knowing the dataset (job creation: answer 400 early). Throws
+ * HyperparameterError whose `param` is the bare field name; the API prefixes its path.
+ */
+export function validateHyperparameters(input: HyperparametersInput): void {
+  resolveHyperparameters(input, 1);
+}
