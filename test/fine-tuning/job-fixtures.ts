@@ -53,7 +53,7 @@ export async function uploadTraining(client: OpenAI, content: string, name = "tr
 export async function startTestWorker(
   database: DatabaseHandle,
   dir: string,
-  opts: { leaseSeconds?: number; workerId?: string } = {},
+  opts: { leaseSeconds?: number; workerId?: string; onJobDone?: (jobId: string, outcome: string) => void } = {},
 ): Promise<RunningWorker> {
   await useBackend();
   return startWorker({
@@ -66,6 +66,7 @@ export async function startTestWorker(
       microBatchSize: 4,
     },
     log: process.env.JOBS_TEST_LOG ? (m) => console.log(m) : undefined,
+    onJobDone: opts.onJobDone,
   });
 }
 

@@ -7,7 +7,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import OpenAI from "openai";
+import type OpenAI from "openai";
 import { readTarArchive } from "../../src/fine-tuning/adapter-archive.js";
 import { loadModel } from "../../worker/engine/model/decoder.js";
 import type { RunningWorker } from "../../worker/worker-loop.js";
