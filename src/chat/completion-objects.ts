@@ -18,7 +18,11 @@ export function newCompletionId(kind: "chatcmpl" | "cmpl"): string {
 }
 
 export function usageOf(promptTokens: number, completionTokens: number): Usage {
-  return { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens };
+  return {
+    prompt_tokens: promptTokens,
+    completion_tokens: completionTokens,
+    total_tokens: promptTokens + completionTokens,
+  };
 }
 
 /** A token's text as OpenAI shows it, with its UTF-8 bytes (a partial character shows as U+FFFD). */
@@ -38,7 +42,10 @@ export function chatLogprobs(tokenizer: HfTokenizer, tokens: readonly GeneratedT
   return tokens.map((t) => ({
     ...tokenText(tokenizer, t.id),
     logprob: t.logprob,
-    top_logprobs: (t.topLogprobs ?? []).map((alt) => ({ ...tokenText(tokenizer, alt.id), logprob: alt.logprob })),
+    top_logprobs: (t.topLogprobs ?? []).map((alt) => ({
+      ...tokenText(tokenizer, alt.id),
+      logprob: alt.logprob,
+    })),
   }));
 }
 
@@ -56,7 +63,12 @@ export function completionLogprobs(
   withTop: boolean,
   startOffset: number,
 ): CompletionLogprobs {
-  const out: CompletionLogprobs = { tokens: [], token_logprobs: [], top_logprobs: withTop ? [] : null, text_offset: [] };
+  const out: CompletionLogprobs = {
+    tokens: [],
+    token_logprobs: [],
+    top_logprobs: withTop ? [] : null,
+    text_offset: [],
+  };
   let offset = startOffset;
   for (const t of tokens) {
     const { token } = tokenText(tokenizer, t.id);
@@ -127,7 +139,12 @@ export function textCompletion(opts: {
   id: string;
   created: number;
   model: string;
-  choices: { index: number; text: string; finish_reason: FinishReason | null; logprobs: CompletionLogprobs | null }[];
+  choices: {
+    index: number;
+    text: string;
+    finish_reason: FinishReason | null;
+    logprobs: CompletionLogprobs | null;
+  }[];
   usage?: Usage | null;
   /** chunks: "text_completion" too, as OpenAI streams it */
 }) {

@@ -92,7 +92,9 @@ export class ChatModelServer {
           return { kind: "adapter", adapter: await readServedAdapter(base.model, dir) };
         if (await isFile(path.join(dir, "config.json")))
           return { kind: "full", runtime: await loadRuntime(source.key, dir, base.folder) };
-        throw new Error(`tuned model ${source.key}: neither ${ADAPTER_CONFIG_FILE} nor config.json in its files`);
+        throw new Error(
+          `tuned model ${source.key}: neither ${ADAPTER_CONFIG_FILE} nor config.json in its files`,
+        );
       } finally {
         await cleanup?.();
       }

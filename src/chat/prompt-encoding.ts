@@ -10,7 +10,10 @@ import { ChatTemplateError, type ChatTemplate } from "../../worker/engine/hf/cha
 import type { HfTokenizer } from "../../worker/engine/hf/tokenizer.js";
 import { encodeRenderedText } from "../../worker/engine/data/encode-chat.js";
 import type { ChatMessage, FunctionTool } from "../../worker/engine/data/example.js";
-import { createSpecialTextEscaper, type SpecialTextEscaper } from "../../worker/engine/data/special-text-escaper.js";
+import {
+  createSpecialTextEscaper,
+  type SpecialTextEscaper,
+} from "../../worker/engine/data/special-text-escaper.js";
 import { prepareMessagesForTemplate } from "../../worker/engine/hf/chat-template.js";
 import { badRequest } from "../http/api-error.js";
 
@@ -48,7 +51,8 @@ export function encodeChatPrompt(
     });
   } catch (err) {
     // Templates refuse some conversations (e.g. roles that do not alternate): the caller's fault.
-    if (err instanceof ChatTemplateError) throw badRequest(`The model's chat template refused the messages: ${err.message}`, "messages");
+    if (err instanceof ChatTemplateError)
+      throw badRequest(`The model's chat template refused the messages: ${err.message}`, "messages");
     throw err;
   }
   const ids: number[] = [];

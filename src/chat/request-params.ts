@@ -55,8 +55,13 @@ function parseStop(body: Body): string[] {
   if (isNullish(stop)) return [];
   const list = typeof stop === "string" ? [stop] : Array.isArray(stop) ? stop : null;
   if (list === null || list.some((s) => typeof s !== "string"))
-    throw badRequest("Invalid value for 'stop': expected a string or an array of strings.", "stop", "invalid_value");
-  if (list.length > 4) throw badRequest("Invalid 'stop': at most 4 stop sequences are allowed.", "stop", "invalid_value");
+    throw badRequest(
+      "Invalid value for 'stop': expected a string or an array of strings.",
+      "stop",
+      "invalid_value",
+    );
+  if (list.length > 4)
+    throw badRequest("Invalid 'stop': at most 4 stop sequences are allowed.", "stop", "invalid_value");
   if (list.some((s) => s.length === 0))
     throw badRequest("Invalid 'stop': stop sequences must not be empty.", "stop", "invalid_value");
   return list as string[];
@@ -68,12 +73,17 @@ function parseSeed(body: Body): number {
   if (typeof seed !== "number" || !Number.isInteger(seed))
     throw badRequest("Invalid value for 'seed': expected an integer.", "seed", "invalid_value");
   if (Math.abs(seed) > MAX_SEED)
-    throw badRequest(`Invalid 'seed': must be between -${MAX_SEED} and ${MAX_SEED}.`, "seed", "invalid_value");
+    throw badRequest(
+      `Invalid 'seed': must be between -${MAX_SEED} and ${MAX_SEED}.`,
+      "seed",
+      "invalid_value",
+    );
   return seed;
 }
 
 function unsupportedUnless(ok: boolean, param: string, what: string): void {
-  if (!ok) throw badRequest(`'${param}' is not supported by this server: ${what}.`, param, "unsupported_parameter");
+  if (!ok)
+    throw badRequest(`'${param}' is not supported by this server: ${what}.`, param, "unsupported_parameter");
 }
 
 function parseCommon(body: Body, maxTokensKeys: string[]): CommonParams {
@@ -91,7 +101,11 @@ function parseCommon(body: Body, maxTokensKeys: string[]): CommonParams {
   const stream = body.stream === true;
   const streamOptions = body.stream_options;
   if (!isNullish(streamOptions) && !stream)
-    throw badRequest("The 'stream_options' parameter is only allowed when 'stream' is enabled.", "stream_options", "invalid_value");
+    throw badRequest(
+      "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+      "stream_options",
+      "invalid_value",
+    );
   for (const key of ["frequency_penalty", "presence_penalty"]) {
     const v = body[key];
     unsupportedUnless(isNullish(v) || v === 0, key, "only 0 (no penalty) is implemented");
@@ -135,7 +149,11 @@ function parseMessage(raw: unknown, i: number): ChatMessage {
     content.forEach((part, k) => {
       const p = part as Record<string, unknown> | null;
       if (!p || typeof p !== "object") {
-        throw badRequest(`Invalid '${param}.content[${k}]': expected a content part object.`, `${param}.content[${k}]`, "invalid_type");
+        throw badRequest(
+          `Invalid '${param}.content[${k}]': expected a content part object.`,
+          `${param}.content[${k}]`,
+          "invalid_type",
+        );
       }
       if (p.type !== "text" && p.type !== "refusal") {
         throw badRequest(
@@ -146,17 +164,32 @@ function parseMessage(raw: unknown, i: number): ChatMessage {
       }
       const text = p.type === "text" ? p.text : p.refusal;
       if (typeof text !== "string") {
-        throw badRequest(`Invalid '${param}.content[${k}]': expected a string in '${String(p.type)}'.`, `${param}.content[${k}]`, "invalid_type");
+        throw badRequest(
+          `Invalid '${param}.content[${k}]': expected a string in '${String(p.type)}'.`,
+          `${param}.content[${k}]`,
+          "invalid_type",
+        );
       }
     });
   } else if (content === null || content === undefined) {
     const hasCalls = Array.isArray(m.tool_calls) && m.tool_calls.length > 0;
     if (!(m.role === "assistant" && (hasCalls || content === null)))
-      throw badRequest(`Missing required parameter: '${param}.content'.`, `${param}.content`, "missing_required_parameter");
+      throw badRequest(
+        `Missing required parameter: '${param}.content'.`,
+        `${param}.content`,
+        "missing_required_parameter",
+      );
   } else if (typeof content !== "string") {
-    throw badRequest(`Invalid type for '${param}.content': expected a string or an array of content parts.`, `${param}.content`, "invalid_type");
+    throw badRequest(
+      `Invalid type for '${param}.content': expected a string or an array of content parts.`,
+      `${param}.content`,
+      "invalid_type",
+    );
   }
-  const message: ChatMessage = { ...(m as object), role: m.role === "function" ? "tool" : m.role } as ChatMessage;
+  const message: ChatMessage = {
+    ...(m as object),
+    role: m.role === "function" ? "tool" : m.role,
+  } as ChatMessage;
   // A refusal part is what the assistant said: give the template plain text parts.
   if (Array.isArray(content)) {
     message.content = content.map((part) => {
@@ -171,13 +204,25 @@ export function parseChatParams(body: Body): ChatParams {
   const common = parseCommon(body, ["max_tokens", "max_completion_tokens"]);
   const messages = body.messages;
   if (!Array.isArray(messages) || messages.length === 0)
-    throw badRequest("Invalid 'messages': empty array. Expected an array with minimum length 1.", "messages", "empty_array");
+    throw badRequest(
+      "Invalid 'messages': empty array. Expected an array with minimum length 1.",
+      "messages",
+      "empty_array",
+    );
   const logprobs = body.logprobs === true;
   const topLogprobs = body.top_logprobs;
   if (!isNullish(topLogprobs) && !logprobs)
-    throw badRequest("Invalid value for 'top_logprobs': 'logprobs' must be true to use 'top_logprobs'.", "top_logprobs", "invalid_value");
+    throw badRequest(
+      "Invalid value for 'top_logprobs': 'logprobs' must be true to use 'top_logprobs'.",
+      "top_logprobs",
+      "invalid_value",
+    );
   const format = (body.response_format as { type?: unknown } | null | undefined)?.type;
-  unsupportedUnless(isNullish(format) || format === "text", "response_format", "only {\"type\": \"text\"} is implemented");
+  unsupportedUnless(
+    isNullish(format) || format === "text",
+    "response_format",
+    'only {"type": "text"} is implemented',
+  );
   const toolChoice = body.tool_choice;
   unsupportedUnless(
     isNullish(toolChoice) || toolChoice === "auto" || toolChoice === "none",
@@ -214,9 +259,14 @@ function parsePrompts(prompt: unknown): (string | number[])[] {
 export function parseCompletionParams(body: Body): CompletionParams {
   const common = parseCommon(body, ["max_tokens"]);
   if (isNullish(body.max_tokens)) common.maxTokens = 16; // OpenAI's default for completions
-  if (isNullish(body.prompt)) throw badRequest("Missing required parameter: 'prompt'.", "prompt", "missing_required_parameter");
+  if (isNullish(body.prompt))
+    throw badRequest("Missing required parameter: 'prompt'.", "prompt", "missing_required_parameter");
   const bestOf = body.best_of;
-  unsupportedUnless(isNullish(bestOf) || bestOf === 1 || bestOf === common.n, "best_of", "only best_of = n is implemented");
+  unsupportedUnless(
+    isNullish(bestOf) || bestOf === 1 || bestOf === common.n,
+    "best_of",
+    "only best_of = n is implemented",
+  );
   unsupportedUnless(isNullish(body.suffix) || body.suffix === "", "suffix", "insertion is not implemented");
   const logprobs = body.logprobs;
   return {

@@ -56,7 +56,12 @@ export function completionBudget(
   return maxTokens ?? contextLength - promptTokens;
 }
 
-function samplingFor(params: CommonParams, maxNewTokens: number, topLogprobs: number, index: number): SamplingParams {
+function samplingFor(
+  params: CommonParams,
+  maxNewTokens: number,
+  topLogprobs: number,
+  index: number,
+): SamplingParams {
   return {
     maxNewTokens,
     temperature: params.temperature,
@@ -98,7 +103,12 @@ export function registerChatRoutes(app: FastifyInstance, ctx: AppContext): ChatM
       const params = parseChatParams(request.body as Body);
       return withSession(request, params.model, async ({ runtime, model }) => {
         const prompt = encodeChatPrompt(params.messages, params.tools, runtime.tokenizer, runtime.template);
-        const budget = completionBudget(prompt.ids.length, params.maxTokens, runtime.contextLength, "messages");
+        const budget = completionBudget(
+          prompt.ids.length,
+          params.maxTokens,
+          runtime.contextLength,
+          "messages",
+        );
         const topLogprobs = params.logprobs ? params.topLogprobs : 0;
         const id = newCompletionId("chatcmpl");
         const created = Math.floor(Date.now() / 1000);
@@ -125,7 +135,10 @@ export function registerChatRoutes(app: FastifyInstance, ctx: AppContext): ChatM
               finishReason: r.finishReason,
               logprobs: params.logprobs ? chatLogprobs(runtime.tokenizer, r.tokens) : null,
             })),
-            usage: usageOf(prompt.ids.length, results.reduce((s, r) => s + r.completionTokens, 0)),
+            usage: usageOf(
+              prompt.ids.length,
+              results.reduce((s, r) => s + r.completionTokens, 0),
+            ),
           });
         }
 
@@ -146,7 +159,9 @@ export function registerChatRoutes(app: FastifyInstance, ctx: AppContext): ChatM
                 {
                   index,
                   delta,
-                  ...(params.logprobs ? { logprobs: logprobs ? { content: logprobs, refusal: null } : null } : {}),
+                  ...(params.logprobs
+                    ? { logprobs: logprobs ? { content: logprobs, refusal: null } : null }
+                    : {}),
                   finish_reason: finish,
                 },
               ],
@@ -205,11 +220,16 @@ export function registerChatRoutes(app: FastifyInstance, ctx: AppContext): ChatM
           if (typeof p === "string") return encodeCompletionPrompt(p, runtime.tokenizer);
           const bad = p.find((t) => t >= vocab);
           if (bad !== undefined)
-            throw badRequest(`Invalid token id ${bad} in 'prompt': the model's vocabulary has ${vocab} tokens.`, "prompt", "invalid_value");
+            throw badRequest(
+              `Invalid token id ${bad} in 'prompt': the model's vocabulary has ${vocab} tokens.`,
+              "prompt",
+              "invalid_value",
+            );
           return { ids: p, text: runtime.tokenizer.decode(p) };
         });
         const budgets = prompts.map((p) => {
-          if (p.ids.length === 0) throw badRequest("Invalid 'prompt': it encodes to no tokens.", "prompt", "invalid_value");
+          if (p.ids.length === 0)
+            throw badRequest("Invalid 'prompt': it encodes to no tokens.", "prompt", "invalid_value");
           return completionBudget(p.ids.length, params.maxTokens, runtime.contextLength, "prompt");
         });
         const topLogprobs = params.logprobs ?? 0;
@@ -217,9 +237,17 @@ export function registerChatRoutes(app: FastifyInstance, ctx: AppContext): ChatM
         const created = Math.floor(Date.now() / 1000);
         const promptTokens = prompts.reduce((s, p) => s + p.ids.length, 0);
         const jobs = prompts.flatMap((prompt, pi) =>
-          Array.from({ length: params.n }, (_, i) => ({ prompt, budget: budgets[pi], index: pi * params.n + i })),
+          Array.from({ length: params.n }, (_, i) => ({
+            prompt,
+            budget: budgets[pi],
+            index: pi * params.n + i,
+          })),
         );
-        const run = (job: (typeof jobs)[number], onPiece?: Parameters<typeof runChoice>[5], cancelled?: () => boolean) =>
+        const run = (
+          job: (typeof jobs)[number],
+          onPiece?: Parameters<typeof runChoice>[5],
+          cancelled?: () => boolean,
+        ) =>
           runChoice(
             model,
             runtime.tokenizer,
@@ -243,10 +271,18 @@ export function registerChatRoutes(app: FastifyInstance, ctx: AppContext): ChatM
               text: head + r.text,
               finish_reason: r.finishReason,
               logprobs:
-                params.logprobs === null ? null : completionLogprobs(runtime.tokenizer, r.tokens, topLogprobs > 0, head.length),
+                params.logprobs === null
+                  ? null
+                  : completionLogprobs(runtime.tokenizer, r.tokens, topLogprobs > 0, head.length),
             });
           }
-          return textCompletion({ id, created, model: params.model, choices, usage: usageOf(promptTokens, completionTokens) });
+          return textCompletion({
+            id,
+            created,
+            model: params.model,
+            choices,
+            usage: usageOf(promptTokens, completionTokens),
+          });
         }
 
         const sse = new SseStream(request, reply);
@@ -257,7 +293,11 @@ export function registerChatRoutes(app: FastifyInstance, ctx: AppContext): ChatM
             if (sse.closed) break;
             const head = echoed(job);
             let offset = head.length;
-            const send = (text: string, finish: FinishReason | null, logprobs: ReturnType<typeof completionLogprobs> | null) =>
+            const send = (
+              text: string,
+              finish: FinishReason | null,
+              logprobs: ReturnType<typeof completionLogprobs> | null,
+            ) =>
               sse.send(
                 textCompletion({
                   id,
@@ -267,7 +307,14 @@ export function registerChatRoutes(app: FastifyInstance, ctx: AppContext): ChatM
                   ...usageField,
                 }),
               );
-            if (head.length > 0) send(head, null, params.logprobs === null ? null : completionLogprobs(runtime.tokenizer, [], topLogprobs > 0, 0));
+            if (head.length > 0)
+              send(
+                head,
+                null,
+                params.logprobs === null
+                  ? null
+                  : completionLogprobs(runtime.tokenizer, [], topLogprobs > 0, 0),
+              );
             const r = await run(
               job,
               (piece) => {
@@ -275,7 +322,9 @@ export function registerChatRoutes(app: FastifyInstance, ctx: AppContext): ChatM
                 send(
                   piece.text,
                   null,
-                  params.logprobs === null ? null : completionLogprobs(runtime.tokenizer, piece.tokens, topLogprobs > 0, offset),
+                  params.logprobs === null
+                    ? null
+                    : completionLogprobs(runtime.tokenizer, piece.tokens, topLogprobs > 0, offset),
                 );
                 offset += piece.text.length;
               },
@@ -285,7 +334,15 @@ export function registerChatRoutes(app: FastifyInstance, ctx: AppContext): ChatM
             send("", r.finishReason, null);
           }
           if (params.includeUsage) {
-            sse.send(textCompletion({ id, created, model: params.model, choices: [], usage: usageOf(promptTokens, completionTokens) }));
+            sse.send(
+              textCompletion({
+                id,
+                created,
+                model: params.model,
+                choices: [],
+                usage: usageOf(promptTokens, completionTokens),
+              }),
+            );
           }
           sse.end();
         } catch (err) {

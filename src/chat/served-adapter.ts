@@ -58,7 +58,9 @@ export async function readServedAdapter(model: CausalLM, dir: string): Promise<S
     const t = tensors.get(name);
     if (!t) throw new Error(`${weightsFile}: missing tensor "${name}"`);
     if (t.shape.length !== 2 || t.shape[0] !== want.shape[0] || t.shape[1] !== want.shape[1])
-      throw new Error(`${weightsFile}: tensor "${name}" has shape [${t.shape}], the model needs [${want.shape}]`);
+      throw new Error(
+        `${weightsFile}: tensor "${name}" has shape [${t.shape}], the model needs [${want.shape}]`,
+      );
   }
 
   const pairs = new Map<string, LoraPair>();
@@ -67,7 +69,10 @@ export async function readServedAdapter(model: CausalLM, dir: string): Promise<S
     if (want.side !== "A") continue;
     const a = tensors.get(name)!;
     const b = tensors.get(peftTensorName(want.module, "B"))!;
-    pairs.set(want.module, { a: frozenVariable(a.data, a.shape, name), b: frozenVariable(b.data, b.shape, peftTensorName(want.module, "B")) });
+    pairs.set(want.module, {
+      a: frozenVariable(a.data, a.shape, name),
+      b: frozenVariable(b.data, b.shape, peftTensorName(want.module, "B")),
+    });
     bytes += (a.data.length + b.data.length) * 4;
   }
   tensors.clear();

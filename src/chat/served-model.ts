@@ -30,7 +30,10 @@ export function modelNotFound(id: string): ApiError {
 }
 
 /** Unpack a tuned model's archive into a fresh temporary folder (flat names only). */
-async function unpackArchive(ctx: AppContext, blobId: string): Promise<{ dir: string; cleanup: () => Promise<void> }> {
+async function unpackArchive(
+  ctx: AppContext,
+  blobId: string,
+): Promise<{ dir: string; cleanup: () => Promise<void> }> {
   const chunks: Uint8Array[] = [];
   for await (const chunk of readBlob(ctx.database, blobId)) chunks.push(chunk);
   const dir = await mkdtemp(path.join(tmpdir(), "tunehouse-adapter-"));
@@ -48,7 +51,11 @@ async function unpackArchive(ctx: AppContext, blobId: string): Promise<{ dir: st
   return { dir, cleanup };
 }
 
-export async function resolveServedModel(ctx: AppContext, projectId: string, id: string): Promise<ServedModel> {
+export async function resolveServedModel(
+  ctx: AppContext,
+  projectId: string,
+  id: string,
+): Promise<ServedModel> {
   if (!isTunedModelId(id)) {
     const base = await findBaseModel(ctx.config, id);
     if (!base) throw modelNotFound(id);
@@ -58,10 +65,14 @@ export async function resolveServedModel(ctx: AppContext, projectId: string, id:
   if (!tuned) throw modelNotFound(id);
   const base = await findBaseModel(ctx.config, tuned.baseModel);
   if (!base) {
-    throw new ApiError(404, `The model '${id}' needs its base model '${tuned.baseModel}', which is not under MODELS_DIR.`, {
-      param: "model",
-      code: "model_not_found",
-    });
+    throw new ApiError(
+      404,
+      `The model '${id}' needs its base model '${tuned.baseModel}', which is not under MODELS_DIR.`,
+      {
+        param: "model",
+        code: "model_not_found",
+      },
+    );
   }
   const blobId = tuned.adapterBlobId;
   return { id, base, tuned: { key: blobId, materialize: () => unpackArchive(ctx, blobId) } };

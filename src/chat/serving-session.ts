@@ -13,11 +13,15 @@ export interface ServingSession {
   release(): void;
 }
 
-export async function openServingSession(server: ChatModelServer, served: ServedModel): Promise<ServingSession> {
+export async function openServingSession(
+  server: ChatModelServer,
+  served: ServedModel,
+): Promise<ServingSession> {
   const base = await server.base(served.base.id, served.base.dir);
   if (!served.tuned) return { runtime: base, model: adapterView(base.model, null), release: () => {} };
   const lease = await server.tuned(base, served.tuned);
   const weights = lease.value;
-  if (weights.kind === "full") return { runtime: weights.runtime, model: weights.runtime.model, release: lease.release };
+  if (weights.kind === "full")
+    return { runtime: weights.runtime, model: weights.runtime.model, release: lease.release };
   return { runtime: base, model: adapterView(base.model, weights.adapter), release: lease.release };
 }

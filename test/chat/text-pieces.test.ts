@@ -70,7 +70,10 @@ describe("IncrementalDetokenizer", () => {
       // no delta ever shows half a character
       for (const delta of deltas) assert.ok(!delta.includes("\uFFFD"), JSON.stringify(deltas));
       if ([...text].some((c) => c.length > 1 || c.charCodeAt(0) > 127)) {
-        assert.ok(deltas.filter((x) => x === "").length > 0, "multi-byte characters span several byte tokens");
+        assert.ok(
+          deltas.filter((x) => x === "").length > 0,
+          "multi-byte characters span several byte tokens",
+        );
       }
     });
   }
