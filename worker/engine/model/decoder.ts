@@ -131,6 +131,12 @@ export function peftTensorName(moduleName: string, side: "A" | "B"): string {
   return `base_model.model.${moduleName}.lora_${side}.weight`;
 }
 
+/** Two independent streams from one seed, so LoRA's init and dropout masks never share draws. */
+function seedStreams(seed: number): { loraInit: Rng; dropout: Rng } {
+  const root = Rng.fromSeed(seed);
+  return { loraInit: Rng.fromSeed(root.nextSeed()), dropout: Rng.fromSeed(root.nextSeed()) };
+}
+
 export class CausalLM {
   readonly config: ModelConfig;
   /** the folder it was loaded from and its raw config.json (for saving full models) */
@@ -161,7 +167,7 @@ export class CausalLM {
     this.rawConfig = options.rawConfig;
     this.fullFinetune = options.fullFinetune === true;
     this.seed = options.seed ?? 0;
-    this.rng = Rng.fromSeed(this.seed);
+    this.rng = seedStreams(this.seed).dropout;
     const shapes = expectedWeightShapes(config);
     for (const [name, shape] of shapes) {
       const t = weights.get(name);
@@ -232,7 +238,7 @@ export class CausalLM {
       throw new Error("LoRA and full fine-tuning are exclusive: load the model without fullFinetune");
     this.detachLora();
     const settings = resolveLoraSettings(options);
-    const initRng = Rng.fromSeed(options.seed ?? this.seed);
+    const initRng = seedStreams(options.seed ?? this.seed).loraInit;
     for (const p of this.projections()) {
       if (!settings.targetModules.includes(p.kind)) continue;
       const [out, inF] = p.weight.shape;
