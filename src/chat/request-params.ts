@@ -134,7 +134,7 @@ function parseCommon(body: Body, maxTokensKeys: string[]): CommonParams {
 }
 
 function parseMessage(raw: unknown, i: number): ChatMessage {
-  const param = `messages[${i}]`;
+  const param = `messages.${i}`;
   if (!raw || typeof raw !== "object" || Array.isArray(raw))
     throw badRequest(`Invalid '${param}': expected an object.`, param, "invalid_type");
   const m = raw as Record<string, unknown>;
@@ -150,23 +150,23 @@ function parseMessage(raw: unknown, i: number): ChatMessage {
       const p = part as Record<string, unknown> | null;
       if (!p || typeof p !== "object") {
         throw badRequest(
-          `Invalid '${param}.content[${k}]': expected a content part object.`,
-          `${param}.content[${k}]`,
+          `Invalid '${param}.content.${k}': expected a content part object.`,
+          `${param}.content.${k}`,
           "invalid_type",
         );
       }
       if (p.type !== "text" && p.type !== "refusal") {
         throw badRequest(
-          `'${param}.content[${k}]': content parts of type '${String(p.type)}' are not supported (text only).`,
-          `${param}.content[${k}].type`,
+          `'${param}.content.${k}': content parts of type '${String(p.type)}' are not supported (text only).`,
+          `${param}.content.${k}.type`,
           "unsupported_value",
         );
       }
       const text = p.type === "text" ? p.text : p.refusal;
       if (typeof text !== "string") {
         throw badRequest(
-          `Invalid '${param}.content[${k}]': expected a string in '${String(p.type)}'.`,
-          `${param}.content[${k}]`,
+          `Invalid '${param}.content.${k}': expected a string in '${String(p.type)}'.`,
+          `${param}.content.${k}`,
           "invalid_type",
         );
       }
