@@ -53,7 +53,6 @@ import {
   uniqueVariableName,
 } from "./lora.js";
 import { rmsNorm } from "./rms-norm.js";
-import { trainableGather } from "./trainable-gather.js";
 import { applyRope, ropeInverseFrequencies, ropeTables } from "./rope.js";
 
 export interface LoadModelOptions {
@@ -277,12 +276,11 @@ export class CausalLM {
     this.rng = Rng.fromState(state);
   }
 
-  /** Token embeddings [N, D]: embedding.ts for a frozen table, trainableGather for a trained one. */
+  /** Token embeddings [N, D]; the table is trained only in full fine-tuning. */
   private embed(ids: Int32Array): tf.Tensor2D {
     return tf.tidy(() => {
       const idTensor = tf.tensor1d(ids, "int32");
-      if (this.fullFinetune) return trainableGather(this.embedTokens, idTensor);
-      return embed(idTensor, this.embedTokens, { trainable: false });
+      return embed(idTensor, this.embedTokens, { trainable: this.fullFinetune });
     });
   }
 

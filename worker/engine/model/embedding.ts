@@ -37,12 +37,16 @@ export function embedGatherScatterGrad(ids: tf.Tensor1D, table: tf.Tensor2D): tf
 }
 
 function gatherWithScatterGrad(ids: tf.Tensor1D, table: tf.Tensor2D): tf.Tensor2D {
-  // customGrad differentiates only its float inputs; the ids are closed over.
-  const f = tf.customGrad((t) => {
+  const shape = table.shape;
+  // customGrad differentiates only the table. The ids go through `save` so they outlive a
+  // forward pass wrapped in tf.tidy until backprop runs (closing over them would not).
+  const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const t = args[0] as tf.Tensor2D;
+    (args[1] as tf.GradSaveFunc)([ids]);
     return {
-      value: tf.gather(t as tf.Tensor2D, ids),
-      gradFunc: (dy: tf.Tensor) => tf.scatterND(tf.expandDims(ids, 1), dy, table.shape),
+      value: tf.gather(t, ids),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.scatterND(tf.expandDims(saved[0], 1), dy, shape),
     };
-  }) as (t: tf.Tensor2D) => tf.Tensor2D;
-  return f(table);
+  });
+  return f(table) as tf.Tensor2D;
 }
