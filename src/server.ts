@@ -9,6 +9,7 @@ import { ensureEmbeddedKey } from "./auth/embedded-key.js";
 import { ConfigError, type Config, loadConfig } from "./config.js";
 import { type DatabaseHandle, openDatabase } from "./db/client.js";
 import { apiKeys } from "./db/schema.js";
+import { startEmbeddedWorker } from "./fine-tuning/embedded-worker.js";
 import { startSweeper } from "./maintenance.js";
 import { listBaseModels } from "./models/base-models.js";
 
@@ -69,6 +70,7 @@ async function main(): Promise<void> {
   if (embedded) await ensureDefaultModel(config, log);
 
   const stopSweeper = startSweeper(database.db, app.log);
+  const stopWorker = embedded ? await startEmbeddedWorker(config, database, log) : null;
   await app.listen({ port: config.port, host: config.host });
   const address = app.server.address();
   const port = typeof address === "object" && address ? address.port : config.port;
@@ -88,6 +90,7 @@ async function main(): Promise<void> {
     closing = true;
     log(`${signal}: shutting down`);
     stopSweeper();
+    await stopWorker?.();
     await app.close();
     await database.close();
     process.exit(0);
