@@ -3,7 +3,7 @@
 // requests for different adapters interleave without seeing each other's weights, and the LRU
 // frees adapters it evicts once no request holds them.
 import assert from "node:assert/strict";
-import { copyFile, mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -13,10 +13,9 @@ import { ChatModelServer } from "../../src/chat/model-server.js";
 import { readServedAdapter, type ServedAdapter } from "../../src/chat/served-adapter.js";
 import { initGoldenBackend } from "../../worker/engine/check-golden.js";
 import { generate } from "../../worker/engine/generate.js";
-import { readSafetensors, writeSafetensors } from "../../worker/engine/hf/safetensors.js";
-import { parseAdapterConfig } from "../../worker/engine/model/adapter-io.js";
 import { type CausalLM, loadModel } from "../../worker/engine/model/decoder.js";
 import { ensureTinyModel } from "../../worker/engine/tiny-model.js";
+import { writeMergedModel } from "./merged-weights.js";
 
 const FIXTURE = path.resolve("test/fixtures/llama");
 const ADAPTER = path.join(FIXTURE, "adapter");
@@ -49,35 +48,6 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   return d;
 }
 
-/** A model folder whose weights are the fixture's with the adapter merged in: W + scaling·B·A. */
-async function writeMergedFixture(dir: string): Promise<void> {
-  const settings = parseAdapterConfig(
-    JSON.parse(await readFile(path.join(ADAPTER, "adapter_config.json"), "utf8")),
-  );
-  const base = (await readSafetensors(path.join(FIXTURE, "model.safetensors"))).tensors;
-  const lora = (await readSafetensors(path.join(ADAPTER, "adapter_model.safetensors"))).tensors;
-  let merged = 0;
-  for (const [name, t] of base) {
-    const module = name.replace(/\.weight$/, "");
-    const a = lora.get(`base_model.model.${module}.lora_A.weight`);
-    const b = lora.get(`base_model.model.${module}.lora_B.weight`);
-    if (!a || !b) continue;
-    const [out, inF] = t.shape;
-    const r = a.shape[0];
-    for (let o = 0; o < out; o++)
-      for (let i = 0; i < inF; i++) {
-        let s = 0;
-        for (let k = 0; k < r; k++) s += b.data[o * r + k] * a.data[k * inF + i];
-        t.data[o * inF + i] += settings.scaling * s;
-      }
-    merged++;
-  }
-  assert.equal(merged, 14, "7 projections × 2 layers");
-  await writeSafetensors(path.join(dir, "model.safetensors"), base);
-  for (const f of ["config.json", "generation_config.json"])
-    await copyFile(path.join(FIXTURE, f), path.join(dir, f));
-}
-
 describe("adapter view over a shared base model", () => {
   let base: CausalLM;
   let merged: CausalLM;
@@ -85,7 +55,7 @@ describe("adapter view over a shared base model", () => {
   let adapter: ServedAdapter;
   before(async () => {
     const mergedDir = await mkdtemp(path.join(scratch, "merged-"));
-    await writeMergedFixture(mergedDir);
+    assert.equal(await writeMergedModel(FIXTURE, ADAPTER, mergedDir), 14, "7 projections × 2 layers");
     base = await loadModel(FIXTURE);
     merged = await loadModel(mergedDir);
     peftLoaded = await loadModel(FIXTURE, { adapterDir: ADAPTER });
