@@ -146,6 +146,26 @@ for (const target of testDatabases()) {
         assert.match(job.error!.message, /line 9\b/);
       });
 
+      it("truncated and dropped examples are warnings, the job still trains", async () => {
+        const lines = trainingLines(12).trim().split("\n");
+        const example = (question: string, answer: string) =>
+          JSON.stringify({ messages: [{ role: "user", content: question }, { role: "assistant", content: answer }] });
+        // a prompt longer than the row: nothing trainable survives (dropped); a long answer: cut (truncated)
+        lines.push(example(`Question ${"with many words ".repeat(8)}`, "Yes."), example("Q?", `Answer ${"word ".repeat(20)}`));
+        const file = await uploadTraining(app.client, `${lines.join("\n")}\n`);
+        const job = await create({
+          training_file: file,
+          method: { type: "supervised", supervised: { hyperparameters: { n_epochs: 1, max_seq_length: 40 } } },
+        });
+        const done = await waitForJob(app.client, job.id, isFinished);
+        assert.equal(done.status, "succeeded", JSON.stringify(done.error));
+        const events = (await app.client.fineTuning.jobs.listEvents(job.id, { limit: 100 })).data;
+        const warnings = events.filter((e) => e.level === "warn").map((e) => e.message);
+        assert.ok(warnings.some((w) => /^1 training example\(s\) dropped: .*line 13\b/.test(w)), JSON.stringify(warnings));
+        assert.ok(warnings.some((w) => /^1 training example\(s\) truncated to max_seq_length 40/.test(w)), JSON.stringify(warnings));
+        assert.ok(events.some((e) => /packing efficiency \d+(\.\d)?%/.test(e.message)));
+      });
+
       it("nothing trainable after truncation: the job fails naming max_seq_length", async () => {
         const long = Array.from({ length: 12 }, (_, i) =>
           JSON.stringify({

@@ -56,6 +56,9 @@ for (const target of testDatabases()) {
     it("cancel while running: stops within a step, frees the worker", async () => {
       const job = await createLong();
       await waitForEvent(app.client, job.id, /^Step 2\//);
+      const running = await app.client.fineTuning.jobs.retrieve(job.id);
+      assert.equal(running.status, "running");
+      assert.ok(running.estimated_finish! >= running.created_at, `estimated_finish ${running.estimated_finish}`);
       const cancelled = await app.client.fineTuning.jobs.cancel(job.id);
       assert.equal(cancelled.status, "cancelled");
       const t0 = Date.now();

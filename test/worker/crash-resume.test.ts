@@ -150,6 +150,35 @@ describe("crash recovery with worker processes [postgres]", { skip: serverUrl ? 
     b.kill("SIGTERM");
     assert.equal(await exited(b), 0, "SIGTERM exits cleanly");
   });
+
+  it("SIGTERM mid-job: the worker checkpoints its step, re-queues the job and exits 0; the next one continues", async () => {
+    const { dir, model } = await tinyModelsDir();
+    const training = await uploadTraining(app.client, trainingLines(20));
+    const job = await app.client.fineTuning.jobs.create({ model, training_file: training, method: METHOD } as OpenAI.FineTuning.JobCreateParams);
+    const c = spawnWorker(url, dir, "term-c", output);
+    children.push(c);
+    await waitForEvent(app.client, job.id, /^Step 3\//, 120_000);
+    c.kill("SIGTERM");
+    assert.equal(await exited(c), 0);
+    const requeued = await app.client.fineTuning.jobs.retrieve(job.id);
+    assert.equal(requeued.status, "queued");
+    const events = await allEvents(app.client, job.id, 100);
+    const stop = events.find((e) => /^Worker term-c is shutting down: job checkpointed at step \d+ and queued again$/.test(e.message));
+    assert.ok(stop, JSON.stringify(events.map((e) => e.message)));
+    const stoppedAt = Number(/step (\d+)/.exec(stop.message)![1]);
+    assert.equal(Math.max(...events.filter((e) => e.type === "metrics").map(stepOf)), stoppedAt, "no finished step lost");
+
+    const d = spawnWorker(url, dir, "term-d", output);
+    children.push(d);
+    const done = await waitForJob(app.client, job.id, isFinished, 180_000);
+    assert.equal(done.status, "succeeded", JSON.stringify(done.error));
+    const all = await allEvents(app.client, job.id, 100);
+    const resume = all.findIndex((e) => e.message === `Resuming from the checkpoint at step ${stoppedAt}`);
+    assert.ok(resume > 0);
+    assert.equal(stepOf(all.slice(resume).find((e) => e.type === "metrics")!), stoppedAt + 1);
+    d.kill("SIGTERM");
+    assert.equal(await exited(d), 0);
+  });
 });
 
 for (const target of testDatabases().filter((t) => t.name === "pglite")) {
