@@ -80,7 +80,8 @@ for (const target of testDatabases()) {
     it("lists newest first with after/limit and metadata[k]=v filters", async () => {
       const a = await create({ metadata: { team: "red" } });
       const b = await create({ metadata: { team: "blue", env: "ci" } });
-      const c = await create({});
+      const c = await create({ integrations: [{ type: "wandb", wandb: { project: "p1", tags: ["x"] } }] });
+      assert.deepEqual(c.integrations, [{ type: "wandb", wandb: { project: "p1", tags: ["x"] } }], "stored and echoed");
       const all = await app.client.fineTuning.jobs.list({ limit: 2 });
       assert.deepEqual(all.data.map((j) => j.id), [c.id, b.id]);
       assert.equal(all.has_more, true);
