@@ -3,6 +3,7 @@
 // folder or in memory. Both run the same SQL migrations from migrations/ at open.
 import { mkdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import type { PGlite } from "@electric-sql/pglite";
 import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
 import * as schema from "./schema.js";
 
@@ -13,13 +14,15 @@ export interface DatabaseHandle {
   kind: "postgres" | "pglite";
   /** for logs: the server URL without password, or the PGlite folder */
   description: string;
+  /** the PGlite instance, for tests that snapshot it (pglite only) */
+  pglite?: PGlite;
   close(): Promise<void>;
 }
 
 export type DatabaseLocation =
   | { kind: "postgres"; url: string; poolSize?: number }
-  /** dataDir null = in memory (tests) */
-  | { kind: "pglite"; dataDir: string | null };
+  /** dataDir null = in memory (tests); loadDataDir = start from a PGlite dumpDataDir() snapshot */
+  | { kind: "pglite"; dataDir: string | null; loadDataDir?: Blob };
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL("../../migrations", import.meta.url));
 
@@ -38,7 +41,7 @@ export function redactUrl(url: string): string {
 
 export async function openDatabase(location: DatabaseLocation): Promise<DatabaseHandle> {
   if (location.kind === "postgres") return openPostgres(location.url, location.poolSize ?? 10);
-  return openPglite(location.dataDir);
+  return openPglite(location.dataDir, location.loadDataDir);
 }
 
 async function openPostgres(url: string, poolSize: number): Promise<DatabaseHandle> {
@@ -64,18 +67,19 @@ async function openPostgres(url: string, poolSize: number): Promise<DatabaseHand
   return { db, kind: "postgres", description: redactUrl(url), close: () => pool.end() };
 }
 
-async function openPglite(dataDir: string | null): Promise<DatabaseHandle> {
+async function openPglite(dataDir: string | null, loadDataDir?: Blob): Promise<DatabaseHandle> {
   const { PGlite } = await import("@electric-sql/pglite");
   const { drizzle } = await import("drizzle-orm/pglite");
   const { migrate } = await import("drizzle-orm/pglite/migrator");
   if (dataDir !== null) mkdirSync(dataDir, { recursive: true });
-  const client = dataDir === null ? await PGlite.create() : await PGlite.create(dataDir);
+  const client = await PGlite.create({ ...(dataDir === null ? {} : { dataDir }), ...(loadDataDir ? { loadDataDir } : {}) });
   const pdb = drizzle({ client, schema });
   await migrate(pdb, { migrationsFolder: MIGRATIONS_DIR });
   return {
     db: pdb as unknown as Database,
     kind: "pglite",
     description: dataDir === null ? "PGlite (in memory)" : `PGlite in ${dataDir}`,
+    pglite: client,
     close: () => client.close(),
   };
 }

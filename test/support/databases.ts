@@ -11,9 +11,53 @@
 //       …
 //     });
 //   }
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import pg from "pg";
-import { type DatabaseHandle, openDatabase } from "../../src/db/client.js";
+import { type DatabaseHandle, MIGRATIONS_DIR, openDatabase } from "../../src/db/client.js";
+
+// A fresh PGlite runs initdb in WebAssembly (several seconds, far more on a busy machine), so
+// the first suite saves a migrated snapshot and later ones start from it. The snapshot's name
+// hashes the migrations and the PGlite version: a schema change makes a new one.
+const SNAPSHOT_DIR = fileURLToPath(new URL("../../.test-data/pglite-snapshots", import.meta.url));
+
+function snapshotPath(): string {
+  const hash = createHash("sha256");
+  const pgliteVersion = JSON.parse(
+    readFileSync(fileURLToPath(new URL("../../node_modules/@electric-sql/pglite/package.json", import.meta.url)), "utf8"),
+  ).version;
+  hash.update(String(pgliteVersion));
+  const walk = (dir: string) => {
+    for (const name of readdirSync(dir).sort()) {
+      const path = join(dir, name);
+      if (name.endsWith(".sql") || name.endsWith(".json")) hash.update(name).update(readFileSync(path));
+      else if (!name.includes(".")) walk(path);
+    }
+  };
+  walk(MIGRATIONS_DIR);
+  return join(SNAPSHOT_DIR, `migrated-${hash.digest("hex").slice(0, 16)}.tar`);
+}
+
+async function openPgliteFromSnapshot(): Promise<DatabaseHandle> {
+  const path = snapshotPath();
+  if (existsSync(path)) {
+    return openDatabase({ kind: "pglite", dataDir: null, loadDataDir: new Blob([readFileSync(path)]) });
+  }
+  const handle = await openDatabase({ kind: "pglite", dataDir: null });
+  const dump = await handle.pglite!.dumpDataDir("none");
+  mkdirSync(SNAPSHOT_DIR, { recursive: true });
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, Buffer.from(await dump.arrayBuffer()));
+  renameSync(tmp, path); // atomic: a parallel run never reads half a snapshot
+  for (const old of readdirSync(SNAPSHOT_DIR)) {
+    if (old.startsWith("migrated-") && old.endsWith(".tar") && join(SNAPSHOT_DIR, old) !== path) {
+      rmSync(join(SNAPSHOT_DIR, old), { force: true });
+    }
+  }
+  return handle;
+}
 
 export interface TestDatabase {
   handle: DatabaseHandle;
@@ -47,7 +91,7 @@ export function testDatabases(): TestDatabaseTarget[] {
     {
       name: "pglite",
       async open() {
-        const handle = await openDatabase({ kind: "pglite", dataDir: null });
+        const handle = await openPgliteFromSnapshot();
         return { handle, dispose: () => handle.close() };
       },
     },
