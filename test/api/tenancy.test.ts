@@ -35,12 +35,13 @@ for (const target of testDatabases()) {
     it("a second project cannot see, download or delete the first project's file", async () => {
       const file = await app.client.files.create({ file: await toFile(Buffer.from(chatJsonl(2)), "mine.jsonl"), purpose: "fine-tune" });
       const missing = await rejection(other.client.files.retrieve("file-doesnotexist0000000000"));
+      // one at a time: a rejected promise nobody awaits yet would count as unhandled
       for (const attempt of [
-        other.client.files.retrieve(file.id),
-        other.client.files.content(file.id),
-        other.client.files.delete(file.id),
+        () => other.client.files.retrieve(file.id),
+        () => other.client.files.content(file.id),
+        () => other.client.files.delete(file.id),
       ]) {
-        const err = await rejection(attempt);
+        const err = await rejection(attempt());
         assert.ok(err instanceof OpenAI.NotFoundError);
         assert.equal(err.status, 404);
         // the same answer as for an id that does not exist, apart from the id itself
