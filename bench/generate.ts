@@ -1,0 +1,177 @@
+// Generation benchmark (not a test): `npm run bench:generate -- [--new 64] [--prompt 128] [--runs 3]`.
+//
+// Greedy generation with the KV cache (worker/engine/generate.ts), as chat completions run it,
+// on two models with random weights:
+//   llama     the golden `llama` fixture (test/fixtures/llama: vocab 384, hidden 64, 2 layers, 123k params)
+//   llm-20M   vocab 32000, hidden 384, 6 layers, 6 heads / 2 KV heads, MLP 1024, tied embeddings
+// each as the base model and through the chat server's adapter view with a LoRA adapter (r 8,
+// all seven projections) mounted, to show what serving a tuned model costs over its base.
+// Prompt processing (prefill: the whole prompt in one forward pass, until the first token) and
+// decoding (one token per forward pass, afterwards) are timed separately, median of the runs after
+// one warm-up. The machine is shared: treat ±20% as noise.
+
+import { loadavg } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import * as tf from "@tensorflow/tfjs-core";
+import { adapterView } from "../src/chat/adapter-view.js";
+import type { ServedAdapter } from "../src/chat/served-adapter.js";
+import { initBackend } from "../worker/engine/backend.js";
+import { generate } from "../worker/engine/generate.js";
+import { parseModelConfig } from "../worker/engine/hf/config.js";
+import type { FloatTensorData } from "../worker/engine/hf/safetensors.js";
+import { CausalLM, expectedWeightShapes, loadModel } from "../worker/engine/model/decoder.js";
+import { Rng } from "../worker/engine/train/rng.js";
+
+const LLAMA_FIXTURE = path.join(path.dirname(fileURLToPath(import.meta.url)), "../test/fixtures/llama");
+
+const LLM_20M_CONFIG = {
+  architectures: ["LlamaForCausalLM"],
+  model_type: "llama",
+  vocab_size: 32000,
+  hidden_size: 384,
+  intermediate_size: 1024,
+  num_hidden_layers: 6,
+  num_attention_heads: 6,
+  num_key_value_heads: 2,
+  head_dim: 64,
+  hidden_act: "silu",
+  rms_norm_eps: 1e-6,
+  max_position_embeddings: 2048,
+  rope_theta: 10000,
+  tie_word_embeddings: true,
+  bos_token_id: 1,
+  eos_token_id: 2,
+  pad_token_id: 0,
+};
+
+/** N(0, 0.02²) weights, unit norms, built in memory. */
+function randomModel(raw: Record<string, unknown>, name: string): CausalLM {
+  const config = parseModelConfig(raw);
+  const rng = Rng.fromSeed(20);
+  const weights = new Map<string, FloatTensorData>();
+  for (const [tensor, shape] of expectedWeightShapes(config)) {
+    const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
+    if (tensor.endsWith("norm.weight")) data.fill(1);
+    else for (let i = 0; i < data.length; i++) data[i] = 0.02 * (rng.nextFloat() * 2 - 1) * Math.sqrt(3);
+    weights.set(tensor, { dtype: "F32", shape, data });
+  }
+  return new CausalLM(config, weights, { folder: `(in memory) ${name}`, rawConfig: raw });
+}
+
+/** A LoRA adapter (r 8, alpha 16, all projections, B non-zero) kept apart from the model, as served. */
+function randomAdapter(model: CausalLM): ServedAdapter {
+  const settings = model.attachLora({ r: 8, alpha: 16, dropout: 0 });
+  const pairs = new Map(model.projections().map((p) => [p.name, p.lora!]));
+  for (const pair of pairs.values()) pair.b.assign(tf.randomNormal(pair.b.shape, 0, 0.02, "float32", 1));
+  // take the pairs off the model: the adapter view mounts them per forward pass
+  for (const p of model.projections()) p.lora = undefined;
+  model.loraSettings = null;
+  model.trainableParams.clear();
+  return {
+    settings,
+    pairs,
+    bytes: 0,
+    dispose: () => {
+      for (const pair of pairs.values()) {
+        pair.a.dispose();
+        pair.b.dispose();
+      }
+    },
+  };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+async function timeGeneration(
+  model: CausalLM,
+  prompt: number[],
+  newTokens: number,
+): Promise<{ prefillMs: number; decodeMsPerToken: number }> {
+  const times: number[] = [];
+  const start = performance.now();
+  const result = await generate(model, prompt, {
+    maxNewTokens: newTokens,
+    temperature: 0,
+    onToken: () => {
+      times.push(performance.now());
+      return undefined;
+    },
+  });
+  if (result.ids.length !== newTokens)
+    throw new Error(`generated ${result.ids.length} of ${newTokens} tokens`);
+  return {
+    prefillMs: times[0] - start,
+    decodeMsPerToken: (times[times.length - 1] - times[0]) / (times.length - 1),
+  };
+}
+
+async function benchModel(
+  name: string,
+  model: CausalLM,
+  promptLength: number,
+  newTokens: number,
+  runs: number,
+) {
+  const rng = Rng.fromSeed(5);
+  const vocab = model.config.vocabSize;
+  const prompt = Array.from({ length: promptLength }, () => 3 + Math.floor(rng.nextFloat() * (vocab - 3)));
+  const adapter = randomAdapter(model);
+  console.log(
+    `\n${name}: ${(model.numBaseParameters() / 1e6).toFixed(2)}M parameters, prompt ${promptLength} tokens, ${newTokens} new tokens, greedy`,
+  );
+  for (const [label, view] of [
+    ["base", adapterView(model, null)],
+    ["+ LoRA r8 (adapter view)", adapterView(model, adapter)],
+  ] as const) {
+    await timeGeneration(view, prompt, newTokens); // warm-up: kernels, rope tables
+    const samples = [];
+    for (let r = 0; r < runs; r++) samples.push(await timeGeneration(view, prompt, newTokens));
+    const prefill = median(samples.map((s) => s.prefillMs));
+    const decode = median(samples.map((s) => s.decodeMsPerToken));
+    console.log(
+      `  ${label.padEnd(26)} prompt processing ${((promptLength / prefill) * 1000).toFixed(0).padStart(7)} tok/s (${prefill.toFixed(1)} ms)` +
+        `   decoding ${(1000 / decode).toFixed(1).padStart(7)} tok/s (${decode.toFixed(2)} ms/token)`,
+    );
+  }
+  adapter.dispose();
+  model.dispose();
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      new: { type: "string", default: "64" },
+      prompt: { type: "string", default: "128" },
+      runs: { type: "string", default: "3" },
+      only: { type: "string" },
+    },
+  });
+  const [newTokens, promptLength, runs] = [Number(values.new), Number(values.prompt), Number(values.runs)];
+  console.log(
+    `load average before: ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(" ")}`,
+  );
+  const backend = await initBackend();
+  console.log(
+    `backend: ${backend.name}${backend.nativeMatmul ? " + native OpenBLAS matmul" : ""} (${backend.reason})`,
+  );
+  if (!values.only || values.only === "llama") {
+    await benchModel("llama fixture", await loadModel(LLAMA_FIXTURE), promptLength, newTokens, runs);
+  }
+  if (!values.only || values.only === "llm-20M") {
+    await benchModel("llm-20M", randomModel(LLM_20M_CONFIG, "llm-20M"), promptLength, newTokens, runs);
+  }
+  console.log(
+    `\nload average after: ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(" ")}`,
+  );
+}
+
+await main();
