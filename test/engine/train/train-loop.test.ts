@@ -218,7 +218,11 @@ test("full fine-tuning: every weight trains, and stop + resume equals the uninte
   const fullModel = await loadModel(FIXTURE, { fullFinetune: true, seed: 1 });
   const full = await run(fullModel, { hyperparameters: hp, train: rows });
   assert.equal(full.losses.length, 4);
-  assert.equal(fullModel.trainableParams.size, 3 + 2 * 9, "embeddings, final norm, head and 9 tensors a layer");
+  assert.equal(
+    fullModel.trainableParams.size,
+    3 + 2 * 9,
+    "embeddings, final norm, head and 9 tensors a layer",
+  );
   let seen = 0;
   const first = await run(await loadModel(FIXTURE, { fullFinetune: true, seed: 1 }), {
     hyperparameters: hp,
