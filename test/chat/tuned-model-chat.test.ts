@@ -226,6 +226,37 @@ for (const target of testDatabases()) {
       }
     });
 
+    test("a fully fine-tuned model (whole weights, no adapter) is served too", async () => {
+      const training = await uploadTraining(app.client, memorisationLines(), "full.jsonl");
+      const job = await app.client.fineTuning.jobs.create({
+        model: baseModel,
+        training_file: training,
+        seed: 2,
+        method: {
+          type: "supervised",
+          supervised: {
+            hyperparameters: { n_epochs: 1, batch_size: 4, max_seq_length: 64, full_finetune: true },
+          },
+        },
+      } as OpenAI.FineTuning.JobCreateParams);
+      const done = await waitForJob(app.client, job.id, isFinished, 120_000);
+      assert.equal(done.status, "succeeded", JSON.stringify(done.error));
+      const body = { model: done.fine_tuned_model!, messages: ask(QA[0][0]), temperature: 0, max_tokens: 6 };
+      const r = await app.client.chat.completions.create(body);
+      assert.equal(r.model, done.fine_tuned_model);
+      let streamed = "";
+      for await (const c of await app.client.chat.completions.create({ ...body, stream: true }))
+        streamed += c.choices[0]?.delta.content ?? "";
+      assert.equal(streamed, r.choices[0].message.content);
+      const base = await app.client.chat.completions.create({ ...body, model: baseModel, logprobs: true });
+      const full = await app.client.chat.completions.create({ ...body, logprobs: true });
+      assert.notDeepEqual(
+        full.choices[0].logprobs?.content?.map((t) => t.logprob),
+        base.choices[0].logprobs?.content?.map((t) => t.logprob),
+        "its own weights, not the base model's",
+      );
+    });
+
     test("seeded sampling on the tuned model reproduces; another project gets 404 model_not_found", async () => {
       const body = {
         model: tuned,
