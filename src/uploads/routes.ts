@@ -180,6 +180,8 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: AppContext): voi
       await markBlobReady(tx, blobId);
       await deletePartBlobs(tx, upload.id); // parts left out of part_ids
       const now = new Date();
+      // expires_after given at create, else the purpose's default (batch: 30 days)
+      const fileExpiresIn = locked.fileExpiresAfterSeconds ?? expirySeconds(upload.purpose, undefined, undefined);
       const [file] = await tx
         .insert(files)
         .values({
@@ -192,12 +194,7 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: AppContext): voi
           status: "processed",
           validation: content.validation,
           createdAt: now,
-          expiresAt:
-            locked.fileExpiresAfterSeconds === null
-              ? upload.purpose === "batch"
-                ? new Date(now.getTime() + (expirySeconds("batch", undefined, undefined) ?? 0) * 1000)
-                : null
-              : new Date(now.getTime() + locked.fileExpiresAfterSeconds * 1000),
+          expiresAt: fileExpiresIn === null ? null : new Date(now.getTime() + fileExpiresIn * 1000),
         })
         .returning();
       const [row] = await tx

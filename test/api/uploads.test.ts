@@ -2,7 +2,9 @@
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { after, before, describe, it } from "node:test";
+import { eq } from "drizzle-orm";
 import OpenAI, { toFile } from "openai";
+import { uploads } from "../../src/db/schema.js";
 import { testDatabases, type TestDatabase } from "../support/databases.js";
 import { chatJsonl } from "../support/jsonl.js";
 import { startTestApp, type TestApp } from "../support/test-app.js";
@@ -131,6 +133,29 @@ for (const target of testDatabases()) {
       );
       assert.equal(tooBig.status, 413);
       assert.equal(tooBig.param, "data");
+    });
+
+    it("an upload expires an hour after creation: then it takes no parts and cannot complete", async () => {
+      const upload = await app.client.uploads.create({ bytes: 1, filename: "e.txt", mime_type: "text/plain", purpose: "batch" });
+      const part = await app.client.uploads.parts.create(upload.id, { data: await toFile(Buffer.from("e"), "p") });
+      await app.database.db
+        .update(uploads)
+        .set({ createdAt: new Date(Date.now() - 3601_000), expiresAt: new Date(Date.now() - 1000) })
+        .where(eq(uploads.id, upload.id));
+      const late = await rejection(app.client.uploads.parts.create(upload.id, { data: await toFile(Buffer.from("x"), "x") }));
+      assert.ok(late instanceof OpenAI.BadRequestError);
+      assert.match(late.message, /expired/);
+      const done = await rejection(app.client.uploads.complete(upload.id, { part_ids: [part.id] }));
+      assert.match(done.message, /expired/);
+      const cancelled = await app.client.uploads.cancel(upload.id);
+      assert.equal(cancelled.status, "cancelled");
+    });
+
+    it("a completed batch upload becomes a file that expires after 30 days", async () => {
+      const upload = await app.client.uploads.create({ bytes: 2, filename: "b.jsonl", mime_type: "text/plain", purpose: "batch" });
+      const part = await app.client.uploads.parts.create(upload.id, { data: await toFile(Buffer.from("{}"), "p") });
+      const done = await app.client.uploads.complete(upload.id, { part_ids: [part.id] });
+      assert.equal(done.file?.expires_at, (done.file?.created_at ?? 0) + 30 * 24 * 3600);
     });
 
     it("refuses a bad create body with the parameter named", async () => {
