@@ -78,12 +78,28 @@ function startHeartbeat(opts: RunJobOptions, jobId: string) {
 async function failJob(opts: RunJobOptions, job: JobRow, error: JobError): Promise<void> {
   const { db } = opts.database;
   await db.transaction(async (tx) => {
-    const [row] = await tx
-      .update(fineTuningJobs)
-      .set({ status: "failed", error, finishedAt: sql`now()`, estimatedFinish: null, workerId: null, leaseExpiresAt: null })
+    const [current] = await tx
+      .select({ resumeBlobId: fineTuningJobs.resumeBlobId })
+      .from(fineTuningJobs)
       .where(ownedAndActive(job.id, opts.workerId))
-      .returning({ id: fineTuningJobs.id });
-    if (row) await addEvent(tx, job.id, { level: "error", message: `The job failed: ${error.message}` });
+      .for("update");
+    if (!current) return;
+    // a failed job is never resumed: its resume state (weights + optimizer moments) goes
+    await tx
+      .update(fineTuningJobs)
+      .set({
+        status: "failed",
+        error,
+        finishedAt: sql`now()`,
+        estimatedFinish: null,
+        workerId: null,
+        leaseExpiresAt: null,
+        resumeBlobId: null,
+        resumeStep: null,
+      })
+      .where(eq(fineTuningJobs.id, job.id));
+    if (current.resumeBlobId) await deleteBlob(tx, current.resumeBlobId);
+    await addEvent(tx, job.id, { level: "error", message: `The job failed: ${error.message}` });
   });
 }
 
@@ -190,7 +206,8 @@ async function storeEpochCheckpoint(
     const [previous] = await tx
       .select({ resumeBlobId: fineTuningJobs.resumeBlobId })
       .from(fineTuningJobs)
-      .where(ownedAndActive(job.id, opts.workerId));
+      .where(ownedAndActive(job.id, opts.workerId))
+      .for("update");
     if (!previous) return false;
     await tx.update(fineTuningJobs).set({ resumeBlobId: state.blobId, resumeStep: end.step }).where(eq(fineTuningJobs.id, job.id));
     if (previous.resumeBlobId) await deleteBlob(tx, previous.resumeBlobId);
@@ -247,7 +264,8 @@ async function storeResumeState(
     const [previous] = await tx
       .select({ resumeBlobId: fineTuningJobs.resumeBlobId })
       .from(fineTuningJobs)
-      .where(and(eq(fineTuningJobs.id, job.id), eq(fineTuningJobs.workerId, opts.workerId), inArray(fineTuningJobs.status, fromStatuses)));
+      .where(and(eq(fineTuningJobs.id, job.id), eq(fineTuningJobs.workerId, opts.workerId), inArray(fineTuningJobs.status, fromStatuses)))
+      .for("update");
     if (!previous) return false;
     const set: Partial<typeof fineTuningJobs.$inferInsert> = { resumeBlobId: state.blobId, resumeStep: step, workerId: null, leaseExpiresAt: null };
     if (then.status === "queued") set.status = "queued";

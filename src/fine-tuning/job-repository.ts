@@ -3,7 +3,7 @@
 // each a single UPDATE guarded by the statuses it may leave, so the api and a worker never both
 // win. Every query is scoped to the project: another project's job is a missing job.
 import { and, desc, eq, inArray, isNull, lt, or, type SQL, sql } from "drizzle-orm";
-import type { Queryable } from "../blobs/blob-store.js";
+import { deleteBlob, type Queryable } from "../blobs/blob-store.js";
 import type { Database } from "../db/client.js";
 import { fineTuningCheckpoints, fineTuningJobs } from "../db/schema.js";
 import { badRequest, notFound } from "../http/api-error.js";
@@ -100,12 +100,18 @@ const ACTIVE: JobStatus[] = ["validating_files", "queued", "running", "paused"];
 
 export async function cancelJob(db: Database, projectId: string, id: string): Promise<JobRow> {
   const row = await db.transaction(async (tx) => {
+    const guard = and(eq(fineTuningJobs.id, id), eq(fineTuningJobs.projectId, projectId), inArray(fineTuningJobs.status, ACTIVE));
+    // locked, so a worker storing a checkpoint right now waits, then sees the job cancelled
+    const [current] = await tx.select({ resumeBlobId: fineTuningJobs.resumeBlobId }).from(fineTuningJobs).where(guard).for("update");
+    if (!current) return undefined;
     const [updated] = await tx
       .update(fineTuningJobs)
-      .set({ status: "cancelled", finishedAt: sql`now()`, estimatedFinish: null })
-      .where(and(eq(fineTuningJobs.id, id), eq(fineTuningJobs.projectId, projectId), inArray(fineTuningJobs.status, ACTIVE)))
+      .set({ status: "cancelled", finishedAt: sql`now()`, estimatedFinish: null, resumeBlobId: null, resumeStep: null })
+      .where(guard)
       .returning();
-    if (updated) await addEvent(tx, id, { message: "The job was cancelled" });
+    // a cancelled job is never resumed: its resume state goes (its checkpoints stay usable)
+    if (current.resumeBlobId) await deleteBlob(tx, current.resumeBlobId);
+    await addEvent(tx, id, { message: "The job was cancelled" });
     return updated;
   });
   return row ?? transitionRefused(db, projectId, id, "cancelled");

@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import OpenAI, { toFile } from "openai";
+import { readTarArchive } from "../../src/fine-tuning/adapter-archive.js";
 import type { RunningWorker } from "../../worker/worker-loop.js";
 import { testDatabases, type TestDatabase } from "../support/databases.js";
 import { startTestApp, type TestApp } from "../support/test-app.js";
@@ -165,6 +166,17 @@ for (const target of testDatabases()) {
         assert.ok(warnings.some((w) => /^1 training example\(s\) dropped: .*line 13\b/.test(w)), JSON.stringify(warnings));
         assert.ok(warnings.some((w) => /^1 training example\(s\) truncated to max_seq_length 40/.test(w)), JSON.stringify(warnings));
         assert.ok(events.some((e) => /packing efficiency \d+(\.\d)?%/.test(e.message)));
+      });
+
+      it("full_finetune: the archive holds the whole model (config.json + model.safetensors)", async () => {
+        const job = await create({
+          method: { type: "supervised", supervised: { hyperparameters: { n_epochs: 1, max_seq_length: 64, full_finetune: true } } },
+        });
+        const done = await waitForJob(app.client, job.id, isFinished);
+        assert.equal(done.status, "succeeded", JSON.stringify(done.error));
+        const res = await fetch(`${app.baseURL}/fine_tuning/jobs/${job.id}/adapter`, { headers: { authorization: `Bearer ${app.apiKey}` } });
+        const names = readTarArchive(new Uint8Array(await res.arrayBuffer())).map((e) => e.name);
+        assert.ok(names.includes("config.json") && names.includes("model.safetensors"), JSON.stringify(names));
       });
 
       it("nothing trainable after truncation: the job fails naming max_seq_length", async () => {

@@ -4,6 +4,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type OpenAI from "openai";
+import { eq } from "drizzle-orm";
+import { blobs, fineTuningJobs } from "../../src/db/schema.js";
 import { claimJob } from "../../src/fine-tuning/job-lease.js";
 import type { RunningWorker } from "../../worker/worker-loop.js";
 import { testDatabases, type TestDatabase } from "../support/databases.js";
@@ -103,6 +105,19 @@ for (const target of testDatabases()) {
       const total = (events.find((e) => e.type === "metrics")!.data as { total_steps: number }).total_steps;
       assert.deepEqual(after, Array.from({ length: total - pausedAt }, (_, i) => pausedAt + 1 + i), "steps continue");
       console.log(`# [${target.name}] pause/resume: paused at step ${pausedAt}, resumed at step ${after[0]} of ${total}`);
+    });
+
+    it("cancelling a paused job drops its resume state (a cancelled job is never resumed)", async () => {
+      const job = await createLong();
+      await waitForEvent(app.client, job.id, /^Step 2\//);
+      await app.client.fineTuning.jobs.pause(job.id);
+      await waitForEvent(app.client, job.id, /^Job paused at step \d+/);
+      const [paused] = await db.handle.db.select().from(fineTuningJobs).where(eq(fineTuningJobs.id, job.id));
+      assert.ok(paused!.resumeBlobId, "the pause stored a resume state");
+      assert.equal((await app.client.fineTuning.jobs.cancel(job.id)).status, "cancelled");
+      const [cancelled] = await db.handle.db.select().from(fineTuningJobs).where(eq(fineTuningJobs.id, job.id));
+      assert.equal(cancelled!.resumeBlobId, null);
+      assert.equal((await db.handle.db.select().from(blobs).where(eq(blobs.id, paused!.resumeBlobId!))).length, 0);
     });
 
     it("two workers racing on one queue never claim the same job", async () => {
