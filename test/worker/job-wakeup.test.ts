@@ -1,0 +1,45 @@
+// LISTEN/NOTIFY: creating a job and resuming one wake an idle worker at once (no poll wait).
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { listenForJobs } from "../../worker/job-wakeup.js";
+import { tinyModelsDir, trainingLines, uploadTraining } from "../fine-tuning/job-fixtures.js";
+import { testDatabases, type TestDatabase } from "../support/databases.js";
+import { startTestApp, type TestApp } from "../support/test-app.js";
+
+for (const target of testDatabases()) {
+  describe(`worker wake-up on NOTIFY [${target.name}]`, () => {
+    let db: TestDatabase;
+    let app: TestApp;
+    before(async () => {
+      db = await target.open();
+      app = await startTestApp({ database: db.handle, config: { modelsDir: (await tinyModelsDir()).dir } });
+    });
+    after(async () => {
+      await app?.close();
+      await db?.dispose();
+    });
+
+    it("create and resume notify the listeners; unlisten stops it", async () => {
+      let wakes = 0;
+      const stop = await listenForJobs(db.handle, () => wakes++);
+      const waitForWake = async (n: number) => {
+        const until = Date.now() + 5000;
+        while (wakes < n) {
+          assert.ok(Date.now() < until, `woken ${wakes} times, expected ${n}`);
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      };
+      const { model } = await tinyModelsDir();
+      const file = await uploadTraining(app.client, trainingLines(10));
+      const job = await app.client.fineTuning.jobs.create({ model, training_file: file });
+      await waitForWake(1);
+      await app.client.fineTuning.jobs.pause(job.id);
+      await app.client.fineTuning.jobs.resume(job.id);
+      await waitForWake(2);
+      await stop();
+      await app.client.fineTuning.jobs.create({ model, training_file: file });
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(wakes, 2);
+    });
+  });
+}
