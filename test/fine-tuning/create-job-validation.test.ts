@@ -2,6 +2,8 @@
 // the worker validates the file fail the job with OpenAI's `error`; list with metadata filters
 // and pagination; cancel / pause / resume of jobs no worker holds. PGlite and Postgres.
 import assert from "node:assert/strict";
+import { cp, readFile, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import OpenAI, { toFile } from "openai";
 import { readTarArchive } from "../../src/fine-tuning/adapter-archive.js";
@@ -45,6 +47,14 @@ for (const target of testDatabases()) {
     it("refuses each bad field with a 400 naming it", async () => {
       await expect400(create({ model: "no-such-model" }), "model", /not available/);
       await expect400(create({ model: "../etc" }), "model");
+      // a model folder whose architecture the engine refuses
+      const { dir } = await tinyModelsDir();
+      const odd = join(dir, "odd-architecture");
+      await cp(join(dir, model), odd, { recursive: true });
+      const config = JSON.parse(await readFile(join(odd, "config.json"), "utf8"));
+      await writeFile(join(odd, "config.json"), JSON.stringify({ ...config, architectures: ["GPT2LMHeadModel"], model_type: "gpt2" }));
+      await expect400(create({ model: "odd-architecture" }), "model", /GPT2LMHeadModel/);
+      await rm(odd, { recursive: true, force: true });
       await expect400(create({ training_file: "file-missing" }), "training_file", /no such file/);
       await expect400(create({ validation_file: "file-missing" }), "validation_file");
       const batch = await app.client.files.create({ file: await toFile(Buffer.from("{}\n"), "b.jsonl"), purpose: "batch" });
