@@ -24,7 +24,17 @@ export function toFileObject(row: FileRow): FileObject {
   };
   if (row.expiresAt) object.expires_at = unixSeconds(row.expiresAt);
   if (row.statusDetails) object.status_details = row.statusDetails;
-  if (row.validation) object.validation = row.validation as FileObject["validation"];
+  if (row.validation) {
+    // jsonb stores keys in its own order; answer in the documented one
+    const v = row.validation as NonNullable<FileObject["validation"]>;
+    object.validation = {
+      format: v.format,
+      examples: v.examples,
+      valid_examples: v.valid_examples,
+      invalid_examples: v.invalid_examples,
+      errors: v.errors,
+    };
+  }
   return object;
 }
 
