@@ -72,6 +72,15 @@ function samplingFor(
   };
 }
 
+/** True once the client has closed the connection before the response was complete. */
+function clientGone(reply: FastifyReply): () => boolean {
+  let gone = false;
+  reply.raw.on("close", () => {
+    if (!reply.raw.writableFinished) gone = true;
+  });
+  return () => gone;
+}
+
 function errorEnvelope(err: unknown, request: FastifyRequest): ErrorEnvelope {
   const apiError = toApiError(err);
   if (apiError.status >= 500) request.log.error({ err }, "generation failed after the stream started");
@@ -124,8 +133,9 @@ export function registerChatRoutes(app: FastifyInstance, ctx: AppContext): ChatM
           );
 
         if (!params.stream) {
+          const gone = clientGone(reply);
           const results: ChoiceResult[] = [];
-          for (let i = 0; i < params.n; i++) results.push(await run(i));
+          for (let i = 0; i < params.n && !gone(); i++) results.push(await run(i, undefined, gone));
           return chatCompletion({
             id,
             created,
@@ -260,10 +270,12 @@ export function registerChatRoutes(app: FastifyInstance, ctx: AppContext): ChatM
         const echoed = (job: (typeof jobs)[number]) => (params.echo ? job.prompt.text : "");
 
         if (!params.stream) {
+          const gone = clientGone(reply);
           const choices = [];
           let completionTokens = 0;
           for (const job of jobs) {
-            const r = await run(job);
+            if (gone()) break;
+            const r = await run(job, undefined, gone);
             completionTokens += r.completionTokens;
             const head = echoed(job);
             choices.push({

@@ -35,6 +35,8 @@ export interface ChoiceResult {
   completionTokens: number;
 }
 
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 export async function runChoice(
   model: CausalLM,
   tokenizer: HfTokenizer,
@@ -64,11 +66,15 @@ export async function runChoice(
     seed: params.seed,
     stopTokenIds: stopIds,
     topLogprobs: params.topLogprobs,
-    onToken: (token) => {
+    onToken: async (token) => {
       tokens.push(token);
       pendingTokens.push(token);
       emit(filter.push(detokenizer.push(token.id)));
       if (filter.stopped) return false;
+      // On CPU backends a token's data() resolves as a microtask: without a real yield the whole
+      // generation would run before any socket I/O — no streamed bytes leave, no other request
+      // is served, and a client's disconnect is never seen.
+      await yieldToEventLoop();
       return cancelled?.() ? false : undefined;
     },
   });

@@ -3,6 +3,7 @@
 // the errors a client sees for bad requests.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import * as tf from "@tensorflow/tfjs-core";
 import OpenAI from "openai";
 import { ensureTinyModel } from "../../worker/engine/tiny-model.js";
 import { type TestDatabase, testDatabases } from "../support/databases.js";
@@ -223,6 +224,25 @@ describe("chat completions on a base model", () => {
       [0, 1],
     );
     assert.equal(two.choices[0].text, r.choices[0].text);
+  });
+
+  test("a client that goes away mid-stream stops the generation (its KV cache is freed at once)", async () => {
+    await app.client.chat.completions.create({ model: MODEL, messages, max_tokens: 2 });
+    const baseline = tf.memory().numTensors;
+    const stream = await app.client.chat.completions.create({
+      model: MODEL,
+      messages,
+      max_tokens: 2000,
+      temperature: 0,
+      stream: true,
+    });
+    let chunks = 0;
+    for await (const _ of stream) if (++chunks === 3) break; // leaving the loop aborts the request
+    // 2000 tokens would take seconds; a stopped generation frees its cache within a token or two
+    const until = Date.now() + 1000;
+    while (tf.memory().numTensors !== baseline && Date.now() < until)
+      await new Promise((r) => setTimeout(r, 20));
+    assert.equal(tf.memory().numTensors, baseline);
   });
 
   test("bad requests: 404 model_not_found, 400 with the param, the context length named", async () => {
