@@ -39,7 +39,7 @@ export interface FineTuningJobObject {
   seed: number;
   error: JobError | null;
   estimated_finish: number | null;
-  integrations: unknown[] | null;
+  integrations: Record<string, unknown>[] | null;
   method: JobMethod;
   metadata: Record<string, string> | null;
   suffix: string | null;
@@ -69,7 +69,7 @@ export function toJobObject(row: JobRow): FineTuningJobObject {
     seed: row.seed,
     error: (row.error as JobError | null) ?? null,
     estimated_finish: row.estimatedFinish ? unixSeconds(row.estimatedFinish) : null,
-    integrations: (row.integrations as unknown[] | null) ?? null,
+    integrations: (row.integrations as Record<string, unknown>[] | null) ?? null,
     method,
     metadata: (row.metadata as Record<string, string> | null) ?? null,
     suffix: row.suffix,
@@ -119,3 +119,12 @@ export function toCheckpointObject(row: CheckpointRow): FineTuningJobCheckpointO
     metrics: row.metrics as Record<string, number>,
   };
 }
+
+// The objects above must fit the contract (openapi/openapi.yaml → src/http/openapi-types.ts):
+// these assignments fail to compile when a field drifts from the schema.
+type Schemas = import("../http/openapi-types.js").components["schemas"];
+export const fitsContract = (o: {
+  job: FineTuningJobObject;
+  event: FineTuningJobEventObject;
+  checkpoint: FineTuningJobCheckpointObject;
+}): [Schemas["FineTuningJob"], Schemas["FineTuningJobEvent"], Schemas["FineTuningJobCheckpoint"]] => [o.job, o.event, o.checkpoint];

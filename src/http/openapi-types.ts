@@ -665,7 +665,9 @@ export interface components {
             seed: number;
             error: components["schemas"]["FineTuningJobError"] | null;
             estimated_finish?: number | null;
-            integrations?: Record<string, never>[] | null;
+            integrations?: {
+                [key: string]: unknown;
+            }[] | null;
             method?: components["schemas"]["FineTuneMethod"];
             metadata?: {
                 [key: string]: string;
@@ -692,7 +694,9 @@ export interface components {
              * @description metrics events: {step, total_steps, train_loss, train_mean_token_accuracy, valid_loss?,
              *     valid_mean_token_accuracy?, learning_rate, trained_tokens}; null for messages.
              */
-            data?: Record<string, never> | null;
+            data?: {
+                [key: string]: unknown;
+            } | null;
         };
         ListFineTuningJobEventsResponse: {
             /** @enum {string} */
