@@ -120,6 +120,32 @@ for (const target of testDatabases()) {
       assert.equal((await db.handle.db.select().from(blobs).where(eq(blobs.id, paused!.resumeBlobId!))).length, 0);
     });
 
+    it("two running workers share the queue: every job runs once, on one of them", async () => {
+      const { dir } = await tinyModelsDir();
+      const second = new Map<string, string[]>();
+      const other = await startTestWorker(db.handle, dir, {
+        onJobDone: (id, outcome) => second.set(id, [...(second.get(id) ?? []), outcome]),
+      });
+      try {
+        const short = { type: "supervised", supervised: { hyperparameters: { n_epochs: 1, batch_size: 4, max_seq_length: 64 } } };
+        const jobs = [];
+        for (let i = 0; i < 4; i++) {
+          jobs.push(
+            await app.client.fineTuning.jobs.create({ model, training_file: training, method: short } as OpenAI.FineTuning.JobCreateParams),
+          );
+        }
+        for (const job of jobs) assert.equal((await waitForJob(app.client, job.id, isFinished)).status, "succeeded");
+        for (const job of jobs) {
+          const runs = [...(outcomes.get(job.id) ?? []), ...(second.get(job.id) ?? [])];
+          assert.deepEqual(runs, ["succeeded"], `${job.id} ran once`);
+          const started = (await allEvents(app.client, job.id, 100)).filter((e) => e.message === "Fine-tuning job started");
+          assert.equal(started.length, 1);
+        }
+      } finally {
+        await other.stop();
+      }
+    });
+
     it("two workers racing on one queue never claim the same job", async () => {
       await worker.stop();
       const jobs = [];
