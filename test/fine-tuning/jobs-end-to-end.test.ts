@@ -76,8 +76,12 @@ for (const target of testDatabases()) {
 
       const job = await waitForJob(app.client, jobId, isFinished);
       const seconds = (Date.now() - started) / 1000;
-      console.log(`# [${target.name}] end-to-end job on the tiny model: ${seconds.toFixed(1)} s (create → succeeded)`);
       assert.equal(job.status, "succeeded", JSON.stringify(job.error));
+      const steps = (await app.client.fineTuning.jobs.checkpoints.list(jobId)).data[0]!.step_number;
+      console.log(
+        `# [${target.name}] end-to-end job on the tiny model: ${seconds.toFixed(1)} s create → succeeded ` +
+          `(12 examples, 2 epochs, ${steps} steps, ${job.trained_tokens} trained tokens)`,
+      );
       tunedModel = job.fine_tuned_model!;
       assert.equal(tunedModel, `ft:${model}:${app.projectId}:e2e:${jobId}`);
       assert.equal(job.hyperparameters.n_epochs, 2);
