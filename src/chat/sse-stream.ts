@@ -5,6 +5,7 @@
 
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { ErrorEnvelope } from "../http/api-error.js";
+import { toApiError } from "../http/error-handler.js";
 
 export class SseStream {
   private ended = false;
@@ -40,6 +41,13 @@ export class SseStream {
   fail(error: ErrorEnvelope): void {
     this.send(error);
     this.end();
+  }
+
+  /** `fail` with any thrown error, in OpenAI's envelope (server errors are logged, not detailed). */
+  failWith(err: unknown, request: FastifyRequest): void {
+    const apiError = toApiError(err);
+    if (apiError.status >= 500) request.log.error({ err }, "generation failed after the stream started");
+    this.fail(apiError.toEnvelope());
   }
 
   end(): void {
