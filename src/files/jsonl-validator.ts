@@ -9,9 +9,9 @@
 // object but not a valid training example is counted and the first maxErrors are recorded,
 // and the file is still stored (its problems are reported when a job uses it).
 //
-// Speed: the newline search is Uint8Array#indexOf (native memchr), the UTF-8 check is
-// buffer.isUtf8 (native, SIMD), JSON.parse reads the line as Latin-1 (see handleLine), and the
-// rest is validateExample.
+// Speed: the newline search is Buffer#indexOf (native memchr), the UTF-8 check is one
+// buffer.isUtf8 call per chunk (native, SIMD), JSON.parse reads each line as Latin-1 (see
+// handleLine), and the rest is validateExample.
 import { isAscii, isUtf8 } from "node:buffer";
 import type { Example, ExampleFormat } from "../../worker/engine/data/example.js";
 import { validateExample } from "../../worker/engine/data/validate-example.js";
@@ -65,7 +65,7 @@ export function createJsonlValidator(opts: { maxLineBytes: number; maxErrors?: n
   }
 
   // The unfinished line: copies of the bytes seen since the last newline.
-  let pending: Uint8Array[] = [];
+  let pending: Buffer[] = [];
   let pendingBytes = 0;
   let linesDone = 0;
   let failure: JsonlFatalError | undefined;
@@ -89,19 +89,26 @@ export function createJsonlValidator(opts: { maxLineBytes: number; maxErrors?: n
     );
   }
 
-  /** One complete line, without its "\n". */
-  function handleLine(bytes: Uint8Array): void {
+  /**
+   * One complete line: bytes [start, end) of `buf`, without its "\n". `utf8Checked`: the
+   * caller already knows these bytes are valid UTF-8 (it checked the whole chunk at once).
+   */
+  function handleLine(buf: Buffer, start: number, end: number, utf8Checked: boolean): void {
     const line = ++linesDone;
-    let end = bytes.length;
-    if (end > 0 && bytes[end - 1] === CARRIAGE_RETURN) end--;
-    if (end > maxLineBytes) tooLong(line);
-    if (end === 0) return;
-
+    if (end > start && buf[end - 1] === CARRIAGE_RETURN) end--;
+    if (end - start > maxLineBytes) tooLong(line);
+    if (end === start) return;
     // A UTF-8 BOM (EF BB BF) is accepted at the very start of the file only.
-    const from =
-      line === 1 && end >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
-    const view = Buffer.from(bytes.buffer, bytes.byteOffset + from, end - from);
-    if (!isUtf8(view)) {
+    if (
+      line === 1 &&
+      end - start >= 3 &&
+      buf[start] === 0xef &&
+      buf[start + 1] === 0xbb &&
+      buf[start + 2] === 0xbf
+    ) {
+      start += 3;
+    }
+    if (!utf8Checked && !isUtf8(buf.subarray(start, end))) {
       fatal(line, "invalid_utf8", `Line ${line} is not valid UTF-8: training files must be UTF-8 encoded.`);
     }
     // Fast path: parse the line read as Latin-1 (one char per byte, a plain copy) instead of
@@ -110,7 +117,7 @@ export function createJsonlValidator(opts: { maxLineBytes: number; maxErrors?: n
     // strings, where any char >= U+0020 is allowed, and emptiness and comparisons with our
     // ASCII keywords come out the same. The UTF-8 text is used where the two can differ: error
     // messages (they quote the user's text) and tool_call_id equality (see below).
-    const text = view.toString("latin1");
+    const text = buf.toString("latin1", start, end);
     // Blank lines (spaces/tabs only) are skipped; the first-character test keeps this off the hot path.
     if (text.charCodeAt(0) !== OPEN_BRACE && /^[ \t]*$/.test(text)) return;
 
@@ -118,11 +125,8 @@ export function createJsonlValidator(opts: { maxLineBytes: number; maxErrors?: n
     try {
       value = JSON.parse(text);
     } catch {
-      fatal(
-        line,
-        "invalid_json",
-        `${JSONL_EXPECTATION} Line ${line} is not valid JSON: ${jsonErrorOf(view)}`,
-      );
+      const reason = jsonErrorOf(buf.toString("utf8", start, end));
+      fatal(line, "invalid_json", `${JSONL_EXPECTATION} Line ${line} is not valid JSON: ${reason}`);
     }
     if (typeof value !== "object" || value === null || Array.isArray(value)) {
       fatal(
@@ -139,8 +143,8 @@ export function createJsonlValidator(opts: { maxLineBytes: number; maxErrors?: n
     // Redo from the UTF-8 text when the Latin-1 reading could mislead: a problem's message
     // quotes user text, and a raw "é" equals an escaped "\u00c3\u00a9" in Latin-1, which
     // matters only where two user strings are compared (tool_call_id against tool call ids).
-    if ((!result.ok || hasToolMessage(result.example)) && !isAscii(view)) {
-      result = validateExample(JSON.parse(view.toString("utf8")));
+    if ((!result.ok || hasToolMessage(result.example)) && !isAscii(buf.subarray(start, end))) {
+      result = validateExample(JSON.parse(buf.toString("utf8", start, end)));
     }
     if (result.ok) {
       validExamples++;
@@ -150,15 +154,16 @@ export function createJsonlValidator(opts: { maxLineBytes: number; maxErrors?: n
     }
   }
 
-  function takePending(tail: Uint8Array): Uint8Array {
-    if (pendingBytes === 0) return tail;
-    const line = new Uint8Array(pendingBytes + tail.length);
-    let offset = 0;
-    for (const part of pending) {
-      line.set(part, offset);
-      offset += part.length;
-    }
-    line.set(tail, offset);
+  /** Keeps a copy of the unfinished line's bytes (the caller may reuse its buffer), within the cap. */
+  function keepPending(buf: Buffer, from: number): void {
+    // One byte of slack for a "\r" that a following "\n" would turn into a CRLF ending.
+    if (pendingBytes + (buf.length - from) > maxLineBytes + 1) tooLong(linesDone + 1);
+    pending.push(Buffer.from(buf.subarray(from)));
+    pendingBytes += buf.length - from;
+  }
+
+  function takePending(tail: Buffer): Buffer {
+    const line = Buffer.concat([...pending, tail], pendingBytes + tail.length);
     pending = [];
     pendingBytes = 0;
     return line;
@@ -168,27 +173,42 @@ export function createJsonlValidator(opts: { maxLineBytes: number; maxErrors?: n
     push(chunk: Uint8Array): void {
       if (failure) throw failure;
       if (finished) throw new Error("JSONL validator: push() called after finish()");
+      const buf = Buffer.isBuffer(chunk)
+        ? chunk
+        : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+      const firstNewline = buf.indexOf(NEWLINE);
+      if (firstNewline === -1) {
+        keepPending(buf, 0);
+        return;
+      }
       let start = 0;
-      while (start < chunk.length) {
-        const newline = chunk.indexOf(NEWLINE, start);
-        if (newline === -1) {
-          // One byte of slack for a "\r" that a following "\n" would turn into a CRLF ending.
-          if (pendingBytes + (chunk.length - start) > maxLineBytes + 1) tooLong(linesDone + 1);
-          pending.push(chunk.slice(start)); // a copy: the caller may reuse its buffer
-          pendingBytes += chunk.length - start;
-          return;
-        }
-        if (pendingBytes + (newline - start) > maxLineBytes + 1) tooLong(linesDone + 1);
-        handleLine(takePending(chunk.subarray(start, newline)));
+      if (pendingBytes > 0) {
+        if (pendingBytes + firstNewline > maxLineBytes + 1) tooLong(linesDone + 1);
+        const line = takePending(buf.subarray(0, firstNewline));
+        handleLine(line, 0, line.length, false);
+        start = firstNewline + 1;
+      }
+      // One native UTF-8 check covers every complete line of the chunk (a newline cannot sit
+      // inside a multi-byte sequence, so the lines are valid exactly when the span is); only
+      // when it fails does each line check itself, to name the first bad one.
+      const lastNewline = buf.lastIndexOf(NEWLINE);
+      const spanIsUtf8 = start >= lastNewline || isUtf8(buf.subarray(start, lastNewline));
+      while (start <= lastNewline) {
+        const newline = buf.indexOf(NEWLINE, start);
+        handleLine(buf, start, newline, spanIsUtf8);
         start = newline + 1;
       }
+      if (start < buf.length) keepPending(buf, start);
     },
 
     finish(): JsonlSummary {
       if (failure) throw failure;
       if (!finished) {
         finished = true;
-        if (pendingBytes > 0) handleLine(takePending(new Uint8Array(0)));
+        if (pendingBytes > 0) {
+          const line = takePending(Buffer.alloc(0));
+          handleLine(line, 0, line.length, false);
+        }
       }
       return {
         format: formats.size === 0 ? null : formats.size === 1 ? [...formats][0]! : "mixed",
@@ -202,9 +222,9 @@ export function createJsonlValidator(opts: { maxLineBytes: number; maxErrors?: n
 }
 
 /** The parser's reason for a line that is not JSON, from its UTF-8 text so that it quotes it right. */
-function jsonErrorOf(view: Buffer): string {
+function jsonErrorOf(text: string): string {
   try {
-    JSON.parse(view.toString("utf8"));
+    JSON.parse(text);
     return "unexpected input";
   } catch (error) {
     return shorten((error as Error).message, 200);
