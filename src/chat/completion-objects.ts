@@ -135,6 +135,7 @@ export function chatChunk(opts: {
   return chunk;
 }
 
+/** A whole legacy completion, or one streamed chunk of it (OpenAI streams the same object type). */
 export function textCompletion(opts: {
   id: string;
   created: number;
@@ -146,7 +147,6 @@ export function textCompletion(opts: {
     logprobs: CompletionLogprobs | null;
   }[];
   usage?: Usage | null;
-  /** chunks: "text_completion" too, as OpenAI streams it */
 }) {
   const out: Record<string, unknown> = {
     id: opts.id,

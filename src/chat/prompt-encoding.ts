@@ -6,7 +6,11 @@
 //   completions: the prompt as `{"prompt","completion"}` training encodes it (post-processor
 //         prefix such as bos, then the prompt without special tokens).
 
-import { ChatTemplateError, type ChatTemplate } from "../../worker/engine/hf/chat-template.js";
+import {
+  type ChatTemplate,
+  ChatTemplateError,
+  prepareMessagesForTemplate,
+} from "../../worker/engine/hf/chat-template.js";
 import type { HfTokenizer } from "../../worker/engine/hf/tokenizer.js";
 import { encodeRenderedText } from "../../worker/engine/data/encode-chat.js";
 import type { ChatMessage, FunctionTool } from "../../worker/engine/data/example.js";
@@ -14,7 +18,6 @@ import {
   createSpecialTextEscaper,
   type SpecialTextEscaper,
 } from "../../worker/engine/data/special-text-escaper.js";
-import { prepareMessagesForTemplate } from "../../worker/engine/hf/chat-template.js";
 import { badRequest } from "../http/api-error.js";
 
 const escapers = new WeakMap<HfTokenizer, SpecialTextEscaper>();

@@ -226,6 +226,31 @@ describe("chat completions on a base model", () => {
     assert.equal(two.choices[0].text, r.choices[0].text);
   });
 
+  test("tool calls, tool results and text parts render through the chat template", async () => {
+    const withTools = await app.client.chat.completions.create({
+      model: MODEL,
+      max_tokens: 2,
+      messages: [
+        { role: "user", content: [{ type: "text", text: "Weather in Paris?" }] },
+        {
+          role: "assistant",
+          content: null,
+          tool_calls: [
+            { id: "call_1", type: "function", function: { name: "weather", arguments: '{"city":"Paris"}' } },
+          ],
+        },
+        { role: "tool", tool_call_id: "call_1", content: "sunny" },
+      ],
+    });
+    const plain = await app.client.chat.completions.create({
+      model: MODEL,
+      max_tokens: 2,
+      messages: [{ role: "user", content: "Weather in Paris?" }],
+    });
+    // the call and its result are in the prompt: the tiny template writes them out
+    assert.ok((withTools.usage?.prompt_tokens ?? 0) > (plain.usage?.prompt_tokens ?? 0) + 20);
+  });
+
   test("a client that goes away mid-stream stops the generation (its KV cache is freed at once)", async () => {
     await app.client.chat.completions.create({ model: MODEL, messages, max_tokens: 2 });
     const baseline = tf.memory().numTensors;
