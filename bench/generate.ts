@@ -8,7 +8,7 @@
 // all seven projections) mounted, to show what serving a tuned model costs over its base.
 // Prompt processing (prefill: the whole prompt in one forward pass, until the first token) and
 // decoding (one token per forward pass, afterwards) are timed separately, median of the runs after
-// one warm-up. The machine is shared: treat ±20% as noise.
+// two warm-ups. The machine is shared: treat ±20% as noise.
 
 import { loadavg } from "node:os";
 import path from "node:path";
@@ -128,7 +128,8 @@ async function benchModel(
     ["base", adapterView(model, null)],
     ["+ LoRA r8 (adapter view)", adapterView(model, adapter)],
   ] as const) {
-    await timeGeneration(view, prompt, newTokens); // warm-up: kernels, rope tables
+    // warm-up: kernels, wasm memory growth, rope tables
+    for (let w = 0; w < 2; w++) await timeGeneration(view, prompt, newTokens);
     const samples = [];
     for (let r = 0; r < runs; r++) samples.push(await timeGeneration(view, prompt, newTokens));
     const prefill = median(samples.map((s) => s.prefillMs));
