@@ -7,8 +7,8 @@
 // each as the base model and through the chat server's adapter view with a LoRA adapter (r 8,
 // all seven projections) mounted, to show what serving a tuned model costs over its base.
 // Prompt processing (prefill: the whole prompt in one forward pass, until the first token) and
-// decoding (one token per forward pass, afterwards) are timed separately, median of the runs after
-// two warm-ups. The machine is shared: treat ±20% as noise.
+// decoding (one token per forward pass, afterwards) are timed separately: median of the runs (which
+// alternate between base and adapter) after two warm-ups. The machine is shared: treat ±20% as noise.
 
 import { loadavg } from "node:os";
 import path from "node:path";
@@ -124,14 +124,20 @@ async function benchModel(
   console.log(
     `\n${name}: ${(model.numBaseParameters() / 1e6).toFixed(2)}M parameters, prompt ${promptLength} tokens, ${newTokens} new tokens, greedy`,
   );
-  for (const [label, view] of [
-    ["base", adapterView(model, null)],
-    ["+ LoRA r8 (adapter view)", adapterView(model, adapter)],
-  ] as const) {
-    // warm-up: kernels, wasm memory growth, rope tables
-    for (let w = 0; w < 2; w++) await timeGeneration(view, prompt, newTokens);
-    const samples = [];
-    for (let r = 0; r < runs; r++) samples.push(await timeGeneration(view, prompt, newTokens));
+  const variants = [
+    {
+      label: "base",
+      view: adapterView(model, null),
+      samples: [] as { prefillMs: number; decodeMsPerToken: number }[],
+    },
+    { label: "+ LoRA r8 (adapter view)", view: adapterView(model, adapter), samples: [] },
+  ];
+  // warm-up (kernels, wasm memory growth, rope tables), then runs alternate between the variants
+  // so that both see the same load on a shared machine
+  for (let w = 0; w < 2; w++) for (const v of variants) await timeGeneration(v.view, prompt, newTokens);
+  for (let r = 0; r < runs; r++)
+    for (const v of variants) v.samples.push(await timeGeneration(v.view, prompt, newTokens));
+  for (const { label, samples } of variants) {
     const prefill = median(samples.map((s) => s.prefillMs));
     const decode = median(samples.map((s) => s.decodeMsPerToken));
     console.log(
