@@ -399,7 +399,6 @@ export async function runJob(opts: RunJobOptions, claimed: Claimed): Promise<Job
     const trainedModel = model;
 
     let stopReason = "continue" as JobControl | "shutdown";
-    const logEvery = (total: number) => Math.max(1, Math.round(total / 50));
     let startedAt = Date.now();
     let firstStep: number | null = null;
     const onStep = async (m: StepMetrics) => {
@@ -417,12 +416,11 @@ export async function runJob(opts: RunJobOptions, claimed: Claimed): Promise<Job
       };
       if (m.valid_loss !== undefined) data.valid_loss = m.valid_loss;
       if (m.valid_mean_token_accuracy !== undefined) data.valid_mean_token_accuracy = m.valid_mean_token_accuracy;
-      const events: NewEvent[] = [];
-      if (m.step % logEvery(m.total_steps) === 0 || m.step === m.total_steps) {
-        const valid = m.valid_loss !== undefined ? `, validation loss=${m.valid_loss.toFixed(4)}` : "";
-        events.push({ message: `Step ${m.step}/${m.total_steps}: training loss=${m.train_loss.toFixed(4)}${valid}` });
-      }
-      events.push({ type: "metrics", message: `Step ${m.step}/${m.total_steps}: metrics`, data });
+      // One event per step, as OpenAI sends them: a `metrics` event whose message reads as a log line.
+      const valid = m.valid_loss !== undefined ? `, validation loss=${m.valid_loss.toFixed(4)}` : "";
+      const events: NewEvent[] = [
+        { type: "metrics", message: `Step ${m.step}/${m.total_steps}: training loss=${m.train_loss.toFixed(4)}${valid}`, data },
+      ];
       await db.transaction(async (tx) => {
         await addEvents(tx, job.id, events);
         await tx.update(fineTuningJobs).set({ estimatedFinish }).where(ownedAndActive(job.id, opts.workerId));

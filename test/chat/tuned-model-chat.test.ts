@@ -74,9 +74,9 @@ for (const target of testDatabases()) {
         method: {
           type: "supervised",
           supervised: {
-            // small data, many passes, a high rate: the tiny model memorises in ~60 steps
+            // small data, many passes, a high rate: the tiny model memorises in ~120 steps
             hyperparameters: {
-              n_epochs: 10,
+              n_epochs: 20,
               batch_size: 2,
               learning_rate_multiplier: 20,
               lora_alpha: 64,
