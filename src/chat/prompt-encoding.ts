@@ -12,24 +12,9 @@ import {
   prepareMessagesForTemplate,
 } from "../../worker/engine/hf/chat-template.js";
 import type { HfTokenizer } from "../../worker/engine/hf/tokenizer.js";
-import { encodeRenderedText } from "../../worker/engine/data/encode-chat.js";
+import { encodeRenderedText, escaperFor } from "../../worker/engine/data/encode-chat.js";
 import type { ChatMessage, FunctionTool } from "../../worker/engine/data/example.js";
-import {
-  createSpecialTextEscaper,
-  type SpecialTextEscaper,
-} from "../../worker/engine/data/special-text-escaper.js";
 import { badRequest } from "../http/api-error.js";
-
-const escapers = new WeakMap<HfTokenizer, SpecialTextEscaper>();
-
-function escaperFor(tokenizer: HfTokenizer): SpecialTextEscaper {
-  let e = escapers.get(tokenizer);
-  if (!e) {
-    e = createSpecialTextEscaper(tokenizer.specialTokens.keys());
-    escapers.set(tokenizer, e);
-  }
-  return e;
-}
 
 export interface EncodedPrompt {
   ids: number[];

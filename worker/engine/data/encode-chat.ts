@@ -77,7 +77,8 @@ function headerFor(
 
 const escapers = new WeakMap<HfTokenizer, SpecialTextEscaper>();
 
-function escaperFor(tokenizer: HfTokenizer): SpecialTextEscaper {
+/** The escaper for a tokenizer's special tokens, built once per tokenizer (training and chat share it). */
+export function escaperFor(tokenizer: HfTokenizer): SpecialTextEscaper {
   let e = escapers.get(tokenizer);
   if (!e) {
     e = createSpecialTextEscaper(tokenizer.specialTokens.keys());
