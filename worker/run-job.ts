@@ -1,5 +1,6 @@
 // One claimed job, start to finish: read and tokenize the files (failing the job on bad data,
-// as OpenAI does), resolve `auto` hyperparameters and write them back, train on the engine with
+// as OpenAI does: the api already refused what the upload summaries show, see
+// src/fine-tuning/validate-job-files.ts; this is the full check, after tokenizing), resolve `auto` hyperparameters and write them back, train on the engine with
 // a checkpoint at the end of every epoch, and publish the result in ONE transaction (adapter,
 // fine_tuned_model, tuned model row, result CSV file, trained_tokens, finished_at).
 //
@@ -32,7 +33,7 @@ import { type CausalLM, loadModel } from "./engine/model/decoder.js";
 import type { LoraTargetModule } from "./engine/model/lora.js";
 import { type ResolvedHyperparameters, resolveHyperparameters } from "./engine/train/hyperparameters.js";
 import { type EpochEnd, type StepMetrics, train, TrainingDivergedError } from "./engine/train/train-loop.js";
-import { datasetError, datasetWarnings } from "./dataset-problems.js";
+import { datasetError, datasetWarnings, formatError, missingFileError, soleFormat } from "./dataset-problems.js";
 import { readBlobBytes, readFileLines, writeBlobBytes } from "./job-blobs.js";
 import { resultsCsv } from "./results-csv.js";
 
@@ -127,10 +128,10 @@ async function prepareData(opts: RunJobOptions, job: JobRow): Promise<PreparedDa
   const packing = requested.packing ?? true;
   const load = async (fileId: string, param: "training_file" | "validation_file") => {
     const file = await findFile(handle.db, job.projectId, fileId);
-    if (!file) throw new JobFailure({ code: `invalid_${param}`, message: `File ${fileId} no longer exists`, param });
+    if (!file) throw new JobFailure(missingFileError(fileId, param));
     const lines = await readFileLines(handle, file.blobId);
     const data = buildDataset(lines, tokenizer, template, { maxSeqLength, packing, seed: job.seed });
-    const problem = datasetError(data.stats, param, maxSeqLength);
+    const problem = formatError(soleFormat(data.stats.formats), param) ?? datasetError(data.stats, param, maxSeqLength);
     if (problem) throw new JobFailure(problem);
     return data;
   };
@@ -140,15 +141,21 @@ async function prepareData(opts: RunJobOptions, job: JobRow): Promise<PreparedDa
   return { train: trainData, validation, hp, folder: base.dir };
 }
 
-/** validating_files → running, with the resolved numbers written back into the job. */
-async function startRunning(opts: RunJobOptions, job: JobRow, data: PreparedData): Promise<boolean> {
+/**
+ * A job that never ran before: claimed from `queued` (the api validated its files) or, as the
+ * fallback, from `validating_files`, and not resuming from a checkpoint.
+ */
+const isFirstStart = (claimed: Claimed) => claimed.previousStatus !== "running" && claimed.job.resumeStep === null;
+
+/** queued (or validating_files) → running, with the resolved numbers written back into the job. */
+async function startRunning(opts: RunJobOptions, job: JobRow, data: PreparedData, firstStart: boolean): Promise<boolean> {
   const { db } = opts.database;
   const method: JobMethod = { type: "supervised", supervised: { hyperparameters: { ...data.hp } } };
   const s = data.train.stats;
   const events: NewEvent[] = [];
-  if (job.status === "validating_files") {
+  if (firstStart) {
     events.push({
-      message: `Files validated: ${s.examples} examples, ${s.totalTokens} tokens in ${s.rows} rows (packing efficiency ${(s.packingEfficiency * 100).toFixed(1)}%)`,
+      message: `Training data: ${s.examples} examples, ${s.totalTokens} tokens in ${s.rows} rows (packing efficiency ${(s.packingEfficiency * 100).toFixed(1)}%)`,
     });
     for (const w of datasetWarnings(s, "training", data.hp.max_seq_length)) events.push({ level: "warn", message: w });
     if (data.validation) {
@@ -368,7 +375,7 @@ export async function runJob(opts: RunJobOptions, claimed: Claimed): Promise<Job
       }
       throw err;
     }
-    if (!(await startRunning(opts, job, data))) {
+    if (!(await startRunning(opts, job, data, isFirstStart(claimed)))) {
       // paused or cancelled while the files were being validated
       const control = await readControl(db, job.id, opts.workerId);
       if (control === "lost" || control === "continue") return "lost";

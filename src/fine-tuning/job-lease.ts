@@ -2,8 +2,12 @@
 // heartbeat that renews it, and the worker's own transitions, each guarded by `worker_id = me`
 // so a worker that lost its lease (it was presumed dead and another took over) writes nothing.
 //
-// Claimable: a job validating or queued that no live worker holds, or a running job whose
-// lease expired (its worker died): the new owner resumes it from `resume_blob_id`.
+// Claimable: a queued job that no live worker holds, or a running job whose lease expired (its
+// worker died): the new owner resumes it from `resume_blob_id`. A new job is moved from
+// `validating_files` to `queued` (or `failed`) by the api right after create
+// (validate-job-files.ts); a job still `validating_files` VALIDATION_FALLBACK_SECONDS after
+// its creation lost that step (the api died in between) and is claimed as a fallback: the
+// worker validates it while tokenizing and starts it straight away.
 import { and, eq, inArray, sql } from "drizzle-orm";
 import type { Queryable } from "../blobs/blob-store.js";
 import { fineTuningJobs } from "../db/schema.js";
@@ -14,7 +18,12 @@ export interface Claimed {
   /** the job was `running` under another worker whose lease expired */
   takenOver: boolean;
   previousWorker: string | null;
+  /** the status before the claim: validating_files (fallback), queued or running */
+  previousStatus: JobStatus;
 }
+
+/** How long the api's own validation step has before a worker takes a new job over. */
+export const VALIDATION_FALLBACK_SECONDS = 15;
 
 const leaseEnd = (leaseSeconds: number) => sql`now() + make_interval(secs => ${leaseSeconds}::double precision)`;
 
@@ -24,7 +33,8 @@ export async function claimJob(q: Queryable, workerId: string, leaseSeconds: num
   const rows = await q.execute(sql`
     WITH candidate AS (
       SELECT id, status AS old_status, worker_id AS old_worker FROM ${t}
-      WHERE (status = 'validating_files' AND (lease_expires_at IS NULL OR lease_expires_at < now()))
+      WHERE (status = 'validating_files' AND (lease_expires_at IS NULL OR lease_expires_at < now())
+             AND created_at < now() - make_interval(secs => ${VALIDATION_FALLBACK_SECONDS}::double precision))
          OR (status = 'queued' AND (worker_id IS NULL OR lease_expires_at IS NULL OR lease_expires_at < now()))
          OR (status = 'running' AND (lease_expires_at IS NULL OR lease_expires_at < now()))
       ORDER BY created_at, id
@@ -44,6 +54,7 @@ export async function claimJob(q: Queryable, workerId: string, leaseSeconds: num
     job,
     takenOver: raw[0].old_status === "running" && raw[0].old_worker !== null,
     previousWorker: raw[0].old_worker,
+    previousStatus: raw[0].old_status as JobStatus,
   };
 }
 

@@ -1,5 +1,6 @@
-// Jobs in the database, api side: create (with its first event and a NOTIFY to wake idle
-// workers, in one transaction), find, list, and the user's transitions (cancel, pause, resume),
+// Jobs in the database, api side: create (with its first events, in one transaction; the
+// files are validated next, validate-job-files.ts, which queues the job and wakes idle
+// workers with a NOTIFY), find, list, and the user's transitions (cancel, pause, resume),
 // each a single UPDATE guarded by the statuses it may leave, so the api and a worker never both
 // win. Every query is scoped to the project: another project's job is a missing job.
 import { and, desc, eq, inArray, isNull, lt, or, type SQL, sql } from "drizzle-orm";
@@ -39,7 +40,6 @@ export async function createJob(db: Database, projectId: string, req: CreateJobR
       .returning();
     await addEvent(tx, row.id, { message: `Created fine-tuning job: ${row.id}` });
     await addEvent(tx, row.id, { message: `Validating training file: ${req.trainingFile}` });
-    await notifyWorkers(tx, row.id);
     return row;
   });
 }

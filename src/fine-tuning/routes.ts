@@ -18,7 +18,7 @@ import { findBaseModel } from "../models/base-models.js";
 import { type CreateJobRequest, checkMetadata, parseCreateJobRequest } from "./create-job-request.js";
 import { streamJobEvents } from "./event-stream.js";
 import { listEvents } from "./job-events.js";
-import { toCheckpointObject, toEventObject, toJobObject } from "./job-objects.js";
+import { type JobRow, toCheckpointObject, toEventObject, toJobObject } from "./job-objects.js";
 import {
   cancelJob,
   createJob,
@@ -28,6 +28,7 @@ import {
   pauseJob,
   resumeJob,
 } from "./job-repository.js";
+import { validateJobFiles } from "./validate-job-files.js";
 
 async function checkModel(ctx: AppContext, id: string): Promise<void> {
   const model = await findBaseModel(ctx.config, id);
@@ -76,10 +77,26 @@ export function registerFineTuningRoutes(app: FastifyInstance, ctx: AppContext):
   const { db } = ctx.database;
   const jobParam = (request: FastifyRequest) => (request.params as { fine_tuning_job_id: string }).fine_tuning_job_id;
 
+  // The files are validated after the answer (which says `validating_files`, as OpenAI's does);
+  // close waits for the validations still running, so none outlives the database.
+  const validations = new Set<Promise<unknown>>();
+  app.addHook("onClose", async () => {
+    await Promise.allSettled([...validations]);
+  });
+  const validateAfterReply = (job: JobRow) => {
+    const done = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => validateJobFiles(db, job))
+      .catch((err: unknown) => app.log.error({ err, job: job.id }, "validating the files of a new job failed; a worker will validate them"))
+      .finally(() => validations.delete(done));
+    validations.add(done);
+  };
+
   app.post("/v1/fine_tuning/jobs", async (request) => {
     const req = parseCreateJobRequest(request.body);
     await checkCreate(ctx, request.projectId, req);
-    return toJobObject(await createJob(db, request.projectId, req));
+    const job = await createJob(db, request.projectId, req);
+    validateAfterReply(job);
+    return toJobObject(job);
   });
 
   app.get("/v1/fine_tuning/jobs", { schema: operationSchema("listFineTuningJobs") }, async (request) => {

@@ -1,6 +1,7 @@
-// POST /v1/fine_tuning/jobs: every create-time 400 names its `param`; data problems found when
-// the worker validates the file fail the job with OpenAI's `error`; list with metadata filters
-// and pagination; cancel / pause / resume of jobs no worker holds. PGlite and Postgres.
+// POST /v1/fine_tuning/jobs: every create-time 400 names its `param`; data problems only the
+// worker finds (after tokenizing) fail the job with OpenAI's `error`, and truncation warnings;
+// list with metadata filters and pagination; cancel / pause / resume of jobs no worker holds.
+// The api's own check of a new job's files is in job-validation-step.test.ts. PGlite and Postgres.
 import assert from "node:assert/strict";
 import { cp, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -118,7 +119,7 @@ for (const target of testDatabases()) {
       assert.equal(missing, 404);
     });
 
-    describe("data problems fail the job with OpenAI's error", () => {
+    describe("the worker's full check of the tokenized data", () => {
       let worker: RunningWorker;
       before(async () => {
         worker = await startTestWorker(db.handle, (await tinyModelsDir()).dir);
@@ -132,31 +133,6 @@ for (const target of testDatabases()) {
         const job = await create({ training_file: file, ...body });
         return waitForJob(app.client, job.id, isFinished);
       };
-
-      it("fewer than 10 examples: invalid_n_examples", async () => {
-        const job = await failedJob(trainingLines(3));
-        assert.equal(job.status, "failed");
-        assert.deepEqual(job.error, {
-          code: "invalid_n_examples",
-          message: "Training file has 3 example(s), but must have at least 10 examples",
-          param: "training_file",
-        });
-        assert.equal(job.fine_tuned_model, null);
-      });
-
-      it("invalid lines: invalid_training_file naming the lines", async () => {
-        const bad = JSON.stringify({ messages: [{ role: "user", content: "only a question" }] });
-        const lines = trainingLines(12).split("\n");
-        lines.splice(3, 0, bad);
-        lines.splice(8, 0, bad);
-        const job = await failedJob(lines.join("\n"));
-        assert.equal(job.status, "failed");
-        assert.equal(job.error?.code, "invalid_training_file");
-        assert.equal(job.error?.param, "training_file");
-        assert.match(job.error!.message, /2 invalid example\(s\)/);
-        assert.match(job.error!.message, /line 4\b/);
-        assert.match(job.error!.message, /line 9\b/);
-      });
 
       it("truncated and dropped examples are warnings, the job still trains", async () => {
         const lines = trainingLines(12).trim().split("\n");

@@ -150,6 +150,8 @@ for (const target of testDatabases()) {
       await worker.stop();
       const jobs = [];
       for (let i = 0; i < 12; i++) jobs.push((await createLong()).id);
+      // the api queues each job once it has checked its files; only queued jobs are claimed
+      for (const id of jobs) await waitForJob(app.client, id, (j) => j.status === "queued", 10_000);
       const claims: { worker: string; job: string }[] = [];
       const race = async (name: string) => {
         for (;;) {

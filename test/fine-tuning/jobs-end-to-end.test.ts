@@ -104,8 +104,9 @@ for (const target of testDatabases()) {
       const order = [
         /^Created fine-tuning job/,
         /^Validating training file/,
-        /^Files validated: 12 examples/,
-        /^Fine-tuning job started/,
+        /^Files validated, moving job to queued state$/,
+        /^Training data: 12 examples/,
+        /^Fine-tuning job started$/,
         /^Step 1\/\d+: training loss=/,
         /^Checkpoint created at step \d+/,
         /^New fine-tuned model created: ft:/,

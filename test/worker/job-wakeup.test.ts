@@ -1,8 +1,9 @@
-// LISTEN/NOTIFY: creating a job and resuming one wake an idle worker at once (no poll wait).
+// LISTEN/NOTIFY: a new job queued by the api's file check, and a resumed one, wake an idle
+// worker at once (no poll wait).
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { listenForJobs } from "../../worker/job-wakeup.js";
-import { tinyModelsDir, trainingLines, uploadTraining } from "../fine-tuning/job-fixtures.js";
+import { isFinished, tinyModelsDir, trainingLines, uploadTraining, waitForJob } from "../fine-tuning/job-fixtures.js";
 import { testDatabases, type TestDatabase } from "../support/databases.js";
 import { startTestApp, type TestApp } from "../support/test-app.js";
 
@@ -19,7 +20,7 @@ for (const target of testDatabases()) {
       await db?.dispose();
     });
 
-    it("create and resume notify the listeners; unlisten stops it", async () => {
+    it("a job queued after its files are validated, and a resumed one, notify the listeners; unlisten stops it", async () => {
       let wakes = 0;
       const stop = await listenForJobs(db.handle, () => wakes++);
       const waitForWake = async (n: number) => {
@@ -33,9 +34,17 @@ for (const target of testDatabases()) {
       const file = await uploadTraining(app.client, trainingLines(10));
       const job = await app.client.fineTuning.jobs.create({ model, training_file: file });
       await waitForWake(1);
+      // the NOTIFY is sent in the transaction that queues the job: a woken worker finds it queued
+      assert.equal((await app.client.fineTuning.jobs.retrieve(job.id)).status, "queued");
       await app.client.fineTuning.jobs.pause(job.id);
       await app.client.fineTuning.jobs.resume(job.id);
       await waitForWake(2);
+      // a job its file check fails wakes no one
+      const few = await uploadTraining(app.client, trainingLines(3));
+      const failed = await app.client.fineTuning.jobs.create({ model, training_file: few });
+      await waitForJob(app.client, failed.id, isFinished, 10_000);
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(wakes, 2);
       await stop();
       await app.client.fineTuning.jobs.create({ model, training_file: file });
       await new Promise((r) => setTimeout(r, 300));
