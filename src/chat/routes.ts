@@ -1,33 +1,65 @@
 // POST /v1/chat/completions and POST /v1/completions on base models, tuned models and their
 // checkpoints, whole or streamed (SSE), on the engine's generation (KV cache, greedy or seeded
 // sampling, stop ids). One ChatModelServer per app holds the models (freed when the app closes).
+//
+// The engine side (tfjs, tokenizers, chat templates) is imported on the first completion
+// request, not when the routes are registered: an API process that only serves files and jobs
+// never loads it, which keeps its memory down (issue 2's upload memory target).
 
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { AppContext } from "../app-context.js";
 import { operationSchema } from "../http/openapi-document.js";
-import { completeChat } from "./chat-completions.js";
-import { ChatModelServer } from "./model-server.js";
+import type { ChatModelServer } from "./model-server.js";
 import { parseChatParams, parseCompletionParams } from "./request-params.js";
 import { resolveServedModel } from "./served-model.js";
-import { openServingSession, type ServingSession } from "./serving-session.js";
-import { completeText } from "./text-completions.js";
+import type { ServingSession } from "./serving-session.js";
 
 type Body = Record<string, unknown>;
 
-export function registerChatRoutes(app: FastifyInstance, ctx: AppContext): ChatModelServer {
+/** The engine-side modules the routes call, loaded together on first use. */
+interface ChatEngine {
+  server: ChatModelServer;
+  openServingSession: typeof import("./serving-session.js").openServingSession;
+  completeChat: typeof import("./chat-completions.js").completeChat;
+  completeText: typeof import("./text-completions.js").completeText;
+}
+
+async function loadChatEngine(ctx: AppContext): Promise<ChatEngine> {
+  const [{ ChatModelServer }, { openServingSession }, { completeChat }, { completeText }] = await Promise.all([
+    import("./model-server.js"),
+    import("./serving-session.js"),
+    import("./chat-completions.js"),
+    import("./text-completions.js"),
+  ]);
   const server = new ChatModelServer({ adapterCacheSize: ctx.config.adapterCacheSize });
-  app.addHook("onClose", async () => server.close());
+  return { server, openServingSession, completeChat, completeText };
+}
+
+export function registerChatRoutes(app: FastifyInstance, ctx: AppContext): void {
+  let engine: Promise<ChatEngine> | null = null;
+  const chatEngine = (): Promise<ChatEngine> => {
+    // A failed import is not cached: the next request tries again.
+    engine ??= loadChatEngine(ctx).catch((err: unknown) => {
+      engine = null;
+      throw err;
+    });
+    return engine;
+  };
+  app.addHook("onClose", async () => {
+    if (engine) await (await engine.catch(() => null))?.server.close();
+  });
 
   /** Open the request's model (404 model_not_found if it has none) for the length of `fn`. */
   const withSession = async <T>(
     request: FastifyRequest,
     model: string,
-    fn: (session: ServingSession) => Promise<T>,
+    fn: (session: ServingSession, loaded: ChatEngine) => Promise<T>,
   ): Promise<T> => {
     const served = await resolveServedModel(ctx, request.projectId, model);
-    const session = await openServingSession(server, served);
+    const loaded = await chatEngine();
+    const session = await loaded.openServingSession(loaded.server, served);
     try {
-      return await fn(session);
+      return await fn(session, loaded);
     } finally {
       session.release();
     }
@@ -38,7 +70,9 @@ export function registerChatRoutes(app: FastifyInstance, ctx: AppContext): ChatM
     { schema: operationSchema("createChatCompletion") },
     async (request: FastifyRequest, reply: FastifyReply) => {
       const params = parseChatParams(request.body as Body);
-      return withSession(request, params.model, (session) => completeChat(request, reply, session, params));
+      return withSession(request, params.model, (session, loaded) =>
+        loaded.completeChat(request, reply, session, params),
+      );
     },
   );
   app.post(
@@ -46,8 +80,9 @@ export function registerChatRoutes(app: FastifyInstance, ctx: AppContext): ChatM
     { schema: operationSchema("createCompletion") },
     async (request: FastifyRequest, reply: FastifyReply) => {
       const params = parseCompletionParams(request.body as Body);
-      return withSession(request, params.model, (session) => completeText(request, reply, session, params));
+      return withSession(request, params.model, (session, loaded) =>
+        loaded.completeText(request, reply, session, params),
+      );
     },
   );
-  return server;
 }
