@@ -1,8 +1,9 @@
 // One claimed job, start to finish: read and tokenize the files (failing the job on bad data,
-// as OpenAI does: the api already refused what the upload summaries show, see
-// src/fine-tuning/validate-job-files.ts; this is the full check, after tokenizing), resolve `auto` hyperparameters and write them back, train on the engine with
-// a checkpoint at the end of every epoch, and publish the result in ONE transaction (adapter,
-// fine_tuned_model, tuned model row, result CSV file, trained_tokens, finished_at).
+// as OpenAI does; the api already refused what the upload summaries show, see
+// src/fine-tuning/validate-job-files.ts, and this is the full check after tokenizing), resolve
+// `auto` hyperparameters and write them back, train on the engine with a checkpoint at the end
+// of every epoch, and publish the result in ONE transaction (adapter, fine_tuned_model, tuned
+// model row, result CSV file, trained_tokens, finished_at).
 //
 // Ownership: every write is guarded by `worker_id = me`; before each step the job's row is read
 // (readControl), so a cancel or pause written by the api lands within a step, and a worker that

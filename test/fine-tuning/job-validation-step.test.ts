@@ -17,6 +17,19 @@ import { allEvents, isFinished, startTestWorker, tinyModelsDir, trainingLines, u
 
 const notValidating = (job: { status: string }) => job.status !== "validating_files";
 
+/** Twelve preference pairs: DPO data, which a supervised job cannot train on. */
+function preferenceLines(): string {
+  let content = "";
+  for (let i = 0; i < 12; i++) {
+    content += `${JSON.stringify({
+      input: { messages: [{ role: "user", content: `Question ${i}?` }] },
+      preferred_output: [{ role: "assistant", content: "Good." }],
+      non_preferred_output: [{ role: "assistant", content: "Bad." }],
+    })}\n`;
+  }
+  return content;
+}
+
 /** Twelve good lines with an assistant-less example at lines 4 and 9. */
 function linesWithTwoInvalid(): string {
   const bad = JSON.stringify({ messages: [{ role: "user", content: "only a question" }] });
@@ -128,15 +141,7 @@ for (const target of testDatabases()) {
     });
 
     it("preference lines in a supervised job: a clear invalid_training_file", async () => {
-      let content = "";
-      for (let i = 0; i < 12; i++) {
-        content += `${JSON.stringify({
-          input: { messages: [{ role: "user", content: `Question ${i}?` }] },
-          preferred_output: [{ role: "assistant", content: "Good." }],
-          non_preferred_output: [{ role: "assistant", content: "Bad." }],
-        })}\n`;
-      }
-      const job = await failedWithoutWorker(content);
+      const job = await failedWithoutWorker(preferenceLines());
       assert.equal(job.status, "failed");
       assert.deepEqual(job.error, {
         code: "invalid_training_file",
@@ -146,15 +151,22 @@ for (const target of testDatabases()) {
     });
 
     describe("the worker's fallback for a job the api never validated", () => {
-      it("gives the same error as the api for the same file", async () => {
-        const file = await uploadTraining(app.client, linesWithTwoInvalid());
-        const byApi = await failedWithoutWorker(linesWithTwoInvalid());
-        const id = await strandedJob(file, VALIDATION_FALLBACK_SECONDS + 1);
+      it("gives the same error as the api for the same file (one function for both)", async () => {
+        const cases = [linesWithTwoInvalid(), trainingLines(3), preferenceLines()];
+        const byApi = [];
+        const stranded = [];
+        for (const content of cases) {
+          byApi.push(await failedWithoutWorker(content));
+          stranded.push(await strandedJob(await uploadTraining(app.client, content), VALIDATION_FALLBACK_SECONDS + 1));
+        }
         const worker = await startTestWorker(db.handle, (await tinyModelsDir()).dir);
         try {
-          const byWorker = await waitForJob(app.client, id, isFinished, 60_000);
-          assert.equal(byWorker.status, "failed");
-          assert.deepEqual(byWorker.error, byApi.error);
+          for (const [i, id] of stranded.entries()) {
+            const byWorker = await waitForJob(app.client, id, isFinished, 60_000);
+            assert.equal(byWorker.status, "failed");
+            assert.equal(byApi[i]!.status, "failed");
+            assert.deepEqual(byWorker.error, byApi[i]!.error);
+          }
         } finally {
           await worker.stop();
         }
