@@ -146,12 +146,12 @@ export const uploadParts = pgTable(
   (t) => [index("upload_parts_upload_idx").on(t.uploadId)],
 );
 
-// ---------------------------------------------------------------- fine-tuning (jobs helper)
+// ---------------------------------------------------------------- fine-tuning
 
 /**
- * Fine-tuning jobs. `status` moves validating_files → running ⇄ paused / queued →
- * succeeded | failed | cancelled, each move one UPDATE guarded by the expected status
- * (src/fine-tuning/job-transitions.ts). A worker owns a job while `worker_id` is set and
+ * Fine-tuning jobs. `status` moves validating_files → queued → running ⇄ paused (→ queued on
+ * resume) → succeeded | failed | cancelled, each move one UPDATE guarded by the expected status
+ * (src/fine-tuning/job-repository.ts, job-lease.ts, validate-job-files.ts). A worker owns a job while `worker_id` is set and
  * `lease_expires_at` is in the future; `resume_blob_id` is the latest resume state
  * (weights, optimizer, step, RNG) a new owner continues from.
  */

@@ -181,7 +181,7 @@ export interface paths {
         get: operations["listFineTuningJobs"];
         put?: never;
         /**
-         * Create a job (status `validating_files`); a worker validates the file, trains and publishes the model.
+         * Create a job (status `validating_files`); the API checks its files (→ `queued` or `failed`), then a worker trains it and publishes the model.
          * @description Checked at create, each failure a 400 with `param`: `model` (unknown, or an architecture
          *     the engine refuses), `training_file` / `validation_file` (missing, another project's,
          *     purpose not `fine-tune`), `method.type` (`dpo` and `reinforcement` are refused until the
