@@ -1,6 +1,7 @@
 // Rows ↔ OpenAI's objects: FineTuningJob, FineTuningJobEvent, FineTuningJobCheckpoint. Every
 // required-but-nullable field is present (the SDK and typed clients rely on it).
 import type { fineTuningCheckpoints, fineTuningJobEvents, fineTuningJobs } from "../db/schema.js";
+import type { components } from "../http/openapi-types.js";
 import { unixSeconds } from "../http/pagination.js";
 import type { JobMethod } from "./create-job-request.js";
 
@@ -8,42 +9,26 @@ export type JobRow = typeof fineTuningJobs.$inferSelect;
 export type EventRow = typeof fineTuningJobEvents.$inferSelect;
 export type CheckpointRow = typeof fineTuningCheckpoints.$inferSelect;
 
-export const JOB_STATUSES = ["validating_files", "queued", "running", "paused", "succeeded", "failed", "cancelled"] as const;
-export type JobStatus = (typeof JOB_STATUSES)[number];
+type Schemas = components["schemas"];
+
+// The objects' shapes are the contract's (openapi/openapi.yaml → src/http/openapi-types.ts).
+export type FineTuningJobObject = Schemas["FineTuningJob"];
+/** Every event carries `type` and `data` (null for plain messages), though the schema marks them optional. */
+export type FineTuningJobEventObject = Required<Schemas["FineTuningJobEvent"]>;
+export type FineTuningJobCheckpointObject = Schemas["FineTuningJobCheckpoint"];
+export type JobError = Schemas["FineTuningJobError"];
+export type JobStatus = FineTuningJobObject["status"];
+
+export const JOB_STATUSES = [
+  "validating_files",
+  "queued",
+  "running",
+  "paused",
+  "succeeded",
+  "failed",
+  "cancelled",
+] as const satisfies readonly JobStatus[];
 export const TERMINAL_STATUSES: readonly JobStatus[] = ["succeeded", "failed", "cancelled"];
-
-export interface JobError {
-  code: string;
-  message: string;
-  param: string | null;
-}
-
-export interface FineTuningJobObject {
-  id: string;
-  object: "fine_tuning.job";
-  created_at: number;
-  model: string;
-  organization_id: string;
-  status: JobStatus;
-  training_file: string;
-  validation_file: string | null;
-  fine_tuned_model: string | null;
-  finished_at: number | null;
-  trained_tokens: number | null;
-  result_files: string[];
-  hyperparameters: {
-    batch_size: number | "auto";
-    learning_rate_multiplier: number | "auto";
-    n_epochs: number | "auto";
-  };
-  seed: number;
-  error: JobError | null;
-  estimated_finish: number | null;
-  integrations: Record<string, unknown>[] | null;
-  method: JobMethod;
-  metadata: Record<string, string> | null;
-  suffix: string | null;
-}
 
 export function toJobObject(row: JobRow): FineTuningJobObject {
   const method = row.method as JobMethod;
@@ -76,16 +61,6 @@ export function toJobObject(row: JobRow): FineTuningJobObject {
   };
 }
 
-export interface FineTuningJobEventObject {
-  id: string;
-  object: "fine_tuning.job.event";
-  created_at: number;
-  level: "info" | "warn" | "error";
-  message: string;
-  type: "message" | "metrics";
-  data: Record<string, unknown> | null;
-}
-
 export function toEventObject(row: EventRow): FineTuningJobEventObject {
   return {
     id: row.id,
@@ -96,16 +71,6 @@ export function toEventObject(row: EventRow): FineTuningJobEventObject {
     type: row.type as FineTuningJobEventObject["type"],
     data: (row.data as Record<string, unknown> | null) ?? null,
   };
-}
-
-export interface FineTuningJobCheckpointObject {
-  id: string;
-  object: "fine_tuning.job.checkpoint";
-  created_at: number;
-  fine_tuned_model_checkpoint: string;
-  fine_tuning_job_id: string;
-  step_number: number;
-  metrics: Record<string, number>;
 }
 
 export function toCheckpointObject(row: CheckpointRow): FineTuningJobCheckpointObject {
@@ -119,12 +84,3 @@ export function toCheckpointObject(row: CheckpointRow): FineTuningJobCheckpointO
     metrics: row.metrics as Record<string, number>,
   };
 }
-
-// The objects above must fit the contract (openapi/openapi.yaml → src/http/openapi-types.ts):
-// these assignments fail to compile when a field drifts from the schema.
-type Schemas = import("../http/openapi-types.js").components["schemas"];
-export const fitsContract = (o: {
-  job: FineTuningJobObject;
-  event: FineTuningJobEventObject;
-  checkpoint: FineTuningJobCheckpointObject;
-}): [Schemas["FineTuningJob"], Schemas["FineTuningJobEvent"], Schemas["FineTuningJobCheckpoint"]] => [o.job, o.event, o.checkpoint];
