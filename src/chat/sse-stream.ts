@@ -1,40 +1,27 @@
 // Server-Sent Events the way OpenAI streams (and the SDK reads) them: `data: <json>\n\n` per
 // chunk, `data: [DONE]\n\n` at the end, and an error after the start as `data: {"error":…}`.
-// The response is taken over from Fastify (hijack), so headers Fastify would add are written
-// here: the content type and x-request-id.
 
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { ErrorEnvelope } from "../http/api-error.js";
 import { toApiError } from "../http/error-handler.js";
+import { type EventStreamResponse, openEventStream } from "../http/event-stream-response.js";
 
 export class SseStream {
   private ended = false;
-  /** the client closed the connection */
-  closed = false;
+  private readonly stream: EventStreamResponse;
 
-  constructor(
-    request: FastifyRequest,
-    private readonly reply: FastifyReply,
-  ) {
-    reply.hijack();
-    const raw = reply.raw;
-    raw.writeHead(200, {
-      "content-type": "text/event-stream; charset=utf-8",
-      "cache-control": "no-cache",
-      connection: "keep-alive",
-      "x-request-id": request.id,
-      // proxies (nginx) must pass tokens through as they come
-      "x-accel-buffering": "no",
-    });
-    raw.flushHeaders();
-    raw.on("close", () => {
-      if (!raw.writableFinished) this.closed = true;
-    });
+  constructor(request: FastifyRequest, reply: FastifyReply) {
+    this.stream = openEventStream(request, reply);
+  }
+
+  /** the client closed the connection */
+  get closed(): boolean {
+    return this.stream.closed;
   }
 
   send(chunk: unknown): void {
     if (this.ended || this.closed) return;
-    this.reply.raw.write(`data: ${JSON.stringify(chunk)}\n\n`);
+    this.stream.raw.write(`data: ${JSON.stringify(chunk)}\n\n`);
   }
 
   /** An error after the stream started: the SDK raises it as an APIError. */
@@ -52,8 +39,8 @@ export class SseStream {
 
   end(): void {
     if (this.ended) return;
-    if (!this.closed) this.reply.raw.write("data: [DONE]\n\n");
+    if (!this.closed) this.stream.raw.write("data: [DONE]\n\n");
     this.ended = true;
-    this.reply.raw.end();
+    this.stream.raw.end();
   }
 }

@@ -5,6 +5,7 @@
 // viewer); the stream ends with `event: done` once the job is finished and drained.
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { AppContext } from "../app-context.js";
+import { openEventStream } from "../http/event-stream-response.js";
 import { eventsSince, streamStart } from "./job-events.js";
 import { TERMINAL_STATUSES, toEventObject } from "./job-objects.js";
 import { findJob } from "./job-repository.js";
@@ -22,21 +23,11 @@ export async function streamJobEvents(
 ): Promise<FastifyReply> {
   const { db } = ctx.database;
   let seq = await streamStart(db, jobId, lastEventId);
-  reply.hijack();
-  const raw = reply.raw;
-  raw.writeHead(200, {
-    "content-type": "text/event-stream; charset=utf-8",
-    "cache-control": "no-cache",
-    connection: "keep-alive",
-    "x-request-id": request.id,
-  });
-  let closed = false;
-  raw.on("close", () => {
-    closed = true;
-  });
+  const stream = openEventStream(request, reply);
+  const raw = stream.raw;
   let lastWrite = Date.now();
   try {
-    while (!closed) {
+    while (!stream.closed) {
       // read the status before the events: a job finished before this read has all its events in
       const job = await findJob(db, request.projectId, jobId);
       const rows = await eventsSince(db, jobId, seq);
