@@ -1,7 +1,8 @@
 // Byte storage in Postgres: a blob is an ordered run of ~1 MiB `bytea` chunks. Callers stream
 // bytes in through a BlobWriter (memory: one chunk being filled plus at most three being
-// inserted, whatever the size) and read them back as an async iterable of chunks. An object
-// store could replace this module without touching callers.
+// inserted, whatever the size; the chunk buffers are reused, so a long upload makes no
+// garbage of its own) and read them back as an async iterable of chunks. An object store
+// could replace this module without touching callers.
 //
 // Why not one long transaction per upload: PGlite has a single connection, so a transaction
 // held for a whole (possibly slow) upload would stall every other query of the process, and
@@ -52,7 +53,11 @@ export async function startBlob(handle: BlobDatabase, projectId: string): Promis
   const blobId = newId("blob_");
   await db.insert(blobs).values({ id: blobId, projectId, state: "writing" });
 
-  let buffer = Buffer.allocUnsafe(BLOB_CHUNK_BYTES);
+  // Buffers whose insert has settled, ready to be filled again. Reusing them matters for
+  // memory: V8 frees a dropped Buffer's bytes only at its next GC, and an upload would
+  // otherwise drop a megabyte per chunk faster than small-heap GCs come round.
+  const spare: Buffer[] = [];
+  let buffer: Buffer = Buffer.allocUnsafe(BLOB_CHUNK_BYTES);
   let filled = 0;
   let seq = 0;
   let bytes = 0;
@@ -60,24 +65,26 @@ export async function startBlob(handle: BlobDatabase, projectId: string): Promis
   let aborted = false;
   const inFlight = new Set<Promise<void>>();
 
-  const insertChunk = (chunkSeq: number, data: Buffer): Promise<void> => {
-    // One statement: the chunk, and the blob's touched_at (so the sweeper leaves it alone).
-    // On a server, chunks commit asynchronously (no WAL flush each): durability comes from the
+  const insertChunk = (chunkSeq: number, chunk: Buffer, data: Buffer): Promise<void> => {
+    // One statement, one round trip: the chunk, and the blob's touched_at (so the sweeper
+    // leaves it alone). On a server, chunks commit asynchronously (no WAL flush each; the
+    // set_config is local to the statement's own transaction): durability comes from the
     // publishing transaction, a normal synchronous commit, which flushes the WAL up to itself
     // and so every chunk written before it. A crash before that loses only an unpublished
     // upload. (PGlite has one connection and no real WAL flush: a plain statement is cheaper.)
-    const insert = sql`WITH touched AS (UPDATE ${blobs} SET touched_at = now() WHERE ${blobs.id} = ${blobId})
-      INSERT INTO ${blobChunks} (blob_id, seq, data) VALUES (${blobId}, ${chunkSeq}, ${chunkValue(kind, data)})`;
-    const p = (
+    const insert =
       kind === "postgres"
-        ? db.transaction(async (tx) => {
-            await tx.execute(sql`SET LOCAL synchronous_commit = off`);
-            await tx.execute(insert);
-          })
-        : db.execute(insert)
-    )
+        ? sql`WITH touched AS (UPDATE ${blobs} SET touched_at = now() WHERE ${blobs.id} = ${blobId})
+      INSERT INTO ${blobChunks} (blob_id, seq, data)
+      SELECT ${blobId}::text, ${chunkSeq}::integer, ${data}::bytea FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit`
+        : sql`WITH touched AS (UPDATE ${blobs} SET touched_at = now() WHERE ${blobs.id} = ${blobId})
+      INSERT INTO ${blobChunks} (blob_id, seq, data) VALUES (${blobId}, ${chunkSeq}, ${chunkValue(kind, data)})`;
+    const p = db
+      .execute(insert)
       .then(
-        () => {},
+        () => {
+          spare.push(chunk);
+        },
         (err: unknown) => {
           failure ??= err;
         },
@@ -89,10 +96,10 @@ export async function startBlob(handle: BlobDatabase, projectId: string): Promis
 
   const flush = async (): Promise<void> => {
     if (filled === 0) return;
-    const data = buffer.subarray(0, filled);
-    buffer = Buffer.allocUnsafe(BLOB_CHUNK_BYTES);
+    const chunk = buffer;
+    insertChunk(seq++, chunk, chunk.subarray(0, filled));
+    buffer = spare.pop() ?? Buffer.allocUnsafe(BLOB_CHUNK_BYTES);
     filled = 0;
-    insertChunk(seq++, data);
     while (inFlight.size >= MAX_INSERTS_IN_FLIGHT) await Promise.race(inFlight);
     if (failure) throw failure;
   };
