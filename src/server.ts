@@ -16,11 +16,9 @@ import { listBaseModels } from "./models/base-models.js";
 /** First start without any model: write the tiny default model (the engine's generator). */
 async function ensureDefaultModel(config: Config, log: (msg: string) => void): Promise<void> {
   if ((await listBaseModels(config.modelsDir)).length > 0) return;
-  const modulePath = "../worker/engine/tiny-model.js";
   try {
-    const { ensureTinyModel } = (await import(modulePath)) as {
-      ensureTinyModel: (modelsDir: string) => Promise<string>;
-    };
+    // Imported here, not at the top: only a first start without models needs the generator.
+    const { ensureTinyModel } = await import("../worker/engine/tiny-model.js");
     mkdirSync(config.modelsDir, { recursive: true });
     const id = await ensureTinyModel(config.modelsDir);
     log(`No model in ${config.modelsDir}: wrote the tiny default model '${id}'.`);
