@@ -1,7 +1,7 @@
 // The BlobWriter past its first few chunks: chunk buffers are reused once their insert has
 // settled, so a long write must still store every byte in order (a buffer refilled too early
-// would show up as a chunk holding a later chunk's bytes). And on a server, chunk inserts
-// commit without waiting for the WAL flush, each in its own statement.
+// would show up as a chunk holding a later chunk's bytes; on PGlite the bytes are encoded
+// before the insert starts, so the Postgres run is the one that can catch it).
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { after, before, describe, it } from "node:test";
