@@ -11,8 +11,9 @@
 # refuses `--allow-scripts` (flag or npm_config_ env) in a project with EALLOWSCRIPTS, so the
 # rebuild names the package and passes --dangerously-allow-all-scripts, which is safe because
 # rebuild is scoped to it; npm 10 (bundled with Node 20) runs scripts anyway and ignores the flag.
-# TypeScript runs through tsx (a runtime dependency), as `npm start` does; `node --import tsx`
-# keeps node itself as PID 1 so it receives SIGTERM directly.
+# Workers run TypeScript through tsx (a runtime dependency), as `npm run worker` does; the api runs
+# the esbuild bundle of `npm run start:compiled`. Either way node itself is PID 1, so it receives
+# SIGTERM directly.
 
 ARG NODE_IMAGE=node:20-bookworm-slim
 ARG CUDA_IMAGE=nvidia/cuda:11.2.2-cudnn8-runtime-ubuntu20.04
@@ -31,11 +32,12 @@ ENV NODE_ENV=production HOST=0.0.0.0 PORT=8000 DATA_DIR=/data MODELS_DIR=/models
 WORKDIR /app
 COPY --from=api-deps /app/node_modules ./node_modules
 COPY . .
+# The api runs a bundle of src/ (npm run start:compiled): no tsx loader in memory, ~60 MiB less RSS.
 # DATA_DIR is only used in embedded mode (no DATABASE_URL); MODELS_DIR is mounted read-only.
-RUN mkdir -p /data /models && chown node:node /data
+RUN npm run build:server && mkdir -p /data /models && chown node:node /data
 USER node
 EXPOSE 8000
-CMD ["node", "--import", "tsx", "src/server.ts"]
+CMD ["node", "--max-semi-space-size=4", "dist/server/server.mjs"]
 
 # ---------- worker-cpu: tfjs-node (CPU libtensorflow) + the OpenBLAS matmul addon ----------
 FROM node-base AS worker-cpu-build
