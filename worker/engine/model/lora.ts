@@ -6,17 +6,9 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type { Rng } from "../train/rng.js";
 import { linear } from "./linear.js";
+import { LORA_TARGET_MODULES, type LoraTargetModule } from "./lora-targets.js";
 
-export const LORA_TARGET_MODULES = [
-  "q_proj",
-  "k_proj",
-  "v_proj",
-  "o_proj",
-  "gate_proj",
-  "up_proj",
-  "down_proj",
-] as const;
-export type LoraTargetModule = (typeof LORA_TARGET_MODULES)[number];
+export { LORA_TARGET_MODULES, type LoraTargetModule };
 
 export interface LoraOptions {
   /** rank r */
