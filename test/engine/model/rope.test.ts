@@ -2,7 +2,17 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
-import { applyRope, ropeInverseFrequencies, ropeTables } from "../../../worker/engine/model/rope.js";
+import "@tensorflow/tfjs-backend-wasm";
+import {
+  applyRope,
+  ropeInverseFrequencies,
+  ropeTables,
+  rotateHalfByMatMul,
+  rotateHalfBySplit,
+} from "../../../worker/engine/model/rope.js";
+import { ensureGradientsRegistered } from "../../../worker/engine/tfjs-gradients.js";
+
+ensureGradientsRegistered();
 
 const close = (a: number, b: number, tol = 1e-6) => Math.abs(a - b) <= tol * Math.max(1, Math.abs(b));
 
@@ -70,5 +80,32 @@ describe("rope", () => {
         assert.ok(close(out[t * 4 + i + 2], x2 * Math.cos(a) + x1 * Math.sin(a), 1e-5));
       }
     }
+  });
+
+  test("rotate-half by matmul equals the split/concat form bit for bit, values and gradients", async () => {
+    for (const backend of ["cpu", "wasm"]) {
+      await tf.setBackend(backend);
+      const before = tf.memory().numTensors;
+      const [B, T, H, dh] = [2, 3, 2, 8];
+      const data = Float32Array.from({ length: B * T * H * dh }, (_, i) => Math.sin(i * 1.7) * (i % 5) - 0.3);
+      const dyData = Float32Array.from(data, (v, i) => Math.cos(i) * 2 + v);
+      const x = tf.tensor4d(data, [B, T, H, dh]);
+      const dy = tf.tensor4d(dyData, [B, T, H, dh]);
+      for (const [what, f] of [
+        ["value", (r: (t: tf.Tensor4D) => tf.Tensor4D) => r(x)],
+        ["gradient", (r: (t: tf.Tensor4D) => tf.Tensor4D) => tf.grad((t: tf.Tensor) => r(t as tf.Tensor4D))(x, dy)],
+      ] as const) {
+        const bySplit = tf.tidy(() => f(rotateHalfBySplit));
+        const byMatMul = tf.tidy(() => f(rotateHalfByMatMul));
+        assert.deepEqual(byMatMul.shape, bySplit.shape, `${backend} ${what} shape`);
+        const [a, b] = [byMatMul.dataSync(), bySplit.dataSync()];
+        // + 0 folds -0 into 0: the sign of a zero is the one thing allowed to differ.
+        for (let i = 0; i < a.length; i++) assert.equal(a[i] + 0, b[i] + 0, `${backend} ${what} element ${i}`);
+        tf.dispose([bySplit, byMatMul]);
+      }
+      tf.dispose([x, dy]);
+      assert.equal(tf.memory().numTensors, before, `${backend}: no tensor left behind`);
+    }
+    await tf.setBackend("cpu");
   });
 });

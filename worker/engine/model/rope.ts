@@ -79,9 +79,50 @@ export function ropeTables(
 /** x · cos + rotate_half(x) · sin, with x [B, T, H, dh] and cos/sin [B, T, 1, dh]. */
 export function applyRope(x: tf.Tensor4D, cos: tf.Tensor4D, sin: tf.Tensor4D): tf.Tensor4D {
   return tf.tidy(() => {
-    const half = x.shape[3] / 2;
-    const [x1, x2] = tf.split(x, [half, half], 3);
-    const rotated = tf.concat([tf.neg(x2), x1], 3);
+    const rotated = tf.getBackend() === "wasm" ? rotateHalfByMatMul(x) : rotateHalfBySplit(x);
     return tf.add(tf.mul(x, cos), tf.mul(rotated, sin));
   });
 }
+
+/** rotate_half(x) = cat(-x2, x1) over the last axis, as transformers writes it. */
+export function rotateHalfBySplit(x: tf.Tensor4D): tf.Tensor4D {
+  const half = x.shape[3] / 2;
+  const [x1, x2] = tf.split(x, [half, half], 3);
+  return tf.concat([tf.neg(x2), x1], 3) as tf.Tensor4D;
+}
+
+/**
+ * rotate_half(x) as x · R with R the signed half-swap [dh, dh]. tfjs-wasm's SplitV and
+ * Concat on the last axis are slow (~4 ms per call on [8,128,4,64], ×4 per layer with
+ * their gradients); one plain GEMM is faster. Bit-identical: each output is one
+ * product ±1·x plus exact zeros (the sign of a zero result aside). The gradient is
+ * dy · Rᵀ as a plain (untransposed) GEMM, fast with and without the native matmul.
+ */
+export function rotateHalfByMatMul(x: tf.Tensor4D): tf.Tensor4D {
+  const dh = x.shape[3];
+  return tf.reshape(rotateHalf2D(tf.reshape(x, [-1, dh])), x.shape);
+}
+
+/**
+ * R [dh, dh] with x · R = cat(-x2, x1): out[j] = -x[j + half] and out[j + half] = x[j].
+ * Rᵀ = -R, the inverse rotation, used by the gradient.
+ */
+function rotateHalfMatrix(dh: number, sign: 1 | -1): tf.Tensor2D {
+  if (dh % 2 !== 0) throw new Error(`rope: head_dim must be even, got ${dh}`);
+  const half = dh / 2;
+  const r = new Float32Array(dh * dh);
+  for (let j = 0; j < half; j++) {
+    r[(j + half) * dh + j] = -sign;
+    r[j * dh + (j + half)] = sign;
+  }
+  return tf.tensor2d(r, [dh, dh]);
+}
+
+const rotateHalf2D = tf.customGrad((x) => {
+  const x2 = x as tf.Tensor2D;
+  const dh = x2.shape[1];
+  return {
+    value: tf.matMul(x2, rotateHalfMatrix(dh, 1)),
+    gradFunc: (dy: tf.Tensor) => tf.matMul(dy as tf.Tensor2D, rotateHalfMatrix(dh, -1)),
+  };
+}) as (x: tf.Tensor2D) => tf.Tensor2D;
