@@ -1,5 +1,6 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { installNativeMatmul, type NativeMatmulInfo, nativeMatmulMode } from "./native-matmul.js";
+import { installContiguousSliceKernel } from "./contiguous-slice-kernel.js";
 import { installSharedBufferKernels } from "./shared-buffer-kernels.js";
 import { ensureGradientsRegistered } from "./tfjs-gradients.js";
 
@@ -126,6 +127,8 @@ async function select(requested: BackendPreference): Promise<BackendInfo> {
     if (!failure) {
       // Identity/Cast share buffers instead of copying them (shared-buffer-kernels.ts).
       installSharedBufferKernels();
+      // Slice copies only the slice, not the whole input (contiguous-slice-kernel.ts).
+      installContiguousSliceKernel();
       // Throws only when TUNEHOUSE_NATIVE_MATMUL=1 demands the fast path.
       const native = installNativeMatmul(nativeMatmulMode());
       return wasmInfo(requested, native, skipped.length ? `${skipped.join("; ")}; ` : "");
@@ -152,7 +155,10 @@ export async function initBackend(pref: string = process.env.TFJS_BACKEND ?? "au
   const previous = chosen.get(requested);
   if (previous) {
     if (tf.getBackend() !== previous.name) await tf.setBackend(previous.name);
-    if (previous.name === "wasm") installSharedBufferKernels();
+    if (previous.name === "wasm") {
+      installSharedBufferKernels();
+      installContiguousSliceKernel();
+    }
     if (previous.name === "wasm" && previous.nativeMatmul) installNativeMatmul("auto");
     return previous;
   }
