@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
+import "@tensorflow/tfjs-backend-wasm";
+import { installContiguousSliceKernel } from "../../../worker/engine/contiguous-slice-kernel.js";
 import { AdamW } from "../../../worker/engine/train/adamw.js";
 
 before(async () => {
@@ -85,5 +87,75 @@ describe("AdamW", () => {
     assert.throws(() => new AdamW({ beta1: 1 }), /beta1/);
     assert.throws(() => new AdamW({ eps: 0 }), /eps/);
     assert.throws(() => new AdamW().applyGradients(new Map(), {}, Number.NaN), /learning rate/);
+  });
+
+  test("flat groups update every tensor to the same numbers as a per-tensor update", async () => {
+    const shapes: Record<string, number[]> = {
+      "l.q.lora_A": [4, 24],
+      "l.q.lora_B": [24, 4],
+      "l.bias": [24],
+      "l.norm.weight": [24],
+      "big.weight": [130, 130], // above the flat-group size: updated alone
+      "big.bias": [20000],
+    };
+    const values = (name: string, seed: number) => {
+      const size = shapes[name].reduce((a, b) => a * b, 1);
+      return Float32Array.from({ length: size }, (_, i) => Math.sin(i * 0.37 + seed + name.length));
+    };
+    /** The per-tensor update the flat groups must reproduce, in the same float32 ops. */
+    const perTensor = (wd: number, lr: number, steps: number, skip: (name: string, t: number) => boolean) => {
+      const out = new Map<string, Float32Array>();
+      for (const name of Object.keys(shapes)) {
+        let p = tf.tensor(values(name, 0), shapes[name]);
+        let m = tf.zerosLike(p);
+        let v = tf.zerosLike(p);
+        for (let step = 1; step <= steps; step++) {
+          if (skip(name, step)) continue;
+          const g = tf.tensor(values(name, step), shapes[name]);
+          const decay = wd > 0 && !name.endsWith(".bias") && !name.endsWith("norm.weight") ? 1 - lr * wd : 1;
+          const c1 = 1 - 0.9 ** step;
+          const c2 = 1 - 0.999 ** step;
+          m = tf.add(tf.mul(m, 0.9), tf.mul(g, 1 - 0.9));
+          v = tf.add(tf.mul(v, 0.999), tf.mul(tf.square(g), 1 - 0.999));
+          const denom = tf.add(tf.div(tf.sqrt(v), Math.sqrt(c2)), 1e-8);
+          p = tf.sub(decay === 1 ? p : tf.mul(p, decay), tf.mul(tf.div(m, denom), lr / c1));
+        }
+        out.set(name, p.dataSync() as Float32Array);
+      }
+      return out;
+    };
+    // "l.bias" has no gradient at step 2 (the layout changes twice), and the state goes
+    // through export/import after step 3.
+    const skip = (name: string, step: number) => name === "l.bias" && step === 2;
+    for (const backend of ["cpu", "wasm"]) {
+      await tf.setBackend(backend);
+      if (backend === "wasm") installContiguousSliceKernel();
+      const vars = new Map(Object.keys(shapes).map((n) => [n, tf.variable(tf.tensor(values(n, 0), shapes[n]))]));
+      let opt = new AdamW({ weightDecay: 0.1 });
+      for (let step = 1; step <= 4; step++) {
+        const grads = Object.fromEntries(
+          Object.keys(shapes)
+            .filter((n) => !skip(n, step))
+            .map((n) => [n, tf.tensor(values(n, step), shapes[n])]),
+        );
+        opt.applyGradients(vars, grads, 0.01);
+        if (step === 3) {
+          const state = opt.exportState();
+          opt.dispose();
+          opt = new AdamW({ weightDecay: 0.1 });
+          opt.importState(state);
+        }
+      }
+      let expected = new Map<string, Float32Array>();
+      tf.tidy(() => {
+        expected = perTensor(0.1, 0.01, 4, skip);
+      });
+      for (const [name, v] of vars) {
+        assert.deepEqual(v.dataSync(), expected.get(name), `${backend}: ${name}`);
+      }
+      opt.dispose();
+      tf.dispose([...vars.values()]);
+    }
+    await tf.setBackend("cpu");
   });
 });
