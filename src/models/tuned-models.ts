@@ -30,42 +30,59 @@ export function tunedToModelObject(model: TunedModel): ModelObject {
 
 export const isTunedModelId = (id: string): boolean => id.startsWith("ft:");
 
+type ModelRow = typeof fineTunedModels.$inferSelect;
+type CheckpointRow = typeof fineTuningCheckpoints.$inferSelect;
+
+function fromModelRow(m: ModelRow): TunedModel {
+  return {
+    id: m.id,
+    kind: "model",
+    baseModel: m.baseModel,
+    adapterBlobId: m.adapterBlobId,
+    jobId: m.jobId,
+    created: unixSeconds(m.createdAt),
+    projectId: m.projectId,
+  };
+}
+
+function fromCheckpointRow({ ckpt, baseModel }: { ckpt: CheckpointRow; baseModel: string }): TunedModel {
+  return {
+    id: ckpt.modelName,
+    kind: "checkpoint",
+    baseModel,
+    adapterBlobId: ckpt.adapterBlobId!,
+    jobId: ckpt.jobId,
+    created: unixSeconds(ckpt.createdAt),
+    projectId: ckpt.projectId,
+  };
+}
+
+/** This project's checkpoints that still hold an adapter (older ones are pruned), with their base model. */
+function servableCheckpoints(q: Queryable, projectId: string, modelName?: string) {
+  return q
+    .select({ ckpt: fineTuningCheckpoints, baseModel: fineTuningJobs.model })
+    .from(fineTuningCheckpoints)
+    .innerJoin(fineTuningJobs, eq(fineTuningJobs.id, fineTuningCheckpoints.jobId))
+    .where(
+      and(
+        eq(fineTuningCheckpoints.projectId, projectId),
+        isNotNull(fineTuningCheckpoints.adapterBlobId),
+        modelName === undefined ? undefined : eq(fineTuningCheckpoints.modelName, modelName),
+      ),
+    );
+}
+
 export async function listTunedModels(q: Queryable, projectId: string): Promise<TunedModel[]> {
   const models = await q
     .select()
     .from(fineTunedModels)
     .where(eq(fineTunedModels.projectId, projectId))
     .orderBy(asc(fineTunedModels.createdAt));
-  const checkpoints = await q
-    .select({ ckpt: fineTuningCheckpoints, baseModel: fineTuningJobs.model })
-    .from(fineTuningCheckpoints)
-    .innerJoin(fineTuningJobs, eq(fineTuningJobs.id, fineTuningCheckpoints.jobId))
-    .where(and(eq(fineTuningCheckpoints.projectId, projectId), isNotNull(fineTuningCheckpoints.adapterBlobId)))
-    .orderBy(asc(fineTuningCheckpoints.createdAt), asc(fineTuningCheckpoints.stepNumber));
-  return [
-    ...models.map(
-      (m): TunedModel => ({
-        id: m.id,
-        kind: "model",
-        baseModel: m.baseModel,
-        adapterBlobId: m.adapterBlobId,
-        jobId: m.jobId,
-        created: unixSeconds(m.createdAt),
-        projectId: m.projectId,
-      }),
-    ),
-    ...checkpoints.map(
-      ({ ckpt, baseModel }): TunedModel => ({
-        id: ckpt.modelName,
-        kind: "checkpoint",
-        baseModel,
-        adapterBlobId: ckpt.adapterBlobId!,
-        jobId: ckpt.jobId,
-        created: unixSeconds(ckpt.createdAt),
-        projectId: ckpt.projectId,
-      }),
-    ),
-  ];
+  const checkpoints = await servableCheckpoints(q, projectId).orderBy(
+    asc(fineTuningCheckpoints.createdAt),
+    asc(fineTuningCheckpoints.stepNumber),
+  );
+  return [...models.map(fromModelRow), ...checkpoints.map(fromCheckpointRow)];
 }
 
 /** A tuned model or checkpoint of this project, or null (another project's is null too). */
@@ -75,38 +92,9 @@ export async function findTunedModel(q: Queryable, projectId: string, id: string
     .select()
     .from(fineTunedModels)
     .where(and(eq(fineTunedModels.id, id), eq(fineTunedModels.projectId, projectId)));
-  if (m) {
-    return {
-      id: m.id,
-      kind: "model",
-      baseModel: m.baseModel,
-      adapterBlobId: m.adapterBlobId,
-      jobId: m.jobId,
-      created: unixSeconds(m.createdAt),
-      projectId,
-    };
-  }
-  const [c] = await q
-    .select({ ckpt: fineTuningCheckpoints, baseModel: fineTuningJobs.model })
-    .from(fineTuningCheckpoints)
-    .innerJoin(fineTuningJobs, eq(fineTuningJobs.id, fineTuningCheckpoints.jobId))
-    .where(
-      and(
-        eq(fineTuningCheckpoints.modelName, id),
-        eq(fineTuningCheckpoints.projectId, projectId),
-        isNotNull(fineTuningCheckpoints.adapterBlobId),
-      ),
-    );
-  if (!c) return null;
-  return {
-    id,
-    kind: "checkpoint",
-    baseModel: c.baseModel,
-    adapterBlobId: c.ckpt.adapterBlobId!,
-    jobId: c.ckpt.jobId,
-    created: unixSeconds(c.ckpt.createdAt),
-    projectId,
-  };
+  if (m) return fromModelRow(m);
+  const [c] = await servableCheckpoints(q, projectId, id);
+  return c ? fromCheckpointRow(c) : null;
 }
 
 /** Deletes a tuned model (not a checkpoint) and its adapter bytes; false when there is none. */
