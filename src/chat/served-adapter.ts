@@ -2,19 +2,12 @@
 // projection of a base model, kept apart from the base model itself so that any number of
 // adapters can share one copy of the base weights (adapter-view.ts mounts one per forward pass).
 //
-// Read with the engine's adapter I/O (parseAdapterConfig, PEFT tensor names, safetensors): the
+// Read with the engine's adapter I/O (readAdapterFolder, PEFT tensor names): the
 // same folders the worker writes and PEFT/vLLM read. Unlike CausalLM.loadAdapter, nothing is
 // attached to the shared model while reading.
 
-import { readFile } from "node:fs/promises";
-import path from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
-import { readSafetensors } from "../../worker/engine/hf/safetensors.js";
-import {
-  ADAPTER_CONFIG_FILE,
-  ADAPTER_WEIGHTS_FILE,
-  parseAdapterConfig,
-} from "../../worker/engine/model/adapter-io.js";
+import { readAdapterFolder } from "../../worker/engine/model/adapter-io.js";
 import { type CausalLM, peftTensorName } from "../../worker/engine/model/decoder.js";
 import { type LoraPair, type LoraSettings, uniqueVariableName } from "../../worker/engine/model/lora.js";
 
@@ -37,11 +30,7 @@ function frozenVariable(data: Float32Array, shape: number[], name: string): tf.V
 
 /** Read a PEFT adapter folder for `model`: every tensor must match an adapted projection's shape. */
 export async function readServedAdapter(model: CausalLM, dir: string): Promise<ServedAdapter> {
-  const configFile = path.join(dir, ADAPTER_CONFIG_FILE);
-  const raw = JSON.parse(await readFile(configFile, "utf8")) as Record<string, unknown>;
-  const settings = parseAdapterConfig(raw, configFile);
-  const weightsFile = path.join(dir, ADAPTER_WEIGHTS_FILE);
-  const { tensors } = await readSafetensors(weightsFile);
+  const { settings, weightsFile, tensors } = await readAdapterFolder(dir);
 
   const expected = new Map<string, { module: string; side: "A" | "B"; shape: number[] }>();
   for (const p of model.projections()) {

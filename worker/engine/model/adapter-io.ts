@@ -123,16 +123,22 @@ export function parseAdapterConfig(raw: Record<string, unknown>, file = ADAPTER_
   };
 }
 
-/**
- * Load a PEFT adapter folder into the model: attaches LoRA pairs with the adapter's settings
- * and copies the tensors in. Every tensor must match a module and every module its tensors.
- */
-export async function loadAdapter(model: CausalLM, dir: string): Promise<LoraSettings> {
+/** A PEFT adapter folder's parsed settings and its tensors (by PEFT name), not yet checked against a model. */
+export async function readAdapterFolder(dir: string) {
   const configFile = path.join(dir, ADAPTER_CONFIG_FILE);
   const raw = JSON.parse(await readFile(configFile, "utf8")) as Record<string, unknown>;
   const settings = parseAdapterConfig(raw, configFile);
   const weightsFile = path.join(dir, ADAPTER_WEIGHTS_FILE);
   const { tensors } = await readSafetensors(weightsFile);
+  return { settings, weightsFile, tensors };
+}
+
+/**
+ * Load a PEFT adapter folder into the model: attaches LoRA pairs with the adapter's settings
+ * and copies the tensors in. Every tensor must match a module and every module its tensors.
+ */
+export async function loadAdapter(model: CausalLM, dir: string): Promise<LoraSettings> {
+  const { settings, weightsFile, tensors } = await readAdapterFolder(dir);
   model.attachLora({
     r: settings.r,
     alpha: settings.alpha,
