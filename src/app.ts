@@ -60,8 +60,8 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     throwFileSizeLimit: false,
   });
 
-  app.get("/openapi.json", async () => openApiDocument());
-  app.get("/health", async () => ({ status: "ok", database: opts.database.kind }));
+  app.get("/openapi.json", { config: { public: true } }, async () => openApiDocument());
+  app.get("/health", { config: { public: true } }, async () => ({ status: "ok", database: opts.database.kind }));
   registerFileRoutes(app, ctx);
   registerUploadRoutes(app, ctx);
   registerModelRoutes(app, ctx);

@@ -1,16 +1,25 @@
-// Bearer-key authentication for every /v1 route. Runs at onRequest, before any body is read,
-// so an unauthenticated upload is refused without streaming it anywhere.
-import type { FastifyInstance } from "fastify";
+// Bearer-key authentication, decided by the route the request matched: every route needs a key
+// unless its options say `config: { public: true }` (the OpenAPI document, health, the console's
+// static files). Deciding by the matched route, not by a prefix of the raw URL, means a
+// percent-encoded spelling of a path (`/%761/models`) is held to the rules of the route it
+// reaches. Runs at onRequest, before any body is read, so an unauthenticated upload is refused
+// without streaming it anywhere. Unknown paths go to the not-found handler: a 404 that names
+// only the method and path the caller sent, with or without a key.
+import type { FastifyInstance, FastifyRequest } from "fastify";
 import { findActiveKey } from "../auth/api-keys.js";
 import type { Database } from "../db/client.js";
 import { ApiError } from "./api-error.js";
 
 declare module "fastify" {
   interface FastifyRequest {
-    /** the project of the request's API key (every /v1 route) */
+    /** the project of the request's API key (every route that is not public) */
     projectId: string;
     /** the id of the request's API key */
     apiKeyId: string;
+  }
+  interface FastifyContextConfig {
+    /** true: the route answers without an API key */
+    public?: boolean;
   }
 }
 
@@ -18,11 +27,17 @@ function keyHintForMessage(key: string): string {
   return key.length <= 8 ? "****" : `${key.slice(0, 3)}****${key.slice(-4)}`;
 }
 
+/** Whether the matched route may be called without a key (unknown paths: the 404 handler). */
+export function isPublicRoute(request: FastifyRequest): boolean {
+  if (request.is404) return true;
+  return request.routeOptions.config?.public === true;
+}
+
 export function registerAuth(app: FastifyInstance, db: Database): void {
   app.decorateRequest("projectId", "");
   app.decorateRequest("apiKeyId", "");
   app.addHook("onRequest", async (request) => {
-    if (!request.url.startsWith("/v1/") && request.url !== "/v1") return;
+    if (isPublicRoute(request)) return;
     const header = request.headers.authorization;
     const match = typeof header === "string" ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
     if (!match) {
