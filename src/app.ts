@@ -37,6 +37,8 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
 
   app.addHook("onRequest", async (request, reply) => {
     reply.header("x-request-id", request.id);
+    // No response is ever meant to be content-sniffed (downloads are user-supplied bytes).
+    reply.header("x-content-type-options", "nosniff");
   });
   registerErrorHandling(app);
   registerAuth(app, opts.database.db);

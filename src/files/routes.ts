@@ -8,6 +8,7 @@ import type { AppContext } from "../app-context.js";
 import { type BlobWriter, markBlobReady, readBlob, startBlob } from "../blobs/blob-store.js";
 import { files } from "../db/schema.js";
 import { badRequest, notFound } from "../http/api-error.js";
+import { attachmentDisposition } from "../http/content-disposition.js";
 import { multipartError, pumpFilePart, skipPart } from "../http/multipart-stream.js";
 import { operationSchema } from "../http/openapi-document.js";
 import { toListPage } from "../http/pagination.js";
@@ -165,7 +166,7 @@ export function registerFileRoutes(app: FastifyInstance, ctx: AppContext): void 
     reply
       .header("content-type", "application/octet-stream")
       .header("content-length", String(row.bytes))
-      .header("content-disposition", `attachment; filename="${row.filename.replace(/["\\\r\n]/g, "_")}"`);
+      .header("content-disposition", attachmentDisposition(row.filename));
     return reply.send(Readable.from(readBlob(database, row.blobId)));
   });
 

@@ -12,6 +12,7 @@ import { readBlob } from "../blobs/blob-store.js";
 import { blobs, fineTunedModels, fineTuningCheckpoints } from "../db/schema.js";
 import { findFile } from "../files/file-repository.js";
 import { ApiError, badRequest, notFound } from "../http/api-error.js";
+import { attachmentDisposition } from "../http/content-disposition.js";
 import { operationSchema } from "../http/openapi-document.js";
 import { toListPage } from "../http/pagination.js";
 import { findBaseModel } from "../models/base-models.js";
@@ -69,7 +70,7 @@ function sendAdapter(ctx: AppContext, reply: import("fastify").FastifyReply, blo
   reply
     .header("content-type", "application/x-tar")
     .header("content-length", String(bytes))
-    .header("content-disposition", `attachment; filename="${name.replace(/[^A-Za-z0-9._-]/g, "_")}.tar"`);
+    .header("content-disposition", attachmentDisposition(`${name.replace(/[^A-Za-z0-9._-]/g, "_")}.tar`));
   return reply.send(Readable.from(readBlob(ctx.database, blobId)));
 }
 
