@@ -10,6 +10,8 @@ import { registerFileRoutes } from "./files/routes.js";
 import { registerFineTuningRoutes } from "./fine-tuning/routes.js";
 import { registerAuth } from "./http/auth.js";
 import { registerErrorHandling } from "./http/error-handler.js";
+import { handleClientError, handleFrameworkError } from "./http/framework-errors.js";
+import { registerInputGuards } from "./http/input-guard.js";
 import { openApiDocument } from "./http/openapi-document.js";
 import { parseQueryString } from "./http/query-string.js";
 import { generateRequestId } from "./http/request-id.js";
@@ -32,6 +34,10 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     bodyLimit: 1024 * 1024,
     // Slow clients streaming large files must not be cut off; the SDK's own timeout is 10 min.
     requestTimeout: 0,
+    // Errors before routing (bad percent-encoding, over-long segments, bad request lines and
+    // headers) in the envelope too.
+    frameworkErrors: handleFrameworkError,
+    clientErrorHandler: handleClientError,
   });
   const ctx: AppContext = { config: opts.config, database: opts.database };
 
@@ -42,6 +48,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   });
   registerErrorHandling(app);
   registerAuth(app, opts.database.db);
+  registerInputGuards(app);
 
   // Some clients send `Content-Type: application/json` with an empty body on POSTs that take
   // none (cancel): accept that as no body instead of failing the JSON parse.

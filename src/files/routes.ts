@@ -9,6 +9,7 @@ import { type BlobWriter, markBlobReady, readBlob, startBlob } from "../blobs/bl
 import { files } from "../db/schema.js";
 import { badRequest, notFound } from "../http/api-error.js";
 import { attachmentDisposition } from "../http/content-disposition.js";
+import { findUnstorableText, unstorableTextReason } from "../http/input-guard.js";
 import { multipartError, pumpFilePart, skipPart } from "../http/multipart-stream.js";
 import { operationSchema } from "../http/openapi-document.js";
 import { toListPage } from "../http/pagination.js";
@@ -59,7 +60,17 @@ async function receiveFileForm(
   try {
     for await (const part of request.parts()) {
       if (part.type === "field") {
-        fields[part.fieldname] = String(part.value);
+        const value = String(part.value);
+        // `expires_after[anchor]` is named `expires_after.anchor`, as in a JSON body
+        const problem = findUnstorableText({ [part.fieldname.replace(/\[([^\]]*)\]/g, ".$1")]: value }, "");
+        if (problem) refusal ??= badRequest(problem.message, problem.param, "invalid_value");
+        else fields[part.fieldname] = value;
+        continue;
+      }
+      const nameProblem = part.filename === undefined ? null : unstorableTextReason(part.filename);
+      if (nameProblem !== null) {
+        await skipPart(part.file);
+        refusal ??= badRequest(`Invalid file name: it ${nameProblem}.`, part.fieldname, "invalid_value");
         continue;
       }
       if (part.fieldname !== "file" || file !== null) {

@@ -1,0 +1,102 @@
+// Checks every request's input as a whole before any route sees it, so no route can forget:
+// - text: Postgres `text`/`jsonb` cannot hold NUL (U+0000), and a lone UTF-16 surrogate has no
+//   UTF-8 form, so either would fail (or be mangled) where it meets the database. Every string
+//   and every object key of the path params, the query and a JSON body is checked before
+//   validation, and a bad one is a 400 naming where it is. Multipart bodies are streamed past
+//   these hooks: their routes call checkStorableText on each field they keep.
+// - numbers: JSON.parse reads 1e309 as Infinity, and ajv coerces "1e309" in a query to Infinity
+//   and then skips minimum/maximum for it; no parameter takes a non-finite number, so after
+//   validation (and coercion) any Infinity or NaN is a 400 naming the parameter.
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import { badRequest } from "./api-error.js";
+
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** Why `s` cannot be stored as Postgres text, or null when it can. */
+export function unstorableTextReason(s: string): string | null {
+  if (s.includes("\u0000")) return "must not contain NUL characters (\\u0000)";
+  if (LONE_SURROGATE.test(s)) return "must not contain unpaired UTF-16 surrogates (it is not valid Unicode)";
+  return null;
+}
+
+function join(path: string, key: string | number): string {
+  return path === "" ? String(key) : `${path}.${key}`;
+}
+
+export interface TextProblem {
+  /** where: `metadata.k`, `messages.0.content`; null for a key at the top of a body */
+  param: string | null;
+  message: string;
+}
+
+/** The first place in `value` holding text that cannot be stored. */
+export function findUnstorableText(value: unknown, path: string): TextProblem | null {
+  if (typeof value === "string") {
+    const reason = unstorableTextReason(value);
+    return reason === null
+      ? null
+      : { param: path || null, message: `Invalid value for '${path}': ${reason}.` };
+  }
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const found = findUnstorableText(value[i], join(path, i));
+      if (found) return found;
+    }
+    return null;
+  }
+  if (value !== null && typeof value === "object") {
+    for (const [key, item] of Object.entries(value)) {
+      const keyReason = unstorableTextReason(key);
+      if (keyReason !== null) {
+        const where = path === "" ? "the request" : `'${path}'`;
+        return { param: path || null, message: `Invalid key in ${where}: a key ${keyReason}.` };
+      }
+      const found = findUnstorableText(item, join(path, key));
+      if (found) return found;
+    }
+  }
+  return null;
+}
+
+/** Throws the 400 for text that cannot be stored (multipart fields, file names). */
+export function checkStorableText(value: unknown, param: string): void {
+  const found = findUnstorableText(value, param);
+  if (found) throw badRequest(found.message, found.param, "invalid_value");
+}
+
+/** The first non-finite number in `value`: its param. */
+export function findNonFiniteNumber(value: unknown, path: string): string | null {
+  if (typeof value === "number") return Number.isFinite(value) ? null : path;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const found = findNonFiniteNumber(value[i], join(path, i));
+      if (found !== null) return found;
+    }
+    return null;
+  }
+  if (value !== null && typeof value === "object") {
+    for (const [key, item] of Object.entries(value)) {
+      const found = findNonFiniteNumber(item, join(path, key));
+      if (found !== null) return found;
+    }
+  }
+  return null;
+}
+
+function requestParts(request: FastifyRequest): unknown[] {
+  return [request.params, request.query, request.body];
+}
+
+export function registerInputGuards(app: FastifyInstance): void {
+  app.addHook("preValidation", async (request) => {
+    for (const part of requestParts(request)) checkStorableText(part, "");
+  });
+  app.addHook("preHandler", async (request) => {
+    for (const part of requestParts(request)) {
+      const param = findNonFiniteNumber(part, "");
+      if (param !== null) {
+        throw badRequest(`Invalid value for '${param}': the number is out of range.`, param, "invalid_value");
+      }
+    }
+  });
+}
