@@ -14,6 +14,7 @@ import { handleClientError, handleFrameworkError } from "./http/framework-errors
 import { registerInputGuards } from "./http/input-guard.js";
 import { openApiDocument } from "./http/openapi-document.js";
 import { parseQueryString } from "./http/query-string.js";
+import { buildRequestValidator } from "./http/request-validator.js";
 import { generateRequestId } from "./http/request-id.js";
 import { registerModelRoutes } from "./models/routes.js";
 import { registerUploadRoutes } from "./uploads/routes.js";
@@ -37,6 +38,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     // Errors before routing (bad percent-encoding, over-long segments, bad request lines and
     // headers) in the envelope too.
     frameworkErrors: handleFrameworkError,
+    schemaController: { compilersFactory: { buildValidator: buildRequestValidator() } },
     clientErrorHandler: handleClientError,
   });
   const ctx: AppContext = { config: opts.config, database: opts.database };

@@ -256,6 +256,21 @@ function parsePrompts(prompt: unknown): (string | number[])[] {
   throw invalid();
 }
 
+/** Batch caps of /v1/completions: a request is one batch, not a queue. */
+export const MAX_PROMPTS = 128;
+export const MAX_CHOICES = 128;
+
+function checkBatch(prompts: unknown[], n: number): void {
+  if (prompts.length > MAX_PROMPTS)
+    throw badRequest(`Invalid 'prompt': at most ${MAX_PROMPTS} prompts are allowed per request.`, "prompt", "invalid_value");
+  if (prompts.length * n > MAX_CHOICES)
+    throw badRequest(
+      `Invalid 'n': ${prompts.length} prompts × n=${n} asks for more than ${MAX_CHOICES} choices in one request.`,
+      "n",
+      "invalid_value",
+    );
+}
+
 export function parseCompletionParams(body: Body): CompletionParams {
   const common = parseCommon(body, ["max_tokens"]);
   if (isNullish(body.max_tokens)) common.maxTokens = 16; // OpenAI's default for completions
@@ -269,9 +284,11 @@ export function parseCompletionParams(body: Body): CompletionParams {
   );
   unsupportedUnless(isNullish(body.suffix) || body.suffix === "", "suffix", "insertion is not implemented");
   const logprobs = body.logprobs;
+  const prompts = parsePrompts(body.prompt);
+  checkBatch(prompts, common.n);
   return {
     ...common,
-    prompts: parsePrompts(body.prompt),
+    prompts,
     echo: body.echo === true,
     logprobs: typeof logprobs === "number" ? logprobs : null,
   };

@@ -7,6 +7,8 @@ interface AjvError {
   keyword?: string;
   params?: Record<string, unknown>;
   message?: string;
+  /** with ajv's `verbose`: the schema holding the failed keyword */
+  parentSchema?: { description?: unknown };
 }
 
 /** "body/expires_after/seconds" + missing "x" → "expires_after.seconds.x" */
@@ -19,15 +21,51 @@ function paramOf(context: string | undefined, e: AjvError): string | null {
   return path.length > 0 ? path.join(".") : context === "body" ? null : null;
 }
 
+/**
+ * An `anyOf` failure lists every branch's error, then its own. The branch that got deepest
+ * into the value without a type error is what the caller meant (`stop` with 5 strings: the
+ * array branch's maxItems), else no branch fits and the schema's description says what does.
+ */
+function mostSpecificError(errors: AjvError[]): { error: AjvError; anyOf: AjvError | null } {
+  const anyOf = errors.find((e) => e.keyword === "anyOf" || e.keyword === "oneOf") ?? null;
+  if (!anyOf) return { error: errors[0] ?? {}, anyOf: null };
+  const depth = (e: AjvError) => (e.instancePath ?? "").split("/").length;
+  const specific = errors
+    .filter((e) => e !== anyOf && e.keyword !== "type" && e.keyword !== "anyOf" && e.keyword !== "oneOf")
+    .sort((a, b) => depth(b) - depth(a))[0];
+  return { error: specific ?? anyOf, anyOf };
+}
+
+function describeFailure(e: AjvError, param: string | null): string {
+  const limit = e.params?.limit;
+  switch (e.keyword) {
+    case "maxItems":
+      return `Invalid '${param}': at most ${limit} items are allowed.`;
+    case "minItems":
+      return `Invalid '${param}': at least ${limit} item${limit === 1 ? " is" : "s are"} required.`;
+    case "maxLength":
+      return `Invalid '${param}': at most ${limit} characters are allowed.`;
+    case "anyOf":
+    case "oneOf": {
+      const description = typeof e.parentSchema?.description === "string" ? e.parentSchema.description : null;
+      const expected = description ? description.replace(/^./, (c) => c.toLowerCase()).replace(/\.$/, "") : null;
+      return `Invalid value for '${param}': ${expected ? `expected ${expected}` : "it has none of the allowed forms"}.`;
+    }
+    default:
+      return `Invalid value for '${param}': ${e.message}.`;
+  }
+}
+
 function validationError(err: FastifyError): ApiError {
-  const first = (err.validation?.[0] ?? {}) as AjvError;
+  const errors = (err.validation ?? []) as AjvError[];
+  const { error: first } = mostSpecificError(errors);
   const param = paramOf(err.validationContext, first);
   let message: string;
   if (first.keyword === "required") message = `Missing required parameter: '${param}'.`;
   else if (first.keyword === "additionalProperties") message = `Unrecognized request argument supplied: ${param}`;
   else if (first.keyword === "enum" && Array.isArray(first.params?.allowedValues)) {
     message = `Invalid value for '${param}': must be one of ${(first.params.allowedValues as unknown[]).map((v) => `'${v}'`).join(", ")}.`;
-  } else message = `Invalid value for '${param ?? err.validationContext}': ${first.message ?? err.message}.`;
+  } else message = describeFailure(first, param ?? err.validationContext ?? null);
   const code = first.keyword === "required" ? "missing_required_parameter" : "invalid_value";
   return new ApiError(400, message, { param, code });
 }

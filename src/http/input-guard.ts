@@ -4,7 +4,7 @@
 //   and every object key of the path params, the query and a JSON body is checked before
 //   validation, and a bad one is a 400 naming where it is. Multipart bodies are streamed past
 //   these hooks: their routes call checkStorableText on each field they keep.
-// - numbers: JSON.parse reads 1e309 as Infinity, and ajv coerces "1e309" in a query to Infinity
+// - numbers: a numeric query parameter must be a plain decimal; JSON.parse reads 1e309 as Infinity, and ajv coerces "1e309" in a query to Infinity
 //   and then skips minimum/maximum for it; no parameter takes a non-finite number, so after
 //   validation (and coercion) any Infinity or NaN is a 400 naming the parameter.
 import type { FastifyInstance, FastifyRequest } from "fastify";
@@ -83,6 +83,32 @@ export function findNonFiniteNumber(value: unknown, path: string): string | null
   return null;
 }
 
+const DECIMAL_INTEGER = /^-?\d+$/;
+const DECIMAL_NUMBER = /^-?\d+(\.\d+)?([eE][-+]?\d+)?$/;
+
+/**
+ * A numeric query parameter must be written as a plain decimal: ajv would coerce `0x10`, ` 5`
+ * and `1e2` too, and `1e309` to Infinity.
+ */
+function checkNumericQuery(request: FastifyRequest): void {
+  const schema = request.routeOptions.schema?.querystring as
+    | { properties?: Record<string, { type?: unknown }> }
+    | undefined;
+  const query = request.query as Record<string, unknown> | undefined;
+  if (!schema?.properties || !query) return;
+  for (const [name, property] of Object.entries(schema.properties)) {
+    const value = query[name];
+    if (typeof value !== "string") continue;
+    const types = [property.type].flat();
+    if (types.includes("integer") && !DECIMAL_INTEGER.test(value)) {
+      throw badRequest(`Invalid value for '${name}': expected an integer, got '${value.slice(0, 40)}'.`, name, "invalid_value");
+    }
+    if (types.includes("number") && !types.includes("integer") && !DECIMAL_NUMBER.test(value)) {
+      throw badRequest(`Invalid value for '${name}': expected a number, got '${value.slice(0, 40)}'.`, name, "invalid_value");
+    }
+  }
+}
+
 function requestParts(request: FastifyRequest): unknown[] {
   return [request.params, request.query, request.body];
 }
@@ -90,6 +116,7 @@ function requestParts(request: FastifyRequest): unknown[] {
 export function registerInputGuards(app: FastifyInstance): void {
   app.addHook("preValidation", async (request) => {
     for (const part of requestParts(request)) checkStorableText(part, "");
+    checkNumericQuery(request);
   });
   app.addHook("preHandler", async (request) => {
     for (const part of requestParts(request)) {

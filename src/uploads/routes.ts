@@ -15,7 +15,7 @@ import { ApiError, badRequest, notFound } from "../http/api-error.js";
 import { multipartError, pumpFilePart, skipPart } from "../http/multipart-stream.js";
 import { operationSchema } from "../http/openapi-document.js";
 import { newId } from "../ids.js";
-import { and, eq, inArray } from "drizzle-orm";
+import { and, eq, inArray, isNotNull, sql } from "drizzle-orm";
 import {
   deletePartBlobs,
   effectiveStatus,
@@ -32,6 +32,15 @@ function requirePending(row: UploadRow, action: string): void {
   if (status !== "pending") {
     throw badRequest(`Cannot ${action}: upload ${row.id} is ${status}.`, "upload_id", `upload_${status}`);
   }
+}
+
+/** A part that takes the upload past the `bytes` it was created with. */
+function partsExceedDeclared(upload: UploadRow, total: number): ApiError {
+  return badRequest(
+    `The parts of upload ${upload.id} would hold ${total} bytes, more than the ${upload.bytes} bytes it was created with.`,
+    "data",
+    "upload_bytes_exceeded",
+  );
 }
 
 export function registerUploadRoutes(app: FastifyInstance, ctx: AppContext): void {
@@ -98,6 +107,7 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: AppContext): voi
           part.file,
           async (chunk) => {
             if (w.bytes + chunk.length > config.maxUploadPartBytes) throw fileTooLarge(config.maxUploadPartBytes, "data");
+            if (w.bytes + chunk.length > upload.bytes) throw partsExceedDeclared(upload, w.bytes + chunk.length);
             await w.write(chunk);
           },
           () => request.raw.destroy(),
@@ -111,6 +121,12 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: AppContext): voi
         const locked = await findUpload(tx, request.projectId, upload.id, { forUpdate: true });
         if (!locked) throw notFound("Upload", upload.id, "upload_id");
         requirePending(locked, "add a part");
+        // parts added in parallel: the sum is checked under the upload's row lock
+        const [{ total }] = await tx
+          .select({ total: sql<string>`coalesce(sum(${uploadParts.bytes}), 0)` })
+          .from(uploadParts)
+          .where(and(eq(uploadParts.uploadId, upload.id), isNotNull(uploadParts.blobId)));
+        if (Number(total) + bytes > locked.bytes) throw partsExceedDeclared(locked, Number(total) + bytes);
         await markBlobReady(tx, blobId);
         const [part] = await tx
           .insert(uploadParts)
