@@ -10,7 +10,7 @@ import { files } from "../db/schema.js";
 import { badRequest, notFound } from "../http/api-error.js";
 import { attachmentDisposition } from "../http/content-disposition.js";
 import { findUnstorableText, unstorableTextReason } from "../http/input-guard.js";
-import { multipartError, pumpFilePart, skipPart } from "../http/multipart-stream.js";
+import { formParts, multipartError, pumpFilePart, skipPart } from "../http/multipart-stream.js";
 import { operationSchema } from "../http/openapi-document.js";
 import { toListPage } from "../http/pagination.js";
 import { newId } from "../ids.js";
@@ -58,7 +58,7 @@ async function receiveFileForm(
   let file: ReceivedFile | null = null;
   let refusal: unknown = null;
   try {
-    for await (const part of request.parts()) {
+    for await (const part of formParts(request)) {
       if (part.type === "field") {
         const value = String(part.value);
         // `expires_after[anchor]` is named `expires_after.anchor`, as in a JSON body

@@ -1,7 +1,55 @@
 // Streaming multipart bodies (files, upload parts) with @fastify/multipart: one part at a
 // time, file bytes passed on as they arrive, nothing buffered beyond a chunk.
 import type { Readable } from "node:stream";
+import type { Multipart } from "@fastify/multipart";
+import type { FastifyRequest } from "fastify";
 import { ApiError, badRequest } from "./api-error.js";
+
+/**
+ * An error of the body itself (busboy: a bad boundary, a truncated part, the client gone),
+ * as opposed to one of ours (the database, a bug): only these are the caller's 400.
+ */
+class MalformedMultipart extends Error {
+  constructor(readonly original: unknown) {
+    super((original as Error)?.message ?? String(original));
+  }
+}
+
+function asBodyError(err: unknown): unknown {
+  if (err instanceof ApiError || err instanceof MalformedMultipart) return err;
+  // @fastify/multipart's own refusals (limits, bad content type) carry a 4xx status
+  const status = (err as { statusCode?: unknown })?.statusCode;
+  if (typeof status === "number" && status >= 400 && status < 500) return err;
+  return new MalformedMultipart(err);
+}
+
+/** The request's parts; errors the parser raises are marked as the body's. */
+export async function* formParts(request: FastifyRequest): AsyncGenerator<Multipart> {
+  const iterator = request.parts()[Symbol.asyncIterator]();
+  try {
+    while (true) {
+      let next: IteratorResult<Multipart>;
+      try {
+        next = await iterator.next();
+      } catch (err) {
+        throw asBodyError(err);
+      }
+      if (next.done) return;
+      yield next.value;
+    }
+  } finally {
+    await iterator.return?.();
+  }
+}
+
+/** Iterates a part's bytes; errors of the stream are marked as the body's. */
+async function* partChunks(stream: Readable): AsyncGenerator<Buffer> {
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) yield chunk;
+  } catch (err) {
+    throw asBodyError(err);
+  }
+}
 
 /**
  * After a refusal (size cap, not JSONL…) the rest of the body is still read and dropped, so
@@ -22,7 +70,7 @@ export async function pumpFilePart(
 ): Promise<unknown> {
   let refusal: unknown = null;
   let drained = 0;
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
+  for await (const chunk of partChunks(stream)) {
     if (refusal !== null) {
       drained += chunk.length;
       if (drained > MAX_DRAIN_BYTES) {
@@ -42,21 +90,27 @@ export async function pumpFilePart(
 
 /** Reads a part the route does not want, to reach the next one. */
 export async function skipPart(stream: Readable): Promise<void> {
-  for await (const _ of stream) {
+  for await (const _ of partChunks(stream)) {
     // dropped
   }
 }
 
-/** Multipart parser errors (busboy, @fastify/multipart) → 400/413 in the envelope. */
-export function multipartError(err: unknown): ApiError {
+/**
+ * The error to answer with: the caller's mistakes (ApiError, a malformed body, the plugin's
+ * limits) as 4xx in the envelope; anything else (the database, a bug) unchanged, for the error
+ * handler to log with the request id and answer 500 with a generic message.
+ */
+export function multipartError(err: unknown): unknown {
   if (err instanceof ApiError) return err;
-  const e = err as { code?: string; message?: string; statusCode?: number };
+  const e = (err instanceof MalformedMultipart ? err.original : err) as { code?: string; message?: string };
   if (e?.code === "FST_REQ_FILE_TOO_LARGE") {
     return new ApiError(413, "File is too large.", { param: "file", code: "file_too_large" });
   }
   if (e?.code === "FST_INVALID_MULTIPART_CONTENT_TYPE") {
     return badRequest("The request must be multipart/form-data.", null, "invalid_multipart");
   }
-  const reason = e?.message ?? String(err);
-  return badRequest(`Malformed multipart/form-data body: ${reason}`, null, "invalid_multipart");
+  if (err instanceof MalformedMultipart) {
+    return badRequest(`Malformed multipart/form-data body: ${err.message}`, null, "invalid_multipart");
+  }
+  return err;
 }

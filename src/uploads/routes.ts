@@ -12,7 +12,7 @@ import { expirySeconds } from "../files/expires-after.js";
 import { toFileObject } from "../files/file-repository.js";
 import { cleanFilename } from "../files/routes.js";
 import { ApiError, badRequest, notFound } from "../http/api-error.js";
-import { multipartError, pumpFilePart, skipPart } from "../http/multipart-stream.js";
+import { formParts, multipartError, pumpFilePart, skipPart } from "../http/multipart-stream.js";
 import { operationSchema } from "../http/openapi-document.js";
 import { newId } from "../ids.js";
 import { and, eq, inArray, isNotNull, sql } from "drizzle-orm";
@@ -94,7 +94,7 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: AppContext): voi
     let writer: BlobWriter | null = null;
     let refusal: unknown = null;
     try {
-      for await (const part of request.parts()) {
+      for await (const part of formParts(request)) {
         if (part.type === "field") continue;
         if (part.fieldname !== "data" || writer !== null) {
           await skipPart(part.file);
