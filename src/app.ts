@@ -11,6 +11,7 @@ import { registerFineTuningRoutes } from "./fine-tuning/routes.js";
 import { registerAuth } from "./http/auth.js";
 import { registerErrorHandling } from "./http/error-handler.js";
 import { handleClientError, handleFrameworkError } from "./http/framework-errors.js";
+import { parseJsonBody } from "./http/json-body.js";
 import { registerInputGuards } from "./http/input-guard.js";
 import { openApiDocument } from "./http/openapi-document.js";
 import { parseQueryString } from "./http/query-string.js";
@@ -56,12 +57,9 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   // none (cancel): accept that as no body instead of failing the JSON parse.
   app.removeContentTypeParser("application/json");
   app.addContentTypeParser("application/json", { parseAs: "string" }, (_request, body, done) => {
-    const text = String(body);
-    if (text.trim() === "") return done(null, undefined);
     try {
-      done(null, JSON.parse(text));
+      done(null, parseJsonBody(String(body)));
     } catch (err) {
-      (err as { statusCode?: number }).statusCode = 400;
       done(err as Error, undefined);
     }
   });

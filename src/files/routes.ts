@@ -9,8 +9,7 @@ import { type BlobWriter, markBlobReady, readBlob, startBlob } from "../blobs/bl
 import { files } from "../db/schema.js";
 import { badRequest, notFound } from "../http/api-error.js";
 import { attachmentDisposition } from "../http/content-disposition.js";
-import { findUnstorableText, unstorableTextReason } from "../http/input-guard.js";
-import { formParts, multipartError, pumpFilePart, skipPart } from "../http/multipart-stream.js";
+import { formParts, multipartError, pumpFilePart, skipPart, unstorablePartText } from "../http/multipart-stream.js";
 import { operationSchema } from "../http/openapi-document.js";
 import { toListPage } from "../http/pagination.js";
 import { newId } from "../ids.js";
@@ -59,18 +58,14 @@ async function receiveFileForm(
   let refusal: unknown = null;
   try {
     for await (const part of formParts(request)) {
-      if (part.type === "field") {
-        const value = String(part.value);
-        // `expires_after[anchor]` is named `expires_after.anchor`, as in a JSON body
-        const problem = findUnstorableText({ [part.fieldname.replace(/\[([^\]]*)\]/g, ".$1")]: value }, "");
-        if (problem) refusal ??= badRequest(problem.message, problem.param, "invalid_value");
-        else fields[part.fieldname] = value;
+      const problem = unstorablePartText(part);
+      if (problem) {
+        if (part.type === "file") await skipPart(part.file);
+        refusal ??= problem;
         continue;
       }
-      const nameProblem = part.filename === undefined ? null : unstorableTextReason(part.filename);
-      if (nameProblem !== null) {
-        await skipPart(part.file);
-        refusal ??= badRequest(`Invalid file name: it ${nameProblem}.`, part.fieldname, "invalid_value");
+      if (part.type === "field") {
+        fields[part.fieldname] = String(part.value);
         continue;
       }
       if (part.fieldname !== "file" || file !== null) {

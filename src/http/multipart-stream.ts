@@ -4,6 +4,7 @@ import type { Readable } from "node:stream";
 import type { Multipart } from "@fastify/multipart";
 import type { FastifyRequest } from "fastify";
 import { ApiError, badRequest } from "./api-error.js";
+import { findUnstorableText, unstorableTextReason } from "./input-guard.js";
 
 /**
  * An error of the body itself (busboy: a bad boundary, a truncated part, the client gone),
@@ -40,6 +41,25 @@ export async function* formParts(request: FastifyRequest): AsyncGenerator<Multip
   } finally {
     await iterator.return?.();
   }
+}
+
+/**
+ * The 400 for a part whose field value, field name or file name holds text that cannot be
+ * stored (NUL, lone surrogates), or null. Multipart bodies are streamed past the app's input
+ * hooks, so the routes ask this of every part, kept or not: one rule for every input.
+ */
+export function unstorablePartText(part: Multipart): ApiError | null {
+  if (part.type === "field") {
+    // `expires_after[anchor]` is named `expires_after.anchor`, as in a JSON body
+    const param = part.fieldname.replace(/\[([^\]]*)\]/g, ".$1");
+    const problem = findUnstorableText({ [param]: String(part.value) }, "");
+    return problem ? badRequest(problem.message, problem.param, "invalid_value") : null;
+  }
+  const reason =
+    unstorableTextReason(part.fieldname) ?? (part.filename ? unstorableTextReason(part.filename) : null);
+  return reason === null
+    ? null
+    : badRequest(`Invalid file name: it ${reason}.`, part.fieldname, "invalid_value");
 }
 
 /** Iterates a part's bytes; errors of the stream are marked as the body's. */

@@ -12,7 +12,7 @@ import { expirySeconds } from "../files/expires-after.js";
 import { toFileObject } from "../files/file-repository.js";
 import { cleanFilename } from "../files/routes.js";
 import { ApiError, badRequest, notFound } from "../http/api-error.js";
-import { formParts, multipartError, pumpFilePart, skipPart } from "../http/multipart-stream.js";
+import { formParts, multipartError, pumpFilePart, skipPart, unstorablePartText } from "../http/multipart-stream.js";
 import { operationSchema } from "../http/openapi-document.js";
 import { newId } from "../ids.js";
 import { and, eq, inArray, isNotNull, sql } from "drizzle-orm";
@@ -95,6 +95,12 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: AppContext): voi
     let refusal: unknown = null;
     try {
       for await (const part of formParts(request)) {
+        const problem = unstorablePartText(part);
+        if (problem) {
+          if (part.type === "file") await skipPart(part.file);
+          refusal ??= problem;
+          continue;
+        }
         if (part.type === "field") continue;
         if (part.fieldname !== "data" || writer !== null) {
           await skipPart(part.file);
