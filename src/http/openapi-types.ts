@@ -92,7 +92,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Add a part (at most MAX_UPLOAD_PART_BYTES, default 64 MiB); parts may arrive in parallel. */
+        /**
+         * Add a part (at most MAX_UPLOAD_PART_BYTES, default 64 MiB); parts may arrive in parallel.
+         * @description A part that would take the upload's parts past the `bytes` it was created with is a
+         *     400 naming `data` (code `upload_bytes_exceeded`).
+         */
         post: operations["addUploadPart"];
         delete?: never;
         options?: never;
@@ -401,7 +405,9 @@ export interface paths {
          * @description The prompt is tokenized as `{"prompt","completion"}` training data is (the tokenizer's
          *     prefix such as bos, then the text); generation stops at eos, a `stop` string or
          *     `max_tokens` (default 16, as OpenAI's). `echo` prepends the prompt. `suffix` and
-         *     `best_of` other than `n` are not implemented.
+         *     `best_of` other than `n` are not implemented. A request is one batch: at most 128
+         *     prompts and 128 choices (prompts × `n`); token ids must be integers within the
+         *     model's vocabulary (400 naming `prompt`, or `n`).
          */
         post: operations["createCompletion"];
         delete?: never;

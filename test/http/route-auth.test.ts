@@ -3,6 +3,8 @@
 // (`/%761/models` is `/v1/models`) is that route, so it needs a key too.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { buildApp } from "../../src/app.js";
+import { DEFAULT_CONFIG } from "../../src/config.js";
 import { openApiDocument } from "../../src/http/openapi-document.js";
 import { type TestDatabase, testDatabases } from "../support/databases.js";
 import { envelopeOf, rawRequest } from "../support/raw-http.js";
@@ -113,6 +115,24 @@ for (const target of testDatabases()) {
         const e = envelopeOf(res.text);
         assert.ok(e);
         assert.equal(e.code, "unknown_url");
+      }
+    });
+
+    it("a route added later needs a key unless it says public, wherever it is mounted", async () => {
+      const extra = await buildApp({
+        config: { ...DEFAULT_CONFIG, logLevel: "silent" },
+        database: db.handle,
+        logger: false,
+      });
+      extra.get("/console/data", async () => ({ secret: true }));
+      extra.get("/assets/app.js", { config: { public: true } }, async () => "ok");
+      await extra.ready();
+      try {
+        assert.equal((await extra.inject({ method: "GET", url: "/console/data" })).statusCode, 401);
+        assert.equal((await extra.inject({ method: "GET", url: "/%63onsole/data" })).statusCode, 401);
+        assert.equal((await extra.inject({ method: "GET", url: "/assets/app.js" })).statusCode, 200);
+      } finally {
+        await extra.close();
       }
     });
 
