@@ -48,20 +48,31 @@ async function openPostgres(url: string, poolSize: number): Promise<DatabaseHand
   const pg = await import("pg");
   const { drizzle } = await import("drizzle-orm/node-postgres");
   const { migrate } = await import("drizzle-orm/node-postgres/migrator");
-  const pool = new pg.default.Pool({ connectionString: url, max: poolSize });
-  // An idle client that loses its server must not crash the process; the next query retries.
+  // A connection attempt to an unreachable server gives up after 10 s (the default waits forever).
+  const pool = new pg.default.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 10_000 });
+  // A client that loses its server must not crash the process. The pool handles idle clients
+  // (it drops them); a checked-out one (inside a transaction) has no listener of its own, and
+  // node-postgres emits 'error' on it besides failing its query. The pool drops it on release.
   pool.on("error", () => {});
-  const lockClient = await pool.connect();
+  pool.on("connect", (client) => {
+    client.on("error", () => {});
+  });
   try {
-    // Several api/worker processes may start at once: one migrates, the others wait.
-    await lockClient.query("SELECT pg_advisory_lock($1)", [MIGRATION_LOCK_KEY]);
+    const lockClient = await pool.connect();
     try {
-      await migrate(drizzle({ client: lockClient }), { migrationsFolder: MIGRATIONS_DIR });
+      // Several api/worker processes may start at once: one migrates, the others wait.
+      await lockClient.query("SELECT pg_advisory_lock($1)", [MIGRATION_LOCK_KEY]);
+      try {
+        await migrate(drizzle({ client: lockClient }), { migrationsFolder: MIGRATIONS_DIR });
+      } finally {
+        await lockClient.query("SELECT pg_advisory_unlock($1)", [MIGRATION_LOCK_KEY]);
+      }
     } finally {
-      await lockClient.query("SELECT pg_advisory_unlock($1)", [MIGRATION_LOCK_KEY]);
+      lockClient.release();
     }
-  } finally {
-    lockClient.release();
+  } catch (err) {
+    await pool.end().catch(() => {});
+    throw err;
   }
   const db = drizzle({ client: pool, schema }) as unknown as Database;
   return { db, kind: "postgres", description: redactUrl(url), close: () => pool.end() };
