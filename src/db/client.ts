@@ -57,6 +57,7 @@ async function openPostgres(url: string, poolSize: number): Promise<DatabaseHand
   pool.on("connect", (client) => {
     client.on("error", () => {});
   });
+  returnLostClients(pool);
   try {
     const lockClient = await pool.connect();
     try {
@@ -92,5 +93,31 @@ async function openPglite(dataDir: string | null, loadDataDir?: Blob): Promise<D
     description: dataDir === null ? "PGlite (in memory)" : `PGlite in ${dataDir}`,
     pglite: client,
     close: () => client.close(),
+  };
+}
+
+/**
+ * Gives a checked-out client back to the pool as soon as its connection is lost, and makes its
+ * release() idempotent. drizzle's transaction() runs BEGIN before its try/finally, so a BEGIN
+ * that fails on a dead connection never releases the client: without this, each such failure
+ * would take one pool slot for good, and a few database restarts would leave none.
+ */
+function returnLostClients(pool: import("pg").Pool): void {
+  const connect = pool.connect.bind(pool) as () => Promise<import("pg").PoolClient>;
+  (pool as { connect: unknown }).connect = (callback?: unknown) => {
+    if (callback !== undefined) return (pool.constructor as typeof import("pg").Pool).prototype.connect.call(pool, callback as never);
+    return connect().then((client) => {
+      const release = client.release.bind(client);
+      let released = false;
+      const onLost = (err: Error) => client.release(err);
+      client.release = (err?: Error | boolean) => {
+        if (released) return;
+        released = true;
+        client.removeListener("error", onLost);
+        release(err);
+      };
+      client.on("error", onLost);
+      return client;
+    });
   };
 }
