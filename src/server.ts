@@ -27,10 +27,23 @@ async function ensureDefaultModel(config: Config, log: (msg: string) => void): P
   }
 }
 
+/** SHUTDOWN_GRACE_SECONDS: how long SIGTERM waits for requests in flight (default 10). */
+function shutdownGraceMs(env: NodeJS.ProcessEnv): number {
+  const raw = env.SHUTDOWN_GRACE_SECONDS?.trim();
+  if (!raw) return 10_000;
+  const seconds = Number(raw);
+  if (!Number.isFinite(seconds) || seconds < 0) {
+    throw new ConfigError(`SHUTDOWN_GRACE_SECONDS must be a number of seconds ≥ 0 (got ${JSON.stringify(raw)})`);
+  }
+  return seconds * 1000;
+}
+
 async function main(): Promise<void> {
   let config: Config;
+  let graceMs: number;
   try {
     config = loadConfig();
+    graceMs = shutdownGraceMs(process.env);
   } catch (err) {
     if (err instanceof ConfigError) {
       console.error(`Configuration error: ${err.message}`);
@@ -89,7 +102,15 @@ async function main(): Promise<void> {
     log(`${signal}: shutting down`);
     stopSweeper();
     await stopWorker?.();
-    await app.close();
+    // Requests in flight get a grace period; a slow upload or a live event stream would
+    // otherwise hold the process forever. Cut ones leave no file (the upload is not published).
+    const closed = app.close();
+    const inTime = await Promise.race([closed.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), graceMs).unref())]);
+    if (!inTime) {
+      app.log.warn(`requests still open after ${graceMs / 1000} s: closing their connections`);
+      app.server.closeAllConnections();
+      await Promise.race([closed, new Promise((r) => setTimeout(r, 5_000).unref())]);
+    }
     await database.close();
     process.exit(0);
   };

@@ -2,9 +2,11 @@
 // created, resumed or re-queued, and idle workers wake at once instead of at their next poll.
 // On a Postgres server this is a dedicated connection (not one of the pool's); on PGlite the
 // in-process instance delivers its own notifications. Lost notifications are fine: the worker
-// also polls (WORKER_POLL_SECONDS).
+// also polls (WORKER_POLL_SECONDS). A lost LISTEN connection is made again with backoff, and
+// the worker is woken once it is back, for anything queued while nobody listened.
 import type pg from "pg";
 import type { DatabaseHandle } from "../src/db/client.js";
+import { backoffDelay } from "../src/db/retry-transient.js";
 import { JOBS_CHANNEL } from "../src/fine-tuning/job-repository.js";
 
 /** Calls onWake on every notification; resolves to a function that stops listening. */
@@ -26,19 +28,50 @@ export async function listenForJobs(
   let listener: pg.Client | null = null;
   let stopped = false;
   let retry: NodeJS.Timeout | null = null;
+  let failures = 0;
+  let connectedBefore = false;
+  const reconnectLater = () => {
+    if (stopped || retry) return;
+    failures += 1;
+    const delay = backoffDelay(failures, 500, 30_000);
+    retry = setTimeout(() => {
+      retry = null;
+      void connect();
+    }, delay);
+    retry.unref();
+  };
   const connect = async (): Promise<void> => {
     const c = new pgModule.Client(pool.options);
     c.on("notification", () => onWake());
+    // Without a listener, node-postgres' 'error' on a lost connection would crash the process.
     c.on("error", (err) => {
-      log(`LISTEN connection lost (${err.message}); polling until it is back`);
+      if (listener === c) {
+        listener = null;
+        log(`LISTEN connection lost (${err.message}); polling until it is back`);
+      }
       c.end().catch(() => {});
-      if (listener === c) listener = null;
-      if (!stopped) retry = setTimeout(() => void connect().catch(() => {}), 5000);
+      reconnectLater();
     });
-    await c.connect();
-    await c.query(`LISTEN ${JOBS_CHANNEL}`);
+    try {
+      await c.connect();
+      await c.query(`LISTEN ${JOBS_CHANNEL}`);
+    } catch (err) {
+      c.end().catch(() => {});
+      if (failures === 0) log(`LISTEN connection failed (${(err as Error).message}); retrying with backoff`);
+      reconnectLater();
+      return;
+    }
+    if (stopped) {
+      await c.end().catch(() => {});
+      return;
+    }
+    const again = connectedBefore || failures > 0;
+    if (again) log("LISTEN connection is back");
+    failures = 0;
+    connectedBefore = true;
     listener = c;
-    if (stopped) await c.end();
+    // a job may have been queued while nobody listened
+    if (again) onWake();
   };
   await connect();
   return async () => {

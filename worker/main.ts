@@ -6,6 +6,7 @@
 import { initBackend } from "./engine/backend.js";
 import { ConfigError, loadConfig } from "../src/config.js";
 import { openDatabase } from "../src/db/client.js";
+import { retryTransient } from "../src/db/retry-transient.js";
 import { loadWorkerSettings } from "./worker-config.js";
 import { startWorker } from "./worker-loop.js";
 
@@ -28,7 +29,11 @@ async function main(): Promise<void> {
   const log = (message: string) => console.log(`${new Date().toISOString()} ${message}`);
   const backend = await initBackend();
   log(`worker ${settings.workerId}: tfjs backend ${backend.name} (${backend.reason})`);
-  const database = await openDatabase({ kind: "postgres", url: config.databaseUrl!, poolSize: 4 });
+  // a worker started before its database (or while it restarts) waits for it
+  const database = await retryTransient(() => openDatabase({ kind: "postgres", url: config.databaseUrl!, poolSize: 4 }), {
+    maxDelayMs: 10_000,
+    onRetry: (err, n, delay) => log(`worker ${settings.workerId}: database unavailable (${(err as Error).message}); retry ${n} in ${delay} ms`),
+  });
   log(`worker ${settings.workerId}: ${database.description}, models in ${config.modelsDir}, lease ${settings.leaseSeconds}s`);
   const worker = await startWorker({ database, modelsDir: config.modelsDir, settings, log });
   let signalled = false;

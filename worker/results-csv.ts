@@ -1,7 +1,8 @@
 // The result file of a succeeded job (purpose fine-tune-results), OpenAI's columns:
 // step,train_loss,train_accuracy,valid_loss,valid_mean_token_accuracy — one row per step, from
-// the job's metrics events. A step redone after a crash appears twice in the events; the
-// later one (the run that counted) wins.
+// the job's metrics events. A resumed run deletes the metrics of the steps it trains again
+// (worker/resume-point.ts); should a step still appear twice, the later one (the run that
+// counted) wins.
 
 export function resultsCsv(metrics: Record<string, unknown>[]): string {
   const byStep = new Map<number, Record<string, unknown>>();

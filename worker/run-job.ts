@@ -36,7 +36,12 @@ import { type ResolvedHyperparameters, resolveHyperparameters } from "./engine/t
 import { type EpochEnd, type StepMetrics, train, TrainingDivergedError } from "./engine/train/train-loop.js";
 import { datasetError, datasetWarnings, formatError, missingFileError, soleFormat } from "./dataset-problems.js";
 import { readBlobBytes, readFileLines, writeBlobBytes } from "./job-blobs.js";
+import { JobProgress } from "./job-progress.js";
+import { recordResume } from "./resume-point.js";
 import { resultsCsv } from "./results-csv.js";
+import { retryTransient } from "../src/db/retry-transient.js";
+import { isTransientDatabaseError } from "../src/db/transient-error.js";
+import { newEventId } from "../src/fine-tuning/job-ids.js";
 
 export interface RunJobOptions {
   database: DatabaseHandle;
@@ -50,7 +55,8 @@ export interface RunJobOptions {
   microBatchSize?: number;
 }
 
-export type JobOutcome = "succeeded" | "failed" | "cancelled" | "paused" | "requeued" | "lost";
+/** interrupted: the database went away outside training; the job was handed back to the queue */
+export type JobOutcome = "succeeded" | "failed" | "cancelled" | "paused" | "requeued" | "lost" | "interrupted";
 
 /** A job-level failure with OpenAI's error shape. */
 class JobFailure extends Error {
@@ -293,6 +299,7 @@ async function publish(
   job: JobRow,
   archive: Uint8Array,
   trainedTokens: number,
+  fileId: string,
 ): Promise<boolean> {
   const handle = opts.database;
   const csv = Buffer.from(resultsCsv(await metricsData(handle.db, job.id)), "utf8");
@@ -303,7 +310,7 @@ async function publish(
     const results = await writeBlobBytes(handle, job.projectId, csv);
     blobsWritten.push(results);
     const modelName = tunedModelName(job.model, job.projectId, job.suffix, job.id);
-    const fileId = newId("file-");
+    let publishedBefore = false;
     const done = await handle.db.transaction(async (tx) => {
       const [row] = await tx
         .update(fineTuningJobs)
@@ -320,7 +327,12 @@ async function publish(
         })
         .where(and(ownedAndActive(job.id, opts.workerId), eq(fineTuningJobs.status, "running")))
         .returning({ resumeBlobId: fineTuningJobs.resumeBlobId });
-      if (!row) return false;
+      if (!row) {
+        // an earlier try committed, but its answer was lost with the connection
+        const [now] = await tx.select({ resultFiles: fineTuningJobs.resultFiles }).from(fineTuningJobs).where(eq(fineTuningJobs.id, job.id));
+        publishedBefore = (now?.resultFiles as string[] | null)?.includes(fileId) ?? false;
+        return false;
+      }
       if (job.resumeBlobId) await deleteBlob(tx, job.resumeBlobId).catch(() => {});
       await tx.insert(fineTunedModels).values({
         id: modelName,
@@ -347,7 +359,7 @@ async function publish(
       return true;
     });
     if (!done) for (const b of blobsWritten) await b.abort();
-    return done;
+    return done || publishedBefore;
   } catch (err) {
     for (const b of blobsWritten) await b.abort().catch(() => {});
     throw err;
@@ -359,37 +371,52 @@ export async function runJob(opts: RunJobOptions, claimed: Claimed): Promise<Job
   let job = claimed.job;
   const heartbeat = startHeartbeat(opts, job.id);
   let model: CausalLM | null = null;
+  // Outside training, a lost connection waits for the database (with backoff) and tries again.
+  const retry = <T>(attempt: () => Promise<T>) =>
+    retryTransient(attempt, {
+      giveUp: opts.shuttingDown,
+      onRetry: (err, n, delay) => {
+        if (n === 1 || n % 10 === 0) opts.log(`job ${job.id}: database unavailable (${(err as Error).message}); retrying in ${delay} ms`);
+      },
+    });
+  const progress = new JobProgress({ database: opts.database, jobId: job.id, workerId: opts.workerId, leaseSeconds: opts.leaseSeconds, log: opts.log });
   try {
     if (claimed.takenOver) {
-      await addEvent(db, job.id, {
-        level: "warn",
-        message: `Worker ${claimed.previousWorker} stopped responding (lease expired); worker ${opts.workerId} takes the job over`,
-      });
+      const id = newEventId();
+      await retry(() =>
+        addEvent(db, job.id, {
+          id,
+          level: "warn",
+          message: `Worker ${claimed.previousWorker} stopped responding (lease expired); worker ${opts.workerId} takes the job over`,
+        }),
+      );
     }
     let data: PreparedData;
     try {
-      data = await prepareData(opts, job);
+      data = await retry(() => prepareData(opts, job));
     } catch (err) {
       if (err instanceof JobFailure) {
-        await failJob(opts, job, err.error);
+        await retry(() => failJob(opts, job, err.error));
         return "failed";
       }
       throw err;
     }
-    if (!(await startRunning(opts, job, data, isFirstStart(claimed)))) {
+    if (!(await retry(() => startRunning(opts, job, data, isFirstStart(claimed))))) {
       // paused or cancelled while the files were being validated
-      const control = await readControl(db, job.id, opts.workerId);
+      const control = await retry(() => readControl(db, job.id, opts.workerId));
       if (control === "lost" || control === "continue") return "lost";
-      await releaseJob(db, job.id, opts.workerId);
+      await retry(() => releaseJob(db, job.id, opts.workerId));
       return control;
     }
-    [job] = await db.select().from(fineTuningJobs).where(eq(fineTuningJobs.id, job.id));
+    [job] = await retry(() => db.select().from(fineTuningJobs).where(eq(fineTuningJobs.id, job.id)));
 
     const hp = data.hp;
     let resumeFrom: Uint8Array | undefined;
     if (job.resumeBlobId) {
-      resumeFrom = await readBlobBytes(opts.database, job.resumeBlobId);
-      await addEvent(db, job.id, { message: `Resuming from the checkpoint at step ${job.resumeStep}` });
+      const resumeBlobId = job.resumeBlobId;
+      resumeFrom = await retry(() => readBlobBytes(opts.database, resumeBlobId));
+      const ids = { resuming: newEventId(), retrained: newEventId() };
+      await retry(() => recordResume(db, job.id, opts.workerId, job.resumeStep ?? 0, ids));
     }
     model = await loadModel(data.folder, {
       ...(hp.full_finetune
@@ -429,20 +456,27 @@ export async function runJob(opts: RunJobOptions, claimed: Claimed): Promise<Job
       const events: NewEvent[] = [
         { type: "metrics", message: `Step ${m.step}/${m.total_steps}: training loss=${m.train_loss.toFixed(4)}${valid}`, data },
       ];
-      await db.transaction(async (tx) => {
-        await addEvents(tx, job.id, events);
-        await tx.update(fineTuningJobs).set({ estimatedFinish }).where(ownedAndActive(job.id, opts.workerId));
-      });
+      // written now, or kept while the database is away (training goes on meanwhile)
+      progress.addEvents(events, estimatedFinish);
+      await progress.flush();
     };
     const onEpochEnd = async (end: EpochEnd) => {
       const archive = await saveModelArchive(trainedModel, hp, job.model);
-      if (!(await storeEpochCheckpoint(opts, job, end, archive, end.checkpoint))) stopReason = "lost";
+      progress.addTask(() => storeEpochCheckpoint(opts, job, end, archive, end.checkpoint));
+      await progress.flush();
     };
     const shouldStop = async (): Promise<boolean> => {
       if (stopReason !== "continue") return true;
-      if (heartbeat.state.lost) stopReason = "lost";
+      if (heartbeat.state.lost || progress.lost) stopReason = "lost";
       else if (opts.shuttingDown()) stopReason = "shutdown";
-      else stopReason = await readControl(db, job.id, opts.workerId);
+      else if (progress.databaseDue()) {
+        try {
+          stopReason = await readControl(db, job.id, opts.workerId);
+        } catch (err) {
+          // the database is away: keep training; the queued writes re-check ownership on return
+          if (!isTransientDatabaseError(err)) throw err;
+        }
+      }
       return stopReason !== "continue";
     };
     startedAt = Date.now();
@@ -460,23 +494,31 @@ export async function runJob(opts: RunJobOptions, claimed: Claimed): Promise<Job
       checkpointMeta: { job: job.id, hyperparameters: hp },
     });
 
-    if (result.status === "completed") {
+    // everything trained so far is written before the job changes hands or finishes
+    const drained = await progress.drain(opts.shuttingDown);
+    if (drained === "lost") return "lost";
+    if (result.status === "completed" && drained === "written") {
       const archive = await saveModelArchive(trainedModel, hp, job.model);
-      if (await publish(opts, job, archive, result.trainedTokens)) return "succeeded";
+      const fileId = newId("file-");
+      if (await retry(() => publish(opts, job, archive, result.trainedTokens, fileId))) return "succeeded";
       // a cancel or pause landed after the last step (a paused job resumes at the end and publishes)
-      stopReason = await readControl(db, job.id, opts.workerId);
+      stopReason = await retry(() => readControl(db, job.id, opts.workerId));
     }
     // stopped (or finished while a cancel/pause landed)
     const checkpoint = result.status === "stopped" ? result.checkpoint : null;
     switch (stopReason) {
       case "paused":
         if (checkpoint) {
-          await storeResumeState(opts, job, result.step, checkpoint, { status: "paused", message: `Job paused at step ${result.step}` });
+          await retry(() =>
+            storeResumeState(opts, job, result.step, checkpoint, { status: "paused", message: `Job paused at step ${result.step}` }),
+          );
         }
-        await releaseJob(db, job.id, opts.workerId);
+        await retry(() => releaseJob(db, job.id, opts.workerId));
         return "paused";
       case "shutdown":
-        if (checkpoint) {
+        // a shutdown while the database is away cannot wait long: the lease then runs out and
+        // another worker resumes from the last stored checkpoint
+        if (checkpoint && drained === "written") {
           await storeResumeState(opts, job, result.step, checkpoint, {
             status: "queued",
             message: `Worker ${opts.workerId} is shutting down: job checkpointed at step ${result.step} and queued again`,
@@ -485,19 +527,27 @@ export async function runJob(opts: RunJobOptions, claimed: Claimed): Promise<Job
         await releaseJob(db, job.id, opts.workerId);
         return "requeued";
       case "cancelled":
-        await releaseJob(db, job.id, opts.workerId);
+        await retry(() => releaseJob(db, job.id, opts.workerId));
         return "cancelled";
       default:
-        return "lost";
+        return drained === "gave_up" ? "interrupted" : "lost";
     }
   } catch (err) {
+    if (isTransientDatabaseError(err)) {
+      // not the job's fault: hand it back (it resumes from its last checkpoint) instead of failing it
+      opts.log(`job ${job.id} interrupted by the database (${(err as Error).message}); handing it back to the queue`);
+      await retry(() => releaseJob(db, job.id, opts.workerId)).catch(() => {});
+      return "interrupted";
+    }
     const diverged = err instanceof TrainingDivergedError;
     opts.log(`job ${job.id} failed: ${(err as Error).stack ?? err}`);
-    await failJob(opts, job, {
-      code: diverged ? "training_diverged" : "training_error",
-      message: diverged ? (err as Error).message : `Training failed: ${(err as Error).message}`,
-      param: null,
-    }).catch((e) => opts.log(`could not mark ${job.id} failed: ${(e as Error).message}`));
+    await retry(() =>
+      failJob(opts, job, {
+        code: diverged ? "training_diverged" : "training_error",
+        message: diverged ? (err as Error).message : `Training failed: ${(err as Error).message}`,
+        param: null,
+      }),
+    ).catch((e) => opts.log(`could not mark ${job.id} failed: ${(e as Error).message}`));
     return "failed";
   } finally {
     heartbeat.stop();

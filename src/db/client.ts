@@ -48,20 +48,32 @@ async function openPostgres(url: string, poolSize: number): Promise<DatabaseHand
   const pg = await import("pg");
   const { drizzle } = await import("drizzle-orm/node-postgres");
   const { migrate } = await import("drizzle-orm/node-postgres/migrator");
-  const pool = new pg.default.Pool({ connectionString: url, max: poolSize });
-  // An idle client that loses its server must not crash the process; the next query retries.
+  // A connection attempt to an unreachable server gives up after 10 s (the default waits forever).
+  const pool = new pg.default.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 10_000 });
+  // A client that loses its server must not crash the process. The pool handles idle clients
+  // (it drops them); a checked-out one (inside a transaction) has no listener of its own, and
+  // node-postgres emits 'error' on it besides failing its query. The pool drops it on release.
   pool.on("error", () => {});
-  const lockClient = await pool.connect();
+  pool.on("connect", (client) => {
+    client.on("error", () => {});
+  });
+  returnLostClients(pool);
   try {
-    // Several api/worker processes may start at once: one migrates, the others wait.
-    await lockClient.query("SELECT pg_advisory_lock($1)", [MIGRATION_LOCK_KEY]);
+    const lockClient = await pool.connect();
     try {
-      await migrate(drizzle({ client: lockClient }), { migrationsFolder: MIGRATIONS_DIR });
+      // Several api/worker processes may start at once: one migrates, the others wait.
+      await lockClient.query("SELECT pg_advisory_lock($1)", [MIGRATION_LOCK_KEY]);
+      try {
+        await migrate(drizzle({ client: lockClient }), { migrationsFolder: MIGRATIONS_DIR });
+      } finally {
+        await lockClient.query("SELECT pg_advisory_unlock($1)", [MIGRATION_LOCK_KEY]);
+      }
     } finally {
-      await lockClient.query("SELECT pg_advisory_unlock($1)", [MIGRATION_LOCK_KEY]);
+      lockClient.release();
     }
-  } finally {
-    lockClient.release();
+  } catch (err) {
+    await pool.end().catch(() => {});
+    throw err;
   }
   const db = drizzle({ client: pool, schema }) as unknown as Database;
   return { db, kind: "postgres", description: redactUrl(url), close: () => pool.end() };
@@ -81,5 +93,31 @@ async function openPglite(dataDir: string | null, loadDataDir?: Blob): Promise<D
     description: dataDir === null ? "PGlite (in memory)" : `PGlite in ${dataDir}`,
     pglite: client,
     close: () => client.close(),
+  };
+}
+
+/**
+ * Gives a checked-out client back to the pool as soon as its connection is lost, and makes its
+ * release() idempotent. drizzle's transaction() runs BEGIN before its try/finally, so a BEGIN
+ * that fails on a dead connection never releases the client: without this, each such failure
+ * would take one pool slot for good, and a few database restarts would leave none.
+ */
+function returnLostClients(pool: import("pg").Pool): void {
+  const connect = pool.connect.bind(pool) as () => Promise<import("pg").PoolClient>;
+  (pool as { connect: unknown }).connect = (callback?: unknown) => {
+    if (callback !== undefined) return (pool.constructor as typeof import("pg").Pool).prototype.connect.call(pool, callback as never);
+    return connect().then((client) => {
+      const release = client.release.bind(client);
+      let released = false;
+      const onLost = (err: Error) => client.release(err);
+      client.release = (err?: Error | boolean) => {
+        if (released) return;
+        released = true;
+        client.removeListener("error", onLost);
+        release(err);
+      };
+      client.on("error", onLost);
+      return client;
+    });
   };
 }

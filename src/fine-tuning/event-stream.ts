@@ -5,6 +5,8 @@
 // viewer); the stream ends with `event: done` once the job is finished and drained.
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { AppContext } from "../app-context.js";
+import { backoffDelay } from "../db/retry-transient.js";
+import { isTransientDatabaseError } from "../db/transient-error.js";
 import { openEventStream } from "../http/event-stream-response.js";
 import { eventsSince, streamStart } from "./job-events.js";
 import { TERMINAL_STATUSES, toEventObject } from "./job-objects.js";
@@ -26,11 +28,27 @@ export async function streamJobEvents(
   const stream = openEventStream(request, reply);
   const raw = stream.raw;
   let lastWrite = Date.now();
+  let failures = 0;
   try {
     while (!stream.closed) {
       // read the status before the events: a job finished before this read has all its events in
-      const job = await findJob(db, request.projectId, jobId);
-      const rows = await eventsSince(db, jobId, seq);
+      let job: Awaited<ReturnType<typeof findJob>>;
+      let rows: Awaited<ReturnType<typeof eventsSince>>;
+      try {
+        job = await findJob(db, request.projectId, jobId);
+        rows = await eventsSince(db, jobId, seq);
+        failures = 0;
+      } catch (err) {
+        // a lost database connection: keep the stream open (keep-alives go on) and read again
+        if (!isTransientDatabaseError(err)) throw err;
+        if (failures++ === 0) request.log.warn({ err }, "event stream: database unavailable; retrying");
+        if (Date.now() - lastWrite > KEEPALIVE_MS) {
+          raw.write(": keep-alive\n\n");
+          lastWrite = Date.now();
+        }
+        await new Promise((resolve) => setTimeout(resolve, backoffDelay(failures, POLL_MS, 5_000)));
+        continue;
+      }
       for (const row of rows) {
         const event = toEventObject(row);
         raw.write(`id: ${event.id}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);

@@ -1,7 +1,7 @@
 // Job events: written by the api (created, cancelled, paused…) and the worker (progress,
 // metrics, checkpoints), read newest first by the list endpoint and oldest first by the live
 // stream. `seq` (an identity column) is the order; ids are the cursors the clients see.
-import { and, asc, desc, eq, gt, lt } from "drizzle-orm";
+import { and, asc, desc, eq, gt, lt, sql } from "drizzle-orm";
 import type { Queryable } from "../blobs/blob-store.js";
 import { fineTuningJobEvents } from "../db/schema.js";
 import { badRequest } from "../http/api-error.js";
@@ -13,20 +13,22 @@ export interface NewEvent {
   message: string;
   type?: "message" | "metrics";
   data?: Record<string, unknown> | null;
+  /** set by a writer that may retry the insert (an id already stored is skipped) */
+  id?: string;
 }
 
 export async function addEvents(q: Queryable, jobId: string, events: NewEvent[]): Promise<void> {
   if (events.length === 0) return;
   await q.insert(fineTuningJobEvents).values(
     events.map((e) => ({
-      id: newEventId(),
+      id: e.id ?? newEventId(),
       jobId,
       level: e.level ?? "info",
       message: e.message,
       type: e.type ?? "message",
       data: e.data ?? null,
     })),
-  );
+  ).onConflictDoNothing({ target: fineTuningJobEvents.id });
 }
 
 export const addEvent = (q: Queryable, jobId: string, event: NewEvent): Promise<void> => addEvents(q, jobId, [event]);
@@ -79,4 +81,22 @@ export async function metricsData(q: Queryable, jobId: string): Promise<Record<s
     .where(and(eq(fineTuningJobEvents.jobId, jobId), eq(fineTuningJobEvents.type, "metrics")))
     .orderBy(asc(fineTuningJobEvents.seq));
   return rows.map((r) => (r.data ?? {}) as Record<string, unknown>);
+}
+
+/**
+ * Deletes the metrics events of steps after `step` (a resumed run trains them again, so the
+ * earlier run's numbers for them are superseded); returns the deleted steps, ascending.
+ */
+export async function dropMetricsAfterStep(q: Queryable, jobId: string, step: number): Promise<number[]> {
+  const rows = await q
+    .delete(fineTuningJobEvents)
+    .where(
+      and(
+        eq(fineTuningJobEvents.jobId, jobId),
+        eq(fineTuningJobEvents.type, "metrics"),
+        sql`(${fineTuningJobEvents.data}->>'step')::int > ${step}`,
+      ),
+    )
+    .returning({ data: fineTuningJobEvents.data });
+  return rows.map((r) => Number((r.data as { step?: unknown } | null)?.step)).sort((a, b) => a - b);
 }

@@ -48,7 +48,16 @@ function checkContinuation(events: Events, deadWorker: string) {
   assert.ok(checkpointStep >= 20, `a checkpoint at the end of epoch 1 at least (${checkpointStep})`);
   assert.deepEqual(before.slice(0, checkpointStep), Array.from({ length: checkpointStep }, (_, i) => i + 1));
   assert.deepEqual(afterSteps, Array.from({ length: total - checkpointStep }, (_, i) => checkpointStep + 1 + i));
-  return { checkpointStep, lastStepBefore: Math.max(...before), firstStepAfter: afterSteps[0]!, total };
+  // the dead worker's steps after the checkpoint were trained again: their first metrics are gone
+  const retrained = events.findIndex((e) => e.message.startsWith(`Resumed from checkpoint at step ${checkpointStep}; steps ${checkpointStep + 1}..`));
+  assert.ok(retrained > resume, `an event names the retrained steps: ${JSON.stringify(events.map((e) => e.message))}`);
+  const lastStepBefore = Number(/\.\.(\d+) are retrained$/.exec(events[retrained]!.message)![1]);
+  assert.deepEqual(
+    events.filter((e) => e.type === "metrics").map(stepOf),
+    Array.from({ length: total }, (_, i) => i + 1),
+    "each step's metrics once, in order",
+  );
+  return { checkpointStep, lastStepBefore, firstStepAfter: afterSteps[0]!, total };
 }
 
 async function checkResultCsv(client: OpenAI, job: { result_files: string[] }, total: number): Promise<void> {
@@ -127,6 +136,8 @@ describe("crash recovery with worker processes [postgres]", { skip: serverUrl ? 
     children.push(a);
     try {
       await waitForEvent(app.client, job.id, /^Checkpoint created at step \d+/, 120_000);
+      // two steps past the checkpoint, so the next worker redoes steps the dead one reported
+      await waitForEvent(app.client, job.id, /^Step 22\//, 120_000);
     } catch (err) {
       console.log(output.join(""));
       throw err;
@@ -203,6 +214,7 @@ for (const target of testDatabases().filter((t) => t.name === "pglite")) {
         const training = await uploadTraining(app.client, trainingLines(20));
         const job = await app.client.fineTuning.jobs.create({ model, training_file: training, method: METHOD } as OpenAI.FineTuning.JobCreateParams);
         await waitForEvent(app.client, job.id, /^Checkpoint created at step \d+/);
+        await waitForEvent(app.client, job.id, /^Step 22\//);
         // what the database sees after a crash: an owner that stopped renewing, its lease run out
         await db.handle.db
           .update(fineTuningJobs)
