@@ -18,6 +18,7 @@ import {
   type ResolvedHyperparameters,
   resolveHyperparameters,
 } from "../../worker/engine/train/hyperparameters.js";
+import { estimateTrainingMemory, trainingMemoryBudget } from "../../worker/engine/train/memory-estimate.js";
 import { countParameters } from "../../worker/engine/train/parameter-count.js";
 import { estimateTrainingDuration } from "../../worker/engine/train/throughput-table.js";
 import { planTraining, type TrainingPlan } from "../../worker/engine/train/training-plan.js";
@@ -28,7 +29,6 @@ import { badRequest } from "../http/api-error.js";
 import type { components } from "../http/openapi-types.js";
 import { findBaseModel } from "../models/base-models.js";
 import { parseCreateJobRequest } from "./create-job-request.js";
-import { loadMemoryEstimator } from "./training-memory.js";
 
 export type PreflightObject = components["schemas"]["FineTuningPreflight"];
 type PreflightWarning = components["schemas"]["FineTuningPreflightWarning"];
@@ -190,27 +190,25 @@ function jobFailure(error: DataError): PreflightWarning {
   };
 }
 
-async function memoryEstimate(
+/** The estimate workers refuse a job with, for the widest micro-batch this run computes. */
+function memoryEstimate(
   config: ModelConfig,
   hp: ResolvedHyperparameters,
   plan: TrainingPlan,
   setup: WorkerSetup,
-): Promise<PreflightMemory | null> {
-  const estimator = await loadMemoryEstimator();
-  if (!estimator) return null;
-  const estimate = estimator.estimateTrainingMemory({
+): PreflightMemory {
+  const budget = trainingMemoryBudget(setup.backend);
+  const estimate = estimateTrainingMemory({
     config,
     method: hp.full_finetune ? "full" : "lora",
     loraRank: hp.lora_rank,
     loraTargets: hp.target_modules,
-    microBatch: Math.max(
-      1,
-      Math.min(setup.microBatchSize, plan.widestMicroBatch.rows || setup.microBatchSize),
-    ),
+    loraDropout: hp.full_finetune ? 0 : hp.lora_dropout,
+    microBatch: plan.widestMicroBatch.rows || setup.microBatchSize,
     seqLen: plan.widestMicroBatch.seqLen || hp.max_seq_length,
     backend: setup.backend,
+    budgetBytes: budget.bytes,
   });
-  const budget = estimator.trainingMemoryBudget(setup.backend);
   return {
     estimated_peak_bytes: estimate.totalBytes,
     budget_bytes: budget.bytes,
@@ -303,7 +301,7 @@ export async function runPreflight(
     trainSlots: plan.trainSlots,
     evalSlots: plan.evalSlots,
   });
-  const memory = await memoryEstimate(config, hp, plan, setup);
+  const memory = memoryEstimate(config, hp, plan, setup);
 
   const warnings: PreflightWarning[] = [];
   const failure =
@@ -350,7 +348,7 @@ export async function runPreflight(
         "Fix: set packing to true to train the same examples in fewer, fuller rows.",
     });
   }
-  if (memory && !memory.fits) {
+  if (!memory.fits) {
     warnings.push({
       code: "memory_exceeds_budget",
       line: null,
@@ -375,9 +373,8 @@ export async function runPreflight(
       estimated_duration_seconds: duration ? Math.max(1, Math.round(duration.seconds)) : null,
       duration_source: duration?.source ?? "no throughput figures for this method",
       memory,
-      memory_source: memory
-        ? "the engine's peak-memory estimator, the one workers refuse a job with"
-        : "this build has no peak-memory estimator",
+      memory_source:
+        "the engine's peak-memory estimate (the one workers refuse a job with) for the widest micro-batch of this run",
     },
     warnings,
     chat_template: tokenizer.chatTemplate === null ? "chatml_default" : "model",

@@ -784,8 +784,7 @@ export interface components {
                 estimated_duration_seconds: number | null;
                 /** @description The throughput table rows used */
                 duration_source: string;
-                /** @description Null when this build has no peak-memory estimator. */
-                memory: components["schemas"]["FineTuningPreflightMemory"] | null;
+                memory: components["schemas"]["FineTuningPreflightMemory"];
                 memory_source: string;
             };
             warnings: components["schemas"]["FineTuningPreflightWarning"][];

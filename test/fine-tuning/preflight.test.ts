@@ -117,6 +117,13 @@ for (const target of testDatabases()) {
         /interpolated by FLOPs ≈ 6·params·tokens between llama fixture .* and gpt-3\.7M/,
       );
       assert.ok(r.training.parameters > 100_000);
+      const memory = r.training.memory;
+      assert.equal(memory.backend, "wasm");
+      assert.ok(memory.fits && memory.estimated_peak_bytes < memory.budget_bytes, JSON.stringify(memory));
+      assert.ok(memory.breakdown.weights >= 4 * r.training.parameters);
+      assert.ok(
+        memory.breakdown.trainable > 0 && memory.breakdown.optimizer > 0 && memory.breakdown.activations > 0,
+      );
 
       const codes = r.warnings.map((w) => w.code);
       const byCode = (code: string) => r.warnings.find((w) => w.code === code)!;
@@ -249,6 +256,25 @@ for (const target of testDatabases()) {
       assert.equal(((await badFlag.json()) as { error: { param: string } }).error.param, "dry_run");
       assert.equal(await jobRows(), 0);
       assert.equal((await app.client.fineTuning.jobs.list()).data.length, 0);
+    });
+
+    it("warns when the peak-memory estimate exceeds the workers' budget", async () => {
+      const saved = process.env.WORKER_MEMORY_BUDGET;
+      process.env.WORKER_MEMORY_BUDGET = "1M";
+      try {
+        const r = await preflight({ model, training_file: small });
+        assert.equal(r.training.memory.fits, false);
+        assert.equal(r.training.memory.budget_bytes, 2 ** 20);
+        assert.equal(r.training.memory.budget_source, "WORKER_MEMORY_BUDGET");
+        const w = r.warnings.find((x) => x.code === "memory_exceeds_budget")!;
+        assert.match(
+          w.message,
+          /exceeds the wasm budget \(0\.00 GiB, WORKER_MEMORY_BUDGET\)\. Fix: lower max_seq_length/,
+        );
+      } finally {
+        if (saved === undefined) delete process.env.WORKER_MEMORY_BUDGET;
+        else process.env.WORKER_MEMORY_BUDGET = saved;
+      }
     });
 
     it("warns about a validation file sharing examples, too few examples, a missing template and an untrained eos", async () => {
