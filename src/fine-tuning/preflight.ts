@@ -21,7 +21,7 @@ import {
 import { estimateTrainingMemory, trainingMemoryBudget } from "../../worker/engine/train/memory-estimate.js";
 import { countParameters } from "../../worker/engine/train/parameter-count.js";
 import { estimateTrainingDuration } from "../../worker/engine/train/throughput-table.js";
-import { planTraining, type TrainingPlan } from "../../worker/engine/train/training-plan.js";
+import { planTraining } from "../../worker/engine/train/training-plan.js";
 import type { AppContext } from "../app-context.js";
 import { readBlobLines } from "../blobs/blob-lines.js";
 import { findFile } from "../files/file-repository.js";
@@ -190,11 +190,14 @@ function jobFailure(error: DataError): PreflightWarning {
   };
 }
 
-/** The estimate workers refuse a job with, for the widest micro-batch this run computes. */
+/**
+ * The estimate workers refuse a job with, for the pass they size it by: min(WORKER_MICRO_BATCH,
+ * batch_size) rows of the longest row (training or validation).
+ */
 function memoryEstimate(
   config: ModelConfig,
   hp: ResolvedHyperparameters,
-  plan: TrainingPlan,
+  longestRow: number,
   setup: WorkerSetup,
 ): PreflightMemory {
   const budget = trainingMemoryBudget(setup.backend);
@@ -204,8 +207,8 @@ function memoryEstimate(
     loraRank: hp.lora_rank,
     loraTargets: hp.target_modules,
     loraDropout: hp.full_finetune ? 0 : hp.lora_dropout,
-    microBatch: plan.widestMicroBatch.rows || setup.microBatchSize,
-    seqLen: plan.widestMicroBatch.seqLen || hp.max_seq_length,
+    microBatch: Math.min(setup.microBatchSize, hp.batch_size),
+    seqLen: Math.max(1, longestRow),
     backend: setup.backend,
     budgetBytes: budget.bytes,
   });
@@ -301,7 +304,11 @@ export async function runPreflight(
     trainSlots: plan.trainSlots,
     evalSlots: plan.evalSlots,
   });
-  const memory = memoryEstimate(config, hp, plan, setup);
+  const longestRow = Math.max(
+    ...[train, valid].flatMap((p) => (p ? p.dataset.rows.map((r) => r.inputIds.length) : [])),
+    0,
+  );
+  const memory = memoryEstimate(config, hp, longestRow, setup);
 
   const warnings: PreflightWarning[] = [];
   const failure =
@@ -374,7 +381,7 @@ export async function runPreflight(
       duration_source: duration?.source ?? "no throughput figures for this method",
       memory,
       memory_source:
-        "the engine's peak-memory estimate (the one workers refuse a job with) for the widest micro-batch of this run",
+        "the engine's peak-memory estimate, as workers size it before training: min(WORKER_MICRO_BATCH, batch_size) rows of the longest row",
     },
     warnings,
     chat_template: tokenizer.chatTemplate === null ? "chatml_default" : "model",

@@ -33,8 +33,6 @@ export interface TrainingPlan {
   trainSlots: number;
   /** token slots of the forward-only validation passes: the samples and the final full pass */
   evalSlots: number;
-  /** the widest micro-batch the run will compute (rows × longest row) */
-  widestMicroBatch: { rows: number; seqLen: number };
 }
 
 function slotsOf(lengths: readonly number[], rows: readonly number[]): number {
@@ -48,16 +46,13 @@ export function planTraining(input: TrainingPlanInput): TrainingPlan {
   const perEpoch = stepsPerEpoch(rowLengths.length, batchSize);
   const totalSteps = perEpoch * input.nEpochs;
   let trainSlots = 0;
-  let widest = { rows: 0, seqLen: 0 };
   for (let epoch = 0; epoch < input.nEpochs; epoch++) {
     const order = batchOrder(rowLengths.length, epoch, input.seed);
     for (let step = 0; step < perEpoch; step++) {
       const stepRows = order.slice(step * batchSize, (step + 1) * batchSize);
       for (let at = 0; at < stepRows.length; at += microBatchSize) {
         const rows = stepRows.slice(at, at + microBatchSize);
-        const slots = slotsOf(rowLengths, rows);
-        trainSlots += slots;
-        if (slots > widest.rows * widest.seqLen) widest = { rows: rows.length, seqLen: slots / rows.length };
+        trainSlots += slotsOf(rowLengths, rows);
       }
     }
   }
@@ -76,5 +71,5 @@ export function planTraining(input: TrainingPlanInput): TrainingPlan {
       );
     }
   }
-  return { stepsPerEpoch: perEpoch, totalSteps, trainSlots, evalSlots, widestMicroBatch: widest };
+  return { stepsPerEpoch: perEpoch, totalSteps, trainSlots, evalSlots };
 }
