@@ -301,13 +301,12 @@ export async function runPreflight(
     params,
     method: hp.full_finetune ? "full" : "lora",
     backend: setup.backend,
-    trainSlots: plan.trainSlots,
+    passSlots: plan.passSlots,
     evalSlots: plan.evalSlots,
   });
-  const longestRow = Math.max(
-    ...[train, valid].flatMap((p) => (p ? p.dataset.rows.map((r) => r.inputIds.length) : [])),
-    0,
-  );
+  let longestRow = 0;
+  for (const p of [train, valid])
+    for (const r of p?.dataset.rows ?? []) longestRow = Math.max(longestRow, r.inputIds.length);
   const memory = memoryEstimate(config, hp, longestRow, setup);
 
   const warnings: PreflightWarning[] = [];

@@ -47,6 +47,7 @@ describe("training plan", () => {
     });
     assert.deepEqual([one.stepsPerEpoch, one.totalSteps], [3, 9]);
     assert.equal(one.trainSlots, 3 * 150, "one row per micro-batch: no padding");
+    assert.equal(one.passSlots.length, 15);
     const two = planTraining({
       rowLengths,
       validationRowLengths: [],
@@ -80,18 +81,33 @@ describe("training plan", () => {
       params: row.params,
       method: "lora",
       backend: "wasm",
-      trainSlots: row.tokensPerSecond * 10,
+      // ten benchmark-sized passes take ten benchmark steps
+      passSlots: Array(10).fill(row.slotsPerPass),
       evalSlots: 0,
     })!;
-    assert.ok(Math.abs(at.seconds - 10) < 1e-9);
+    assert.ok(Math.abs(at.seconds - (10 * row.slotsPerPass) / row.tokensPerSecond) < 1e-9);
     assert.match(at.source, /^measured: llama fixture/);
+    assert.doesNotMatch(at.source, /floor/);
+    // many tiny passes cost the per-pass floor (the smallest model's whole step), not their tokens
+    const tiny = estimateTrainingDuration({
+      params: row.params,
+      method: "lora",
+      backend: "wasm",
+      passSlots: Array(100).fill(16),
+      evalSlots: 0,
+    })!;
+    assert.ok(Math.abs(tiny.seconds - (100 * row.slotsPerPass) / row.tokensPerSecond) < 1e-9);
+    assert.match(
+      tiny.source,
+      /100 of 100 passes counted at the per-pass floor of \d+ ms \(llama fixture's 1024-slot step\)/,
+    );
     const sizes = THROUGHPUT_TABLE.filter((r) => r.method === "lora").map((r) => r.params);
     const mid = Math.round(Math.sqrt(Math.min(...sizes) * Math.max(...sizes)));
     const between = estimateTrainingDuration({
       params: mid,
       method: "lora",
       backend: "wasm",
-      trainSlots: 1e6,
+      passSlots: Array(1000).fill(1000),
       evalSlots: 0,
     })!;
     assert.match(
@@ -104,7 +120,7 @@ describe("training plan", () => {
       params: mid,
       method: "full",
       backend: "tensorflow",
-      trainSlots: 1e6,
+      passSlots: Array(1000).fill(1000),
       evalSlots: 1e6,
     })!;
     assert.match(gpu.source, /^no figures measured on backend 'tensorflow'; wasm figures used/);

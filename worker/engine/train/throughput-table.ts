@@ -6,6 +6,11 @@
 // outside the measured sizes the nearest row's FLOP rate is used. Small models are dominated by
 // per-kernel overhead, so the FLOP rate grows with size; the nearest row keeps estimates for
 // larger models on the slow side rather than the fast side.
+//
+// That overhead is paid per forward + backward pass whatever its size (hundreds of kernel
+// launches, the optimizer, the step's bookkeeping), so no pass is estimated faster than the
+// smallest measured model's whole benchmark step: a job of many small passes (batch_size 1 on
+// short examples) is bounded by pass count, not tokens.
 
 export type TrainingMethod = "lora" | "full";
 
@@ -17,6 +22,8 @@ export interface ThroughputRow {
   backend: string;
   method: TrainingMethod;
   tokensPerSecond: number;
+  /** token slots of one benchmark step, run as one forward + backward pass (8 × 128) */
+  slotsPerPass: number;
   /** command, machine and date */
   source: string;
 }
@@ -30,6 +37,7 @@ export const THROUGHPUT_TABLE: readonly ThroughputRow[] = [
     backend: "wasm",
     method: "lora",
     tokensPerSecond: 5347,
+    slotsPerPass: 1024,
     source: BENCH_2VCPU,
   },
   {
@@ -38,6 +46,7 @@ export const THROUGHPUT_TABLE: readonly ThroughputRow[] = [
     backend: "wasm",
     method: "full",
     tokensPerSecond: 8296,
+    slotsPerPass: 1024,
     source: BENCH_2VCPU,
   },
   {
@@ -46,6 +55,7 @@ export const THROUGHPUT_TABLE: readonly ThroughputRow[] = [
     backend: "wasm",
     method: "lora",
     tokensPerSecond: 1569,
+    slotsPerPass: 1024,
     source: BENCH_2VCPU,
   },
   {
@@ -54,6 +64,7 @@ export const THROUGHPUT_TABLE: readonly ThroughputRow[] = [
     backend: "wasm",
     method: "full",
     tokensPerSecond: 1304,
+    slotsPerPass: 1024,
     source: BENCH_2VCPU,
   },
 ];
@@ -62,8 +73,8 @@ export interface DurationInput {
   params: number;
   method: TrainingMethod;
   backend: string;
-  /** token slots of forward + backward passes */
-  trainSlots: number;
+  /** token slots of each forward + backward pass */
+  passSlots: readonly number[];
   /** token slots of forward-only passes (validation) */
   evalSlots: number;
 }
@@ -110,12 +121,27 @@ export function estimateTrainingDuration(
     how = `interpolated by FLOPs ≈ 6·params·tokens between ${describeRow(lo)} and ${describeRow(hi)}`;
   }
   const tokensPerSecond = rate / (6 * input.params);
+  const smallest = rows[0];
+  const floor = smallest.slotsPerPass / smallest.tokensPerSecond;
+  let trainSeconds = 0;
+  let trainSlots = 0;
+  let floored = 0;
+  for (const slots of input.passSlots) {
+    const compute = (6 * input.params * slots) / rate;
+    if (compute < floor) floored++;
+    trainSeconds += Math.max(floor, compute);
+    trainSlots += slots;
+  }
   // a forward-only pass is about a third of a training pass (2 · params · tokens)
-  const seconds = (6 * input.params * input.trainSlots + 2 * input.params * input.evalSlots) / rate;
+  const seconds = trainSeconds + (2 * input.params * input.evalSlots) / rate;
   const sources = [...new Set(rows.map((r) => r.source))].join("; ");
+  const floorNote =
+    floored > 0
+      ? `; ${floored} of ${input.passSlots.length} passes counted at the per-pass floor of ${(floor * 1000).toFixed(0)} ms (${smallest.model}'s ${smallest.slotsPerPass}-slot step)`
+      : "";
   return {
     seconds,
     tokensPerSecond,
-    source: `${note}${how} (${sources}); ${Math.round(input.trainSlots)} training and ${Math.round(input.evalSlots)} validation token slots at ${Math.round(tokensPerSecond)} tokens/s for ${input.params.toLocaleString("en-US")} params`,
+    source: `${note}${how} (${sources}); ${trainSlots} training and ${Math.round(input.evalSlots)} validation token slots at ${Math.round(tokensPerSecond)} tokens/s for ${input.params.toLocaleString("en-US")} params${floorNote}`,
   };
 }

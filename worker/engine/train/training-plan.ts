@@ -29,7 +29,9 @@ export interface TrainingPlanInput {
 export interface TrainingPlan {
   stepsPerEpoch: number;
   totalSteps: number;
-  /** token slots of every forward + backward pass (padding included) */
+  /** token slots of each forward + backward pass (padding included), in order */
+  passSlots: number[];
+  /** their sum */
   trainSlots: number;
   /** token slots of the forward-only validation passes: the samples and the final full pass */
   evalSlots: number;
@@ -45,14 +47,14 @@ export function planTraining(input: TrainingPlanInput): TrainingPlan {
   const { rowLengths, batchSize, microBatchSize } = input;
   const perEpoch = stepsPerEpoch(rowLengths.length, batchSize);
   const totalSteps = perEpoch * input.nEpochs;
-  let trainSlots = 0;
+  const passSlots: number[] = [];
   for (let epoch = 0; epoch < input.nEpochs; epoch++) {
     const order = batchOrder(rowLengths.length, epoch, input.seed);
     for (let step = 0; step < perEpoch; step++) {
       const stepRows = order.slice(step * batchSize, (step + 1) * batchSize);
       for (let at = 0; at < stepRows.length; at += microBatchSize) {
         const rows = stepRows.slice(at, at + microBatchSize);
-        trainSlots += slotsOf(rowLengths, rows);
+        passSlots.push(slotsOf(rowLengths, rows));
       }
     }
   }
@@ -71,5 +73,6 @@ export function planTraining(input: TrainingPlanInput): TrainingPlan {
       );
     }
   }
-  return { stepsPerEpoch: perEpoch, totalSteps, trainSlots, evalSlots };
+  const trainSlots = passSlots.reduce((n, x) => n + x, 0);
+  return { stepsPerEpoch: perEpoch, totalSteps, passSlots, trainSlots, evalSlots };
 }
