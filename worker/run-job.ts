@@ -37,6 +37,7 @@ import { type EpochEnd, type StepMetrics, train, TrainingDivergedError } from ".
 import { datasetError, datasetWarnings, formatError, missingFileError, soleFormat } from "./dataset-problems.js";
 import { readBlobBytes, readFileLines, writeBlobBytes } from "./job-blobs.js";
 import { resultsCsv } from "./results-csv.js";
+import { enqueueJobWebhookEvent } from "../src/webhooks/webhook-outbox.js";
 
 export interface RunJobOptions {
   database: DatabaseHandle;
@@ -102,6 +103,7 @@ async function failJob(opts: RunJobOptions, job: JobRow, error: JobError): Promi
       .where(eq(fineTuningJobs.id, job.id));
     if (current.resumeBlobId) await deleteBlob(tx, current.resumeBlobId);
     await addEvent(tx, job.id, { level: "error", message: `The job failed: ${error.message}` });
+    await enqueueJobWebhookEvent(tx, job, "fine_tuning.job.failed");
   });
 }
 
@@ -174,6 +176,7 @@ async function startRunning(opts: RunJobOptions, job: JobRow, data: PreparedData
       .where(ownedAndActive(job.id, opts.workerId))
       .returning({ id: fineTuningJobs.id });
     if (row) await addEvents(tx, job.id, events);
+    if (row && firstStart) await enqueueJobWebhookEvent(tx, job, "fine_tuning.job.running");
     return row !== undefined;
   });
 }
@@ -248,6 +251,7 @@ async function storeEpochCheckpoint(
       for (const c of stale) if (c.blobId) await deleteBlob(tx, c.blobId);
     }
     await addEvent(tx, job.id, { message: `Checkpoint created at step ${end.step}` });
+    await enqueueJobWebhookEvent(tx, job, "fine_tuning.job.checkpoint.created");
     return true;
   });
   if (!stored) {
@@ -344,6 +348,7 @@ async function publish(
         { message: `New fine-tuned model created: ${modelName}` },
         { message: "The job has successfully completed" },
       ]);
+      await enqueueJobWebhookEvent(tx, job, "fine_tuning.job.succeeded");
       return true;
     });
     if (!done) for (const b of blobsWritten) await b.abort();
