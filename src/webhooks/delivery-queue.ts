@@ -24,7 +24,12 @@ export interface ClaimedDelivery {
 
 const rowsOf = <T>(result: unknown): T[] => (result as { rows: T[] }).rows ?? [];
 
-export async function claimDueDeliveries(q: Queryable, dispatcherId: string, leaseSeconds: number, limit: number): Promise<ClaimedDelivery[]> {
+export async function claimDueDeliveries(
+  q: Queryable,
+  dispatcherId: string,
+  leaseSeconds: number,
+  limit: number,
+): Promise<ClaimedDelivery[]> {
   const d = webhookDeliveries;
   const claimed = rowsOf<{ id: string }>(
     await q.execute(sql`
@@ -85,7 +90,9 @@ export async function recordAttempt(
       .set({
         attempts: sql`${d.attempts} + 1`,
         status,
-        nextAttemptAt: result.ok ? sql`${d.nextAttemptAt}` : sql`CASE WHEN ${expired} THEN ${d.nextAttemptAt} ELSE ${next} END`,
+        nextAttemptAt: result.ok
+          ? sql`${d.nextAttemptAt}`
+          : sql`CASE WHEN ${expired} THEN ${d.nextAttemptAt} ELSE ${next} END`,
         claimedBy: null,
         leaseExpiresAt: null,
         finishedAt: result.ok ? sql`now()` : sql`CASE WHEN ${expired} THEN now() ELSE NULL END`,

@@ -12,7 +12,9 @@ export async function listenForWebhookEvents(
 ): Promise<() => Promise<void>> {
   const client = (database.db as unknown as { $client: unknown }).$client;
   if (database.kind === "pglite") {
-    const pglite = client as { listen(channel: string, cb: (payload: string) => void): Promise<() => Promise<void>> };
+    const pglite = client as {
+      listen(channel: string, cb: (payload: string) => void): Promise<() => Promise<void>>;
+    };
     const unlisten = await pglite.listen(WEBHOOKS_CHANNEL, () => onWake());
     return async () => {
       await unlisten().catch(() => {});

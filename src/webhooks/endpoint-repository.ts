@@ -19,7 +19,11 @@ export interface EndpointFields {
   description: string | null;
 }
 
-export async function createEndpoint(db: Database, projectId: string, fields: EndpointFields): Promise<EndpointRow> {
+export async function createEndpoint(
+  db: Database,
+  projectId: string,
+  fields: EndpointFields,
+): Promise<EndpointRow> {
   const [row] = await db
     .insert(webhookEndpoints)
     .values({ id: newEndpointId(), projectId, ...fields, secret: newWebhookSecret(), source: "api" })
@@ -27,7 +31,8 @@ export async function createEndpoint(db: Database, projectId: string, fields: En
   return row;
 }
 
-const scoped = (projectId: string, id: string) => and(eq(webhookEndpoints.id, id), eq(webhookEndpoints.projectId, projectId));
+const scoped = (projectId: string, id: string) =>
+  and(eq(webhookEndpoints.id, id), eq(webhookEndpoints.projectId, projectId));
 
 export async function endpointOr404(db: Database, projectId: string, id: string): Promise<EndpointRow> {
   const [row] = await db.select().from(webhookEndpoints).where(scoped(projectId, id));
@@ -36,13 +41,19 @@ export async function endpointOr404(db: Database, projectId: string, id: string)
 }
 
 /** Newest first; up to limit + 1 rows. */
-export async function listEndpoints(db: Database, projectId: string, q: { after?: string; limit: number }): Promise<EndpointRow[]> {
+export async function listEndpoints(
+  db: Database,
+  projectId: string,
+  q: { after?: string; limit: number },
+): Promise<EndpointRow[]> {
   const t = webhookEndpoints;
   const conditions: SQL[] = [eq(t.projectId, projectId)];
   if (q.after !== undefined) {
     const [cursor] = await db.select().from(t).where(scoped(projectId, q.after));
     if (!cursor) throw badRequest(`No such webhook endpoint: ${q.after} (the 'after' cursor)`, "after");
-    conditions.push(or(lt(t.createdAt, cursor.createdAt), and(eq(t.createdAt, cursor.createdAt), lt(t.id, cursor.id)))!);
+    conditions.push(
+      or(lt(t.createdAt, cursor.createdAt), and(eq(t.createdAt, cursor.createdAt), lt(t.id, cursor.id)))!,
+    );
   }
   return db
     .select()
@@ -65,19 +76,30 @@ export async function updateEndpoint(
 }
 
 export async function rotateSecret(db: Database, projectId: string, id: string): Promise<EndpointRow> {
-  const [row] = await db.update(webhookEndpoints).set({ secret: newWebhookSecret() }).where(scoped(projectId, id)).returning();
+  const [row] = await db
+    .update(webhookEndpoints)
+    .set({ secret: newWebhookSecret() })
+    .where(scoped(projectId, id))
+    .returning();
   if (!row) throw notFound("webhook endpoint", id, "webhook_endpoint_id");
   return row;
 }
 
 /** Deliveries and attempts go with it (ON DELETE CASCADE). */
 export async function deleteEndpoint(db: Database, projectId: string, id: string): Promise<void> {
-  const [row] = await db.delete(webhookEndpoints).where(scoped(projectId, id)).returning({ id: webhookEndpoints.id });
+  const [row] = await db
+    .delete(webhookEndpoints)
+    .where(scoped(projectId, id))
+    .returning({ id: webhookEndpoints.id });
   if (!row) throw notFound("webhook endpoint", id, "webhook_endpoint_id");
 }
 
 /** Newest first; up to limit + 1 rows. The endpoint must be the project's (checked by the caller). */
-export async function listAttempts(db: Database, endpointId: string, q: { after?: string; limit: number }): Promise<AttemptRow[]> {
+export async function listAttempts(
+  db: Database,
+  endpointId: string,
+  q: { after?: string; limit: number },
+): Promise<AttemptRow[]> {
   const a = webhookDeliveryAttempts;
   const conditions: SQL[] = [eq(a.endpointId, endpointId)];
   if (q.after !== undefined) {
@@ -101,7 +123,10 @@ export async function listAttempts(db: Database, endpointId: string, q: { after?
  * configured URL (all events, the configured secret); `env` endpoints no longer configured are
  * deleted. Endpoints made through the API are left alone.
  */
-export async function provisionEnvEndpoints(db: Database, targets: { url: string; secret: string }[]): Promise<void> {
+export async function provisionEnvEndpoints(
+  db: Database,
+  targets: { url: string; secret: string }[],
+): Promise<void> {
   if (targets.length === 0) {
     await db.delete(webhookEndpoints).where(eq(webhookEndpoints.source, "env"));
     return;
@@ -110,7 +135,15 @@ export async function provisionEnvEndpoints(db: Database, targets: { url: string
   const t = webhookEndpoints;
   const envOf = and(eq(t.projectId, project.id), eq(t.source, "env"));
   await db.transaction(async (tx) => {
-    await tx.delete(t).where(and(envOf, notInArray(t.url, targets.map((x) => x.url))));
+    await tx.delete(t).where(
+      and(
+        envOf,
+        notInArray(
+          t.url,
+          targets.map((x) => x.url),
+        ),
+      ),
+    );
     for (const target of targets) {
       const [updated] = await tx
         .update(t)

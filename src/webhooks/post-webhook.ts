@@ -37,6 +37,7 @@ export function postWebhook(input: PostWebhookInput): Promise<AttemptResult> {
   const elapsed = () => Date.now() - started;
   return new Promise((resolve) => {
     let settled = false;
+    let timer: NodeJS.Timeout | undefined;
     const finish = (r: Omit<AttemptResult, "durationMs" | "ok">) => {
       if (settled) return;
       settled = true;
@@ -52,7 +53,11 @@ export function postWebhook(input: PostWebhookInput): Promise<AttemptResult> {
     }
     const host = url.hostname.replace(/^\[|\]$/g, "");
     if (!input.allowPrivate && isIP(host) !== 0 && isNonPublicAddress(host)) {
-      return finish({ statusCode: null, error: `blocked: ${host} is a non-public address`, responseExcerpt: null });
+      return finish({
+        statusCode: null,
+        error: `blocked: ${host} is a non-public address`,
+        responseExcerpt: null,
+      });
     }
     const body = Buffer.from(input.body, "utf8");
     const client = url.protocol === "https:" ? https : http;
@@ -62,7 +67,7 @@ export function postWebhook(input: PostWebhookInput): Promise<AttemptResult> {
       lookup: policyLookup(input.allowPrivate),
       agent: false,
     });
-    const timer = setTimeout(() => {
+    timer = setTimeout(() => {
       req.destroy();
       finish({ statusCode: null, error: `timeout after ${input.timeoutMs} ms`, responseExcerpt: null });
     }, input.timeoutMs);
@@ -71,7 +76,10 @@ export function postWebhook(input: PostWebhookInput): Promise<AttemptResult> {
       const chunks: Buffer[] = [];
       let kept = 0;
       const done = () => {
-        const excerpt = Buffer.concat(chunks).subarray(0, input.excerptBytes).toString("utf8").replace(/\uFFFD+$/, "");
+        const excerpt = Buffer.concat(chunks)
+          .subarray(0, input.excerptBytes)
+          .toString("utf8")
+          .replace(/\uFFFD+$/, "");
         const status = res.statusCode ?? null;
         const failed = status === null || status < 200 || status >= 300;
         finish({ statusCode: status, error: failed ? `HTTP ${status}` : null, responseExcerpt: excerpt });

@@ -19,7 +19,11 @@ export const DEFAULT_RETRY_SCHEDULE: RetrySchedule = {
 };
 
 /** How long to wait after failed attempt number `attempt` (1-based). */
-export function retryDelayMs(schedule: RetrySchedule, attempt: number, random: () => number = Math.random): number {
+export function retryDelayMs(
+  schedule: RetrySchedule,
+  attempt: number,
+  random: () => number = Math.random,
+): number {
   const ceiling = Math.min(schedule.maxDelayMs, schedule.baseMs * 2 ** Math.min(attempt - 1, 40));
   return Math.round(ceiling / 2 + random() * (ceiling / 2));
 }

@@ -28,7 +28,8 @@ interface EndpointBody {
 
 export function registerWebhookRoutes(app: FastifyInstance, ctx: AppContext): void {
   const { db } = ctx.database;
-  const idParam = (request: FastifyRequest) => (request.params as { webhook_endpoint_id: string }).webhook_endpoint_id;
+  const idParam = (request: FastifyRequest) =>
+    (request.params as { webhook_endpoint_id: string }).webhook_endpoint_id;
   const checkUrl = (url: string) => {
     const problem = webhookUrlProblem(url, ctx.config.webhookAllowPrivate);
     if (problem) throw badRequest(`Invalid 'url': ${problem}.`, "url", "invalid_url");
@@ -62,19 +63,30 @@ export function registerWebhookRoutes(app: FastifyInstance, ctx: AppContext): vo
     return toListPage(rows.map(toEndpointObject), limit);
   });
 
-  app.get("/v1/webhook_endpoints/:webhook_endpoint_id", { schema: operationSchema("retrieveWebhookEndpoint") }, async (request) =>
-    toEndpointObject(await endpointOr404(db, request.projectId, idParam(request))),
+  app.get(
+    "/v1/webhook_endpoints/:webhook_endpoint_id",
+    { schema: operationSchema("retrieveWebhookEndpoint") },
+    async (request) => toEndpointObject(await endpointOr404(db, request.projectId, idParam(request))),
   );
 
-  app.post("/v1/webhook_endpoints/:webhook_endpoint_id", { schema: operationSchema("updateWebhookEndpoint") }, async (request) =>
-    toEndpointObject(await updateEndpoint(db, request.projectId, idParam(request), fieldsOf(request.body as EndpointBody))),
+  app.post(
+    "/v1/webhook_endpoints/:webhook_endpoint_id",
+    { schema: operationSchema("updateWebhookEndpoint") },
+    async (request) =>
+      toEndpointObject(
+        await updateEndpoint(db, request.projectId, idParam(request), fieldsOf(request.body as EndpointBody)),
+      ),
   );
 
-  app.delete("/v1/webhook_endpoints/:webhook_endpoint_id", { schema: operationSchema("deleteWebhookEndpoint") }, async (request) => {
-    const id = idParam(request);
-    await deleteEndpoint(db, request.projectId, id);
-    return { id, object: "webhook_endpoint.deleted", deleted: true };
-  });
+  app.delete(
+    "/v1/webhook_endpoints/:webhook_endpoint_id",
+    { schema: operationSchema("deleteWebhookEndpoint") },
+    async (request) => {
+      const id = idParam(request);
+      await deleteEndpoint(db, request.projectId, id);
+      return { id, object: "webhook_endpoint.deleted", deleted: true };
+    },
+  );
 
   app.post(
     "/v1/webhook_endpoints/:webhook_endpoint_id/rotate_secret",
@@ -82,12 +94,16 @@ export function registerWebhookRoutes(app: FastifyInstance, ctx: AppContext): vo
     async (request) => toEndpointWithSecret(await rotateSecret(db, request.projectId, idParam(request))),
   );
 
-  app.post("/v1/webhook_endpoints/:webhook_endpoint_id/test", { schema: operationSchema("testWebhookEndpoint") }, async (request) => {
-    const id = idParam(request);
-    const event = await db.transaction((tx) => enqueueTestEvent(tx, request.projectId, id));
-    if (!event) throw notFound("webhook endpoint", id, "webhook_endpoint_id");
-    return event;
-  });
+  app.post(
+    "/v1/webhook_endpoints/:webhook_endpoint_id/test",
+    { schema: operationSchema("testWebhookEndpoint") },
+    async (request) => {
+      const id = idParam(request);
+      const event = await db.transaction((tx) => enqueueTestEvent(tx, request.projectId, id));
+      if (!event) throw notFound("webhook endpoint", id, "webhook_endpoint_id");
+      return event;
+    },
+  );
 
   app.get(
     "/v1/webhook_endpoints/:webhook_endpoint_id/deliveries",

@@ -81,7 +81,14 @@ export async function startWebhookDispatcher(opts: WebhookDispatcherOptions): Pr
       "user-agent": USER_AGENT,
       ...signWebhook(delivery.secret, delivery.eventId, Math.floor(Date.now() / 1000), delivery.payload),
     };
-    const result = await postWebhook({ url: delivery.url, headers, body: delivery.payload, timeoutMs, allowPrivate: opts.allowPrivate, excerptBytes });
+    const result = await postWebhook({
+      url: delivery.url,
+      headers,
+      body: delivery.payload,
+      timeoutMs,
+      allowPrivate: opts.allowPrivate,
+      excerptBytes,
+    });
     const outcome = await recordAttempt(db, delivery, id, result, {
       delayMs: retryDelayMs(retry, delivery.attempts + 1),
       maxAgeMs: retry.maxAgeMs,
@@ -106,7 +113,11 @@ export async function startWebhookDispatcher(opts: WebhookDispatcherOptions): Pr
         continue;
       }
       await Promise.all(
-        batch.map((d) => deliverOne(d).catch((err) => log(`webhooks: delivery ${d.id} not recorded: ${(err as Error).message}`))),
+        batch.map((d) =>
+          deliverOne(d).catch((err) =>
+            log(`webhooks: delivery ${d.id} not recorded: ${(err as Error).message}`),
+          ),
+        ),
       );
     }
   };

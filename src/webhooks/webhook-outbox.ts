@@ -42,7 +42,9 @@ export async function enqueueWebhookEvent(
         ? eq(webhookEndpoints.projectId, projectId)
         : and(eq(webhookEndpoints.projectId, projectId), eq(webhookEndpoints.id, onlyEndpointId)),
     );
-  const targets = endpoints.filter((e) => onlyEndpointId !== undefined || e.events === null || e.events.includes(type));
+  const targets = endpoints.filter(
+    (e) => onlyEndpointId !== undefined || e.events === null || e.events.includes(type),
+  );
   if (targets.length === 0) return null;
   const payload: WebhookEventPayload = {
     id: newEventId(),
@@ -51,10 +53,20 @@ export async function enqueueWebhookEvent(
     created_at: Math.floor(Date.now() / 1000),
     data,
   };
-  await tx.insert(webhookEvents).values({ id: payload.id, projectId, type, payload: JSON.stringify(payload) });
-  await tx.insert(webhookDeliveries).values(
-    targets.map((e) => ({ id: newDeliveryId(), eventId: payload.id, endpointId: e.id, projectId, status: "pending" })),
-  );
+  await tx
+    .insert(webhookEvents)
+    .values({ id: payload.id, projectId, type, payload: JSON.stringify(payload) });
+  await tx
+    .insert(webhookDeliveries)
+    .values(
+      targets.map((e) => ({
+        id: newDeliveryId(),
+        eventId: payload.id,
+        endpointId: e.id,
+        projectId,
+        status: "pending",
+      })),
+    );
   await tx.execute(sql`SELECT pg_notify(${WEBHOOKS_CHANNEL}, ${payload.id})`);
   return payload;
 }
@@ -69,6 +81,10 @@ export async function enqueueJobWebhookEvent(
 }
 
 /** null when the project has no such endpoint. */
-export function enqueueTestEvent(tx: Queryable, projectId: string, endpointId: string): Promise<WebhookEventPayload | null> {
+export function enqueueTestEvent(
+  tx: Queryable,
+  projectId: string,
+  endpointId: string,
+): Promise<WebhookEventPayload | null> {
   return enqueueWebhookEvent(tx, projectId, TEST_EVENT_TYPE, { id: endpointId }, endpointId);
 }

@@ -26,8 +26,17 @@ export interface SignedHeaders {
   "webhook-signature": string;
 }
 
-export function signWebhook(secret: string, id: string, timestampSeconds: number, body: string): SignedHeaders {
+export function signWebhook(
+  secret: string,
+  id: string,
+  timestampSeconds: number,
+  body: string,
+): SignedHeaders {
   const key = Buffer.from(secret.slice(PREFIX.length), "base64");
   const mac = createHmac("sha256", key).update(`${id}.${timestampSeconds}.${body}`).digest("base64");
-  return { "webhook-id": id, "webhook-timestamp": String(timestampSeconds), "webhook-signature": `v1,${mac}` };
+  return {
+    "webhook-id": id,
+    "webhook-timestamp": String(timestampSeconds),
+    "webhook-signature": `v1,${mac}`,
+  };
 }

@@ -51,7 +51,8 @@ export function webhookUrlProblem(raw: string, allowPrivate: boolean): string | 
   } catch {
     return "is not an absolute URL";
   }
-  if (url.protocol !== "https:" && url.protocol !== "http:") return `must be http or https (got ${url.protocol.slice(0, -1)})`;
+  if (url.protocol !== "https:" && url.protocol !== "http:")
+    return `must be http or https (got ${url.protocol.slice(0, -1)})`;
   if (url.username || url.password) return "must not contain credentials (user:password@)";
   if (raw.length > 2048) return "must be at most 2048 characters";
   if (allowPrivate) return null;
@@ -77,9 +78,14 @@ export function policyLookup(allowPrivate: boolean): LookupFunction {
       if (err) return callback(err, "", 0);
       const blocked = allowPrivate ? undefined : addresses.find((a) => isNonPublicAddress(a.address));
       if (blocked) {
-        return callback(new BlockedAddressError(`${hostname} resolves to ${blocked.address}, a non-public address`), "", 0);
+        return callback(
+          new BlockedAddressError(`${hostname} resolves to ${blocked.address}, a non-public address`),
+          "",
+          0,
+        );
       }
-      if ((options as { all?: boolean }).all) return (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, addresses);
+      if ((options as { all?: boolean }).all)
+        return (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, addresses);
       return callback(null, addresses[0].address, addresses[0].family);
     });
   };

@@ -38,7 +38,10 @@ for (const target of testDatabases()) {
     const call = async (method: string, path: string, body?: unknown, key = app.apiKey) => {
       const res = await fetch(`${app.baseURL}${path}`, {
         method,
-        headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+        headers: {
+          authorization: `Bearer ${key}`,
+          ...(body === undefined ? {} : { "content-type": "application/json" }),
+        },
         body: body === undefined ? undefined : JSON.stringify(body),
       });
       return { status: res.status, json: (await res.json()) as any };
@@ -77,7 +80,8 @@ for (const target of testDatabases()) {
 
     it("list pages newest first with after/limit", async () => {
       const ids: string[] = [];
-      for (let i = 0; i < 3; i++) ids.push((await call("POST", "/webhook_endpoints", { url: `${receiver.url}?n=${i}` })).json.id);
+      for (let i = 0; i < 3; i++)
+        ids.push((await call("POST", "/webhook_endpoints", { url: `${receiver.url}?n=${i}` })).json.id);
       const first = await call("GET", "/webhook_endpoints?limit=2");
       assert.equal(first.json.data.length, 2);
       assert.equal(first.json.has_more, true);
@@ -90,14 +94,21 @@ for (const target of testDatabases()) {
     });
 
     it("update changes only the fields given; delete removes it (then 404)", async () => {
-      const ep = (await call("POST", "/webhook_endpoints", { url: receiver.url, events: ["fine_tuning.job.failed"] })).json;
+      const ep = (
+        await call("POST", "/webhook_endpoints", { url: receiver.url, events: ["fine_tuning.job.failed"] })
+      ).json;
       assert.deepEqual(ep.events, ["fine_tuning.job.failed"]);
-      const updated = await call("POST", `/webhook_endpoints/${ep.id}`, { events: ["fine_tuning.job.succeeded", "fine_tuning.job.cancelled"] });
+      const updated = await call("POST", `/webhook_endpoints/${ep.id}`, {
+        events: ["fine_tuning.job.succeeded", "fine_tuning.job.cancelled"],
+      });
       assert.equal(updated.status, 200);
       assert.deepEqual(updated.json.events, ["fine_tuning.job.succeeded", "fine_tuning.job.cancelled"]);
       assert.equal(updated.json.url, receiver.url);
       assert.equal(updated.json.secret, undefined);
-      const described = await call("POST", `/webhook_endpoints/${ep.id}`, { description: "renamed", url: `${receiver.url}?v=2` });
+      const described = await call("POST", `/webhook_endpoints/${ep.id}`, {
+        description: "renamed",
+        url: `${receiver.url}?v=2`,
+      });
       assert.equal(described.json.description, "renamed");
       assert.equal(described.json.url, `${receiver.url}?v=2`);
       assert.deepEqual(described.json.events, ["fine_tuning.job.succeeded", "fine_tuning.job.cancelled"]);
@@ -140,7 +151,10 @@ for (const target of testDatabases()) {
       assert.equal(got.headers["webhook-id"], sent.json.id);
       assert.equal(got.headers["content-type"], "application/json");
       // a wrong secret (another endpoint's) fails verification
-      await assert.rejects(app.client.webhooks.unwrap(got.body, got.headers, SECRET_A), /signature does not match/);
+      await assert.rejects(
+        app.client.webhooks.unwrap(got.body, got.headers, SECRET_A),
+        /signature does not match/,
+      );
 
       let log: any;
       for (let i = 0; i < 50; i++) {
@@ -174,7 +188,9 @@ for (const target of testDatabases()) {
       const before = receiver.received.length;
       await call("POST", `/webhook_endpoints/${ep.id}/test`);
       const [got] = (await receiver.waitFor(before + 1)).slice(before);
-      const event = (await app.client.webhooks.unwrap(got.body, got.headers, rotated.json.secret)) as { type: string };
+      const event = (await app.client.webhooks.unwrap(got.body, got.headers, rotated.json.secret)) as {
+        type: string;
+      };
       assert.equal(event.type, "webhook_endpoint.test");
       await assert.rejects(app.client.webhooks.unwrap(got.body, got.headers, ep.secret));
       await call("DELETE", `/webhook_endpoints/${ep.id}`);
@@ -195,9 +211,17 @@ for (const target of testDatabases()) {
       ];
       for (const [method, suffix, body] of routes) {
         const foreign = await call(method, `/webhook_endpoints/${ep.id}${suffix}`, body, other.apiKey);
-        const missing = await call(method, `/webhook_endpoints/we_${"x".repeat(24)}${suffix}`, body, other.apiKey);
+        const missing = await call(
+          method,
+          `/webhook_endpoints/we_${"x".repeat(24)}${suffix}`,
+          body,
+          other.apiKey,
+        );
         assert.equal(foreign.status, 404, `${method} ${suffix}`);
-        assert.deepEqual(foreign.json.error, { ...missing.json.error, message: missing.json.error.message.replace(`we_${"x".repeat(24)}`, ep.id) });
+        assert.deepEqual(foreign.json.error, {
+          ...missing.json.error,
+          message: missing.json.error.message.replace(`we_${"x".repeat(24)}`, ep.id),
+        });
       }
       const list = await call("GET", "/webhook_endpoints", undefined, other.apiKey);
       assert.deepEqual(list.json.data, []);
@@ -208,7 +232,11 @@ for (const target of testDatabases()) {
     });
 
     it("WEBHOOK_URLS endpoints are provisioned in project default and reconciled", async () => {
-      const config = loadConfig({ WEBHOOK_URLS: `${receiver.url}?a, ${receiver.url}?b`, WEBHOOK_SECRET: `${SECRET_A},${SECRET_B}`, WEBHOOK_ALLOW_PRIVATE: "true" });
+      const config = loadConfig({
+        WEBHOOK_URLS: `${receiver.url}?a, ${receiver.url}?b`,
+        WEBHOOK_SECRET: `${SECRET_A},${SECRET_B}`,
+        WEBHOOK_ALLOW_PRIVATE: "true",
+      });
       assert.deepEqual(config.webhookUrls, [
         { url: `${receiver.url}?a`, secret: SECRET_A },
         { url: `${receiver.url}?b`, secret: SECRET_B },
@@ -217,7 +245,9 @@ for (const target of testDatabases()) {
       const key = await createApiKey(db.handle.db, { projectName: "default", source: "cli" });
       const client = sdkClient(app.baseURL, key.key);
       const list = async () =>
-        ((await call("GET", "/webhook_endpoints", undefined, key.key)).json.data as any[]).filter((e) => e.source === "env");
+        ((await call("GET", "/webhook_endpoints", undefined, key.key)).json.data as any[]).filter(
+          (e) => e.source === "env",
+        );
       const first = await list();
       assert.deepEqual(first.map((e) => e.url).sort(), [`${receiver.url}?a`, `${receiver.url}?b`]);
       // a test event to the `a` endpoint verifies with WEBHOOK_SECRET's first secret
@@ -225,18 +255,30 @@ for (const target of testDatabases()) {
       const before = receiver.received.length;
       await call("POST", `/webhook_endpoints/${a.id}/test`, undefined, key.key);
       const [got] = (await receiver.waitFor(before + 1)).slice(before);
-      assert.equal(((await client.webhooks.unwrap(got.body, got.headers, SECRET_A)) as { data: { id: string } }).data.id, a.id);
+      assert.equal(
+        ((await client.webhooks.unwrap(got.body, got.headers, SECRET_A)) as { data: { id: string } }).data.id,
+        a.id,
+      );
 
       // a restart with one URL keeps that endpoint (same id) and removes the other
       await provisionEnvEndpoints(db.handle.db, [{ url: `${receiver.url}?a`, secret: SECRET_B }]);
       const second = await list();
-      assert.deepEqual(second.map((e) => e.id), [a.id]);
+      assert.deepEqual(
+        second.map((e) => e.id),
+        [a.id],
+      );
       await provisionEnvEndpoints(db.handle.db, []);
       assert.deepEqual(await list(), []);
 
       assert.throws(() => loadConfig({ WEBHOOK_URLS: "https://example.com/h" }), /WEBHOOK_SECRET/);
-      assert.throws(() => loadConfig({ WEBHOOK_URLS: "https://example.com/h", WEBHOOK_SECRET: "plain" }), /whsec_/);
-      assert.throws(() => loadConfig({ WEBHOOK_URLS: "http://127.0.0.1:9/h", WEBHOOK_SECRET: SECRET_A }), /WEBHOOK_URLS.*private/);
+      assert.throws(
+        () => loadConfig({ WEBHOOK_URLS: "https://example.com/h", WEBHOOK_SECRET: "plain" }),
+        /whsec_/,
+      );
+      assert.throws(
+        () => loadConfig({ WEBHOOK_URLS: "http://127.0.0.1:9/h", WEBHOOK_SECRET: SECRET_A }),
+        /WEBHOOK_URLS.*private/,
+      );
       assert.throws(() => loadConfig({ WEBHOOK_ALLOW_PRIVATE: "maybe" }), /WEBHOOK_ALLOW_PRIVATE/);
     });
   });

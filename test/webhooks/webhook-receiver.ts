@@ -36,7 +36,8 @@ export async function startReceiver(path = "/hook"): Promise<WebhookReceiver> {
     async waitFor(n, timeoutMs = 30_000) {
       const t0 = Date.now();
       while (received.length < n) {
-        if (Date.now() - t0 > timeoutMs) throw new Error(`receiver: ${received.length} of ${n} requests after ${timeoutMs} ms`);
+        if (Date.now() - t0 > timeoutMs)
+          throw new Error(`receiver: ${received.length} of ${n} requests after ${timeoutMs} ms`);
         await new Promise<void>((resolve) => {
           waiters.push(resolve);
           setTimeout(resolve, 200);
