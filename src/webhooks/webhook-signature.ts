@@ -20,11 +20,11 @@ export function webhookSecretProblem(secret: string): string | null {
   return null;
 }
 
-export interface SignedHeaders {
+export type SignedHeaders = {
   "webhook-id": string;
   "webhook-timestamp": string;
   "webhook-signature": string;
-}
+};
 
 export function signWebhook(
   secret: string,

@@ -5,7 +5,9 @@
 // PGlite and Postgres.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { sql } from "drizzle-orm";
 import type OpenAI from "openai";
+import { fineTuningJobs } from "../../src/db/schema.js";
 import { startWebhookDispatcher, type WebhookDispatcher } from "../../src/webhooks/webhook-dispatcher.js";
 import type { RunningWorker } from "../../worker/worker-loop.js";
 import {
@@ -152,6 +154,30 @@ for (const target of testDatabases()) {
         verified.filter((e) => e.data.id === job.id).map((e) => e.type),
         ["fine_tuning.job.failed"],
       );
+    });
+
+    it("a job the worker fails (its own file check, after the api's step was lost) sends fine_tuning.job.failed", async () => {
+      const training = await uploadTraining(app.client, trainingLines(3));
+      // as if the api died right after create: the job stays validating_files until a worker's
+      // fallback claim validates it (created_at backdated past that wait)
+      const [row] = await db.handle.db
+        .insert(fineTuningJobs)
+        .values({
+          id: `ftjob-${Date.now()}`,
+          projectId: app.projectId,
+          model,
+          trainingFile: training,
+          status: "validating_files",
+          method: { type: "supervised", supervised: { hyperparameters: {} } },
+          seed: 42,
+          createdAt: sql`now() - interval '1 minute'`,
+        })
+        .returning();
+      const event = await eventFor(row.id, "fine_tuning.job.failed");
+      const failed = await app.client.fineTuning.jobs.retrieve(row.id);
+      assert.equal(failed.status, "failed");
+      assert.equal(failed.error?.code, "invalid_n_examples");
+      assert.deepEqual(event.data, { id: row.id });
     });
 
     it("another project's job events never reach this project's endpoint", async () => {
