@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { eq, sql } from "drizzle-orm";
 import { webhookDeliveries, webhookEvents } from "../../src/db/schema.js";
+import { sweepOnce } from "../../src/maintenance.js";
 import { claimDueDeliveries } from "../../src/webhooks/delivery-queue.js";
 import type { RetrySchedule } from "../../src/webhooks/retry-schedule.js";
 import { startWebhookDispatcher, type WebhookDispatcher } from "../../src/webhooks/webhook-dispatcher.js";
@@ -285,6 +286,32 @@ for (const target of testDatabases()) {
       const n = receiver.received.length;
       await new Promise((r) => setTimeout(r, 400));
       assert.equal(receiver.received.length, n, "no attempt after giving up");
+    });
+
+    it("events older than 30 days whose deliveries are done are swept, with their attempt log", async () => {
+      await reset();
+      const ep = await newEndpoint();
+      await dispatch();
+      await enqueueJobEvent("ftjob-old", "fine_tuning.job.succeeded");
+      await receiver.waitFor(1);
+      await attempts(ep.id, 1);
+      for (const d of dispatchers.splice(0)) await d.stop();
+      await enqueueJobEvent("ftjob-old-pending", "fine_tuning.job.succeeded");
+      await db.handle.db
+        .update(webhookEvents)
+        .set({ createdAt: sql`now() - interval '31 days'` })
+        .where(eq(webhookEvents.projectId, project.projectId));
+      const swept = await sweepOnce(db.handle.db);
+      assert.equal(swept.webhookEvents, 1);
+      const left = await db.handle.db
+        .select()
+        .from(webhookEvents)
+        .where(eq(webhookEvents.projectId, project.projectId));
+      assert.deepEqual(
+        left.map((e) => JSON.parse(e.payload).data.id),
+        ["ftjob-old-pending"],
+      );
+      assert.deepEqual((await call("GET", `/webhook_endpoints/${ep.id}/deliveries`)).data, []);
     });
   });
 }
