@@ -37,6 +37,8 @@ CREATE TABLE "webhook_endpoints" (
 	"events" jsonb,
 	"description" text,
 	"secret" text NOT NULL,
+	"previous_secret" text,
+	"previous_secret_expires_at" timestamp with time zone,
 	"source" text NOT NULL,
 	"created_at" timestamp with time zone DEFAULT now() NOT NULL
 );

@@ -254,7 +254,8 @@ export const fineTunedModels = pgTable(
 
 /**
  * Where a project's events are delivered. `secret` (whsec_…) signs every delivery, so it is
- * kept as is; the API shows it only in the create and rotate answers. `events` null = every
+ * kept as is; the API shows it only in the create and rotate answers. A rotated-out secret
+ * keeps signing (a second signature) for a day, so receivers can switch without losing events. `events` null = every
  * event type. `source`: api (made through /v1/webhook_endpoints) | env (WEBHOOK_URLS).
  */
 export const webhookEndpoints = pgTable(
@@ -268,6 +269,9 @@ export const webhookEndpoints = pgTable(
     events: jsonb("events").$type<string[] | null>(),
     description: text("description"),
     secret: text("secret").notNull(),
+    /** after a rotation, deliveries are signed with this one too until it expires */
+    previousSecret: text("previous_secret"),
+    previousSecretExpiresAt: timestamp("previous_secret_expires_at", { withTimezone: true, mode: "date" }),
     source: text("source").notNull(),
     createdAt: createdAt(),
   },

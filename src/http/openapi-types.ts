@@ -465,7 +465,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Replace the signing secret; every attempt from now on (retries included) is signed with the new one. */
+        /** Replace the signing secret (answered once). For 24 hours every attempt carries two signatures, one per secret, so receivers still on the old secret keep verifying; then only the new one signs. */
         post: operations["rotateWebhookEndpointSecret"];
         delete?: never;
         options?: never;

@@ -14,7 +14,8 @@ export interface ClaimedDelivery {
   projectId: string;
   endpointId: string;
   url: string;
-  secret: string;
+  /** the current secret first, then a rotated-out one still in its grace period */
+  secrets: string[];
   eventId: string;
   eventType: string;
   payload: string;
@@ -55,6 +56,9 @@ export async function claimDueDeliveries(
         endpointId: d.endpointId,
         url: webhookEndpoints.url,
         secret: webhookEndpoints.secret,
+        previousSecret: sql<
+          string | null
+        >`CASE WHEN ${webhookEndpoints.previousSecretExpiresAt} > now() THEN ${webhookEndpoints.previousSecret} END`,
         eventId: webhookEvents.id,
         eventType: webhookEvents.type,
         payload: webhookEvents.payload,
@@ -64,7 +68,10 @@ export async function claimDueDeliveries(
       .innerJoin(webhookEndpoints, eq(webhookEndpoints.id, d.endpointId))
       .innerJoin(webhookEvents, eq(webhookEvents.id, d.eventId))
       .where(eq(d.id, id));
-    if (row) out.push(row);
+    if (row) {
+      const { secret, previousSecret, ...rest } = row;
+      out.push({ ...rest, secrets: previousSecret ? [secret, previousSecret] : [secret] });
+    }
   }
   return out;
 }

@@ -2,7 +2,7 @@
 // endpoint is a missing endpoint (the same 404), and so are its delivery attempts.
 // Endpoints from WEBHOOK_URLS (source `env`) live in project `default`, as API_KEYS keys do,
 // and are reconciled at start: exactly the configured URLs, with the configured secrets.
-import { and, desc, eq, lt, notInArray, or, type SQL } from "drizzle-orm";
+import { and, desc, eq, lt, notInArray, or, type SQL, sql } from "drizzle-orm";
 import { DEFAULT_PROJECT, ensureProject } from "../auth/api-keys.js";
 import type { Database } from "../db/client.js";
 import { webhookDeliveryAttempts, webhookEndpoints } from "../db/schema.js";
@@ -12,6 +12,9 @@ import type { AttemptRow, EndpointRow } from "./webhook-objects.js";
 import { newWebhookSecret } from "./webhook-signature.js";
 
 export const newEndpointId = () => `we_${randomAlphanumeric(24)}`;
+
+/** How long a rotated-out secret keeps signing deliveries beside the new one. */
+export const PREVIOUS_SECRET_SECONDS = 24 * 3600;
 
 export interface EndpointFields {
   url: string;
@@ -76,9 +79,14 @@ export async function updateEndpoint(
 }
 
 export async function rotateSecret(db: Database, projectId: string, id: string): Promise<EndpointRow> {
+  const t = webhookEndpoints;
   const [row] = await db
-    .update(webhookEndpoints)
-    .set({ secret: newWebhookSecret() })
+    .update(t)
+    .set({
+      secret: newWebhookSecret(),
+      previousSecret: sql`${t.secret}`,
+      previousSecretExpiresAt: sql`now() + make_interval(secs => ${PREVIOUS_SECRET_SECONDS}::double precision)`,
+    })
     .where(scoped(projectId, id))
     .returning();
   if (!row) throw notFound("webhook endpoint", id, "webhook_endpoint_id");
@@ -147,7 +155,7 @@ export async function provisionEnvEndpoints(
     for (const target of targets) {
       const [updated] = await tx
         .update(t)
-        .set({ secret: target.secret, events: null })
+        .set({ secret: target.secret, previousSecret: null, previousSecretExpiresAt: null, events: null })
         .where(and(envOf, eq(t.url, target.url)))
         .returning({ id: t.id });
       if (!updated) {

@@ -79,7 +79,7 @@ export async function startWebhookDispatcher(opts: WebhookDispatcherOptions): Pr
     const headers = {
       "content-type": "application/json",
       "user-agent": USER_AGENT,
-      ...signWebhook(delivery.secret, delivery.eventId, Math.floor(Date.now() / 1000), delivery.payload),
+      ...signWebhook(delivery.secrets, delivery.eventId, Math.floor(Date.now() / 1000), delivery.payload),
     };
     const result = await postWebhook({
       url: delivery.url,

@@ -56,17 +56,15 @@ export async function enqueueWebhookEvent(
   await tx
     .insert(webhookEvents)
     .values({ id: payload.id, projectId, type, payload: JSON.stringify(payload) });
-  await tx
-    .insert(webhookDeliveries)
-    .values(
-      targets.map((e) => ({
-        id: newDeliveryId(),
-        eventId: payload.id,
-        endpointId: e.id,
-        projectId,
-        status: "pending",
-      })),
-    );
+  await tx.insert(webhookDeliveries).values(
+    targets.map((e) => ({
+      id: newDeliveryId(),
+      eventId: payload.id,
+      endpointId: e.id,
+      projectId,
+      status: "pending",
+    })),
+  );
   await tx.execute(sql`SELECT pg_notify(${WEBHOOKS_CHANNEL}, ${payload.id})`);
   return payload;
 }

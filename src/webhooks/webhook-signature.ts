@@ -26,17 +26,20 @@ export type SignedHeaders = {
   "webhook-signature": string;
 };
 
+/** One `v1,…` signature per secret, space-separated (receivers accept any one that matches). */
 export function signWebhook(
-  secret: string,
+  secrets: string | string[],
   id: string,
   timestampSeconds: number,
   body: string,
 ): SignedHeaders {
-  const key = Buffer.from(secret.slice(PREFIX.length), "base64");
-  const mac = createHmac("sha256", key).update(`${id}.${timestampSeconds}.${body}`).digest("base64");
+  const signatures = (Array.isArray(secrets) ? secrets : [secrets]).map((secret) => {
+    const key = Buffer.from(secret.slice(PREFIX.length), "base64");
+    return `v1,${createHmac("sha256", key).update(`${id}.${timestampSeconds}.${body}`).digest("base64")}`;
+  });
   return {
     "webhook-id": id,
     "webhook-timestamp": String(timestampSeconds),
-    "webhook-signature": `v1,${mac}`,
+    "webhook-signature": signatures.join(" "),
   };
 }

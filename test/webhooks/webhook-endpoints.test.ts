@@ -4,7 +4,9 @@
 // log are a 404), and WEBHOOK_URLS provisioning. PGlite and Postgres.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { eq, sql } from "drizzle-orm";
 import { createApiKey } from "../../src/auth/api-keys.js";
+import { webhookEndpoints } from "../../src/db/schema.js";
 import { loadConfig } from "../../src/config.js";
 import { provisionEnvEndpoints } from "../../src/webhooks/endpoint-repository.js";
 import { startWebhookDispatcher, type WebhookDispatcher } from "../../src/webhooks/webhook-dispatcher.js";
@@ -179,20 +181,39 @@ for (const target of testDatabases()) {
       await call("DELETE", `/webhook_endpoints/${ep.id}`);
     });
 
-    it("rotate_secret answers a new secret; later deliveries are signed with it only", async () => {
+    it("rotate_secret answers a new secret; the old one keeps signing beside it for a day, then stops", async () => {
       const ep = (await call("POST", "/webhook_endpoints", { url: receiver.url })).json;
       const rotated = await call("POST", `/webhook_endpoints/${ep.id}/rotate_secret`);
       assert.equal(rotated.status, 200);
       assert.match(rotated.json.secret, /^whsec_/);
       assert.notEqual(rotated.json.secret, ep.secret);
-      const before = receiver.received.length;
-      await call("POST", `/webhook_endpoints/${ep.id}/test`);
-      const [got] = (await receiver.waitFor(before + 1)).slice(before);
-      const event = (await app.client.webhooks.unwrap(got.body, got.headers, rotated.json.secret)) as {
-        type: string;
+      assert.equal(rotated.json.id, ep.id);
+      const testDelivery = async () => {
+        const before = receiver.received.length;
+        await call("POST", `/webhook_endpoints/${ep.id}/test`);
+        return (await receiver.waitFor(before + 1))[before];
       };
-      assert.equal(event.type, "webhook_endpoint.test");
-      await assert.rejects(app.client.webhooks.unwrap(got.body, got.headers, ep.secret));
+      const during = await testDelivery();
+      assert.equal(during.headers["webhook-signature"].split(" ").length, 2);
+      // a receiver still on the old secret and one already on the new both verify
+      for (const secret of [rotated.json.secret, ep.secret]) {
+        const event = (await app.client.webhooks.unwrap(during.body, during.headers, secret)) as {
+          type: string;
+        };
+        assert.equal(event.type, "webhook_endpoint.test");
+      }
+      // once the grace period is over, only the new secret signs
+      await db.handle.db
+        .update(webhookEndpoints)
+        .set({ previousSecretExpiresAt: sql`now() - interval '1 second'` })
+        .where(eq(webhookEndpoints.id, ep.id));
+      const later = await testDelivery();
+      assert.equal(later.headers["webhook-signature"].split(" ").length, 1);
+      await app.client.webhooks.unwrap(later.body, later.headers, rotated.json.secret);
+      await assert.rejects(
+        app.client.webhooks.unwrap(later.body, later.headers, ep.secret),
+        /does not match/,
+      );
       await call("DELETE", `/webhook_endpoints/${ep.id}`);
     });
 

@@ -35,6 +35,15 @@ describe("webhook signatures", () => {
     assert.deepEqual(await client.webhooks.unwrap(body, headers, secret), JSON.parse(body));
   });
 
+  it("with two secrets (a rotation), either one verifies", async () => {
+    const other = newWebhookSecret();
+    const headers = signWebhook([secret, other], "evt_1", now(), body);
+    assert.equal(headers["webhook-signature"].split(" ").length, 2);
+    await client.webhooks.unwrap(body, headers, secret);
+    await client.webhooks.unwrap(body, headers, other);
+    await assert.rejects(client.webhooks.unwrap(body, headers, newWebhookSecret()), /does not match/);
+  });
+
   it("and refuses it for another secret, another body, another id, or an old timestamp", async () => {
     const headers = signWebhook(secret, "evt_1", now(), body);
     await assert.rejects(client.webhooks.unwrap(body, headers, newWebhookSecret()), /does not match/);
