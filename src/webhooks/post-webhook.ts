@@ -67,9 +67,12 @@ export function postWebhook(input: PostWebhookInput): Promise<AttemptResult> {
       lookup: policyLookup(input.allowPrivate),
       agent: false,
     });
+    // an answer whose status came in time counts by its status, however slow the rest of it
+    let answered: (() => void) | null = null;
     timer = setTimeout(() => {
+      if (answered) answered();
+      else finish({ statusCode: null, error: `timeout after ${input.timeoutMs} ms`, responseExcerpt: null });
       req.destroy();
-      finish({ statusCode: null, error: `timeout after ${input.timeoutMs} ms`, responseExcerpt: null });
     }, input.timeoutMs);
     req.on("error", (err) => finish({ statusCode: null, error: describeError(err), responseExcerpt: null }));
     req.on("response", (res) => {
@@ -85,6 +88,7 @@ export function postWebhook(input: PostWebhookInput): Promise<AttemptResult> {
         finish({ statusCode: status, error: failed ? `HTTP ${status}` : null, responseExcerpt: excerpt });
         res.destroy();
       };
+      answered = done;
       res.on("data", (chunk: Buffer) => {
         if (kept < input.excerptBytes) {
           chunks.push(chunk);

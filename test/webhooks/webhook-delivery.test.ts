@@ -203,6 +203,19 @@ for (const target of testDatabases()) {
       await target.close();
     });
 
+    it("a 2xx whose body is still streaming at the timeout counts as delivered", async () => {
+      await reset(() => ({ status: 200, body: "accepted, still talking", stallBodyMs: 3000 }));
+      const ep = await newEndpoint();
+      await dispatch({ timeoutMs: 300 });
+      await enqueueJobEvent("ftjob-stall", "fine_tuning.job.succeeded");
+      const [attempt] = await attempts(ep.id, 1);
+      assert.equal(attempt.status, "succeeded");
+      assert.equal(attempt.response_status_code, 200);
+      assert.equal(attempt.response_excerpt, "accepted, still talking");
+      assert.ok(attempt.duration_ms < 2500, `duration ${attempt.duration_ms}`);
+      assert.equal(attempt.next_attempt_at, null);
+    });
+
     it("with WEBHOOK_ALLOW_PRIVATE off, loopback targets are refused when saved and when delivered (after DNS)", async () => {
       await reset();
       const strict = await startTestApp({ database: db.handle, config: { webhookAllowPrivate: false } });

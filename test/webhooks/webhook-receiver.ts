@@ -15,6 +15,8 @@ export interface Answer {
   headers?: Record<string, string>;
   /** wait this long before answering */
   delayMs?: number;
+  /** send the status and the first part of the body at once, the end only after this long */
+  stallBodyMs?: number;
 }
 
 export interface WebhookReceiver {
@@ -64,7 +66,10 @@ export async function startReceiver(path = "/hook"): Promise<WebhookReceiver> {
       const send = () => {
         if (res.destroyed) return;
         res.writeHead(answer.status, answer.headers ?? { "content-type": "text/plain" });
-        res.end(answer.body ?? "");
+        if (answer.stallBodyMs) {
+          res.write(answer.body ?? "");
+          setTimeout(() => res.end(), answer.stallBodyMs);
+        } else res.end(answer.body ?? "");
       };
       if (answer.delayMs) setTimeout(send, answer.delayMs);
       else send();
