@@ -19,6 +19,7 @@ import { buildRequestValidator } from "./http/request-validator.js";
 import { generateRequestId } from "./http/request-id.js";
 import { registerModelRoutes } from "./models/routes.js";
 import { registerUploadRoutes } from "./uploads/routes.js";
+import { registerWebhookRoutes } from "./webhooks/routes.js";
 
 export interface BuildAppOptions {
   config: Config;
@@ -76,5 +77,6 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   registerModelRoutes(app, ctx);
   registerFineTuningRoutes(app, ctx);
   registerChatRoutes(app, ctx);
+  registerWebhookRoutes(app, ctx);
   return app;
 }

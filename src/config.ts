@@ -2,6 +2,8 @@
 // reads is listed here (and in the README's configuration table); nothing else reads
 // process.env, so tests build a Config directly.
 import { resolve } from "node:path";
+import { webhookSecretProblem } from "./webhooks/webhook-signature.js";
+import { webhookUrlProblem } from "./webhooks/webhook-url-policy.js";
 
 export interface Config {
   /** TCP port of the HTTP server (0 = any free port). */
@@ -30,6 +32,12 @@ export interface Config {
   adapterCacheSize: number;
   /** pino log level (fatal|error|warn|info|debug|trace|silent). */
   logLevel: string;
+  /** WEBHOOK_URLS + WEBHOOK_SECRET: endpoints provisioned in project `default` at start. */
+  webhookUrls: { url: string; secret: string }[];
+  /** Whether webhooks may target loopback, private and link-local addresses. */
+  webhookAllowPrivate: boolean;
+  /** Whether this process sends pending webhook deliveries (any api/worker process may). */
+  webhookDelivery: boolean;
 }
 
 export const DEFAULT_CONFIG: Config = {
@@ -46,6 +54,9 @@ export const DEFAULT_CONFIG: Config = {
   maxValidationErrors: 20,
   adapterCacheSize: 16,
   logLevel: "info",
+  webhookUrls: [],
+  webhookAllowPrivate: false,
+  webhookDelivery: true,
 };
 
 export class ConfigError extends Error {}
@@ -63,6 +74,44 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: nu
 function text(env: NodeJS.ProcessEnv, name: string, fallback: string): string {
   const raw = env[name];
   return raw === undefined || raw.trim() === "" ? fallback : raw.trim();
+}
+
+function boolean(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const raw = env[name]?.trim().toLowerCase();
+  if (raw === undefined || raw === "") return fallback;
+  if (["1", "true", "yes", "on"].includes(raw)) return true;
+  if (["0", "false", "no", "off"].includes(raw)) return false;
+  throw new ConfigError(`${name} must be true or false (got ${JSON.stringify(env[name])})`);
+}
+
+function list(env: NodeJS.ProcessEnv, name: string): string[] {
+  return (env[name] ?? "")
+    .split(",")
+    .map((v) => v.trim())
+    .filter((v) => v.length > 0);
+}
+
+/** WEBHOOK_URLS=u1,u2 with WEBHOOK_SECRET=s (one for all) or s1,s2 (one per URL, in order). */
+function webhookUrls(env: NodeJS.ProcessEnv, allowPrivate: boolean): Config["webhookUrls"] {
+  const urls = list(env, "WEBHOOK_URLS");
+  const secrets = list(env, "WEBHOOK_SECRET");
+  if (urls.length === 0) {
+    if (secrets.length > 0) throw new ConfigError("WEBHOOK_SECRET is set but WEBHOOK_URLS is not");
+    return [];
+  }
+  if (secrets.length !== 1 && secrets.length !== urls.length) {
+    throw new ConfigError(
+      `WEBHOOK_SECRET must hold one whsec_ secret, or one per WEBHOOK_URLS entry (${urls.length}); got ${secrets.length}`,
+    );
+  }
+  return urls.map((url, i) => {
+    const problem = webhookUrlProblem(url, allowPrivate);
+    if (problem) throw new ConfigError(`WEBHOOK_URLS: ${url} ${problem}`);
+    const secret = secrets.length === 1 ? secrets[0] : secrets[i];
+    const secretProblem = webhookSecretProblem(secret);
+    if (secretProblem) throw new ConfigError(`WEBHOOK_SECRET ${secretProblem}`);
+    return { url, secret };
+  });
 }
 
 const LOG_LEVELS = new Set(["fatal", "error", "warn", "info", "debug", "trace", "silent"]);
@@ -87,6 +136,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!LOG_LEVELS.has(logLevel)) {
     throw new ConfigError(`LOG_LEVEL must be one of ${[...LOG_LEVELS].join(", ")} (got ${logLevel})`);
   }
+  const webhookAllowPrivate = boolean(env, "WEBHOOK_ALLOW_PRIVATE", DEFAULT_CONFIG.webhookAllowPrivate);
   return {
     port: integer(env, "PORT", DEFAULT_CONFIG.port, 0),
     host: text(env, "HOST", DEFAULT_CONFIG.host),
@@ -101,5 +151,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxValidationErrors: integer(env, "MAX_VALIDATION_ERRORS", DEFAULT_CONFIG.maxValidationErrors, 0),
     adapterCacheSize: integer(env, "ADAPTER_CACHE_SIZE", DEFAULT_CONFIG.adapterCacheSize, 1),
     logLevel,
+    webhookUrls: webhookUrls(env, webhookAllowPrivate),
+    webhookAllowPrivate,
+    webhookDelivery: boolean(env, "WEBHOOK_DELIVERY", DEFAULT_CONFIG.webhookDelivery),
   };
 }

@@ -12,6 +12,8 @@ import { apiKeys } from "./db/schema.js";
 import { startEmbeddedWorker } from "./fine-tuning/embedded-worker.js";
 import { startSweeper } from "./maintenance.js";
 import { listBaseModels } from "./models/base-models.js";
+import { provisionEnvEndpoints } from "./webhooks/endpoint-repository.js";
+import { startWebhookDispatcher } from "./webhooks/webhook-dispatcher.js";
 
 /** First start without any model: write the tiny default model (the engine's generator). */
 async function ensureDefaultModel(config: Config, log: (msg: string) => void): Promise<void> {
@@ -79,9 +81,14 @@ async function main(): Promise<void> {
     }
   }
   if (embedded) await ensureDefaultModel(config, log);
+  await provisionEnvEndpoints(database.db, config.webhookUrls);
+  if (config.webhookUrls.length > 0) log(`WEBHOOK_URLS: ${config.webhookUrls.length} endpoint(s) in project 'default'.`);
 
   const stopSweeper = startSweeper(database.db, app.log);
   const stopWorker = embedded ? await startEmbeddedWorker(config, database, log) : null;
+  const webhooks = config.webhookDelivery
+    ? await startWebhookDispatcher({ database, allowPrivate: config.webhookAllowPrivate, log })
+    : null;
   await app.listen({ port: config.port, host: config.host });
   const address = app.server.address();
   const port = typeof address === "object" && address ? address.port : config.port;
@@ -101,6 +108,7 @@ async function main(): Promise<void> {
     closing = true;
     log(`${signal}: shutting down`);
     stopSweeper();
+    await webhooks?.stop();
     await stopWorker?.();
     // Requests in flight get a grace period; a slow upload or a live event stream would
     // otherwise hold the process forever. Cut ones leave no file (the upload is not published).

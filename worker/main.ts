@@ -9,6 +9,7 @@ import { openDatabase } from "../src/db/client.js";
 import { retryTransient } from "../src/db/retry-transient.js";
 import { loadWorkerSettings } from "./worker-config.js";
 import { startWorker } from "./worker-loop.js";
+import { startWebhookDispatcher } from "../src/webhooks/webhook-dispatcher.js";
 
 async function main(): Promise<void> {
   let config: ReturnType<typeof loadConfig>;
@@ -36,6 +37,10 @@ async function main(): Promise<void> {
   });
   log(`worker ${settings.workerId}: ${database.description}, models in ${config.modelsDir}, lease ${settings.leaseSeconds}s`);
   const worker = await startWorker({ database, modelsDir: config.modelsDir, settings, log });
+  // workers send pending webhooks too, so events go out while every api process is down
+  const webhooks = config.webhookDelivery
+    ? await startWebhookDispatcher({ database, allowPrivate: config.webhookAllowPrivate, log })
+    : null;
   let signalled = false;
   const shutdown = (signal: string) => {
     if (signalled) return;
@@ -46,6 +51,7 @@ async function main(): Promise<void> {
   process.on("SIGTERM", () => shutdown("SIGTERM"));
   process.on("SIGINT", () => shutdown("SIGINT"));
   await worker.done;
+  await webhooks?.stop();
   await database.close();
   log(`worker ${settings.workerId}: stopped`);
   process.exit(0);

@@ -42,6 +42,7 @@ import { resultsCsv } from "./results-csv.js";
 import { retryTransient } from "../src/db/retry-transient.js";
 import { isTransientDatabaseError } from "../src/db/transient-error.js";
 import { newEventId } from "../src/fine-tuning/job-ids.js";
+import { enqueueJobWebhookEvent } from "../src/webhooks/webhook-outbox.js";
 
 export interface RunJobOptions {
   database: DatabaseHandle;
@@ -108,6 +109,7 @@ async function failJob(opts: RunJobOptions, job: JobRow, error: JobError): Promi
       .where(eq(fineTuningJobs.id, job.id));
     if (current.resumeBlobId) await deleteBlob(tx, current.resumeBlobId);
     await addEvent(tx, job.id, { level: "error", message: `The job failed: ${error.message}` });
+    await enqueueJobWebhookEvent(tx, job, "fine_tuning.job.failed");
   });
 }
 
@@ -180,6 +182,7 @@ async function startRunning(opts: RunJobOptions, job: JobRow, data: PreparedData
       .where(ownedAndActive(job.id, opts.workerId))
       .returning({ id: fineTuningJobs.id });
     if (row) await addEvents(tx, job.id, events);
+    if (row && firstStart) await enqueueJobWebhookEvent(tx, job, "fine_tuning.job.running");
     return row !== undefined;
   });
 }
@@ -254,6 +257,7 @@ async function storeEpochCheckpoint(
       for (const c of stale) if (c.blobId) await deleteBlob(tx, c.blobId);
     }
     await addEvent(tx, job.id, { message: `Checkpoint created at step ${end.step}` });
+    await enqueueJobWebhookEvent(tx, job, "fine_tuning.job.checkpoint.created");
     return true;
   });
   if (!stored) {
@@ -356,6 +360,7 @@ async function publish(
         { message: `New fine-tuned model created: ${modelName}` },
         { message: "The job has successfully completed" },
       ]);
+      await enqueueJobWebhookEvent(tx, job, "fine_tuning.job.succeeded");
       return true;
     });
     if (!done) for (const b of blobsWritten) await b.abort();

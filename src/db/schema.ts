@@ -249,3 +249,110 @@ export const fineTunedModels = pgTable(
   },
   (t) => [index("fine_tuned_models_project_idx").on(t.projectId, t.createdAt)],
 );
+
+// ---------------------------------------------------------------- webhooks
+
+/**
+ * Where a project's events are delivered. `secret` (whsec_…) signs every delivery, so it is
+ * kept as is; the API shows it only in the create and rotate answers. A rotated-out secret
+ * keeps signing (a second signature) for a day, so receivers can switch without losing events. `events` null = every
+ * event type. `source`: api (made through /v1/webhook_endpoints) | env (WEBHOOK_URLS).
+ */
+export const webhookEndpoints = pgTable(
+  "webhook_endpoints",
+  {
+    id: text("id").primaryKey(),
+    projectId: text("project_id")
+      .notNull()
+      .references(() => projects.id, { onDelete: "cascade" }),
+    url: text("url").notNull(),
+    events: jsonb("events").$type<string[] | null>(),
+    description: text("description"),
+    secret: text("secret").notNull(),
+    /** after a rotation, deliveries are signed with this one too until it expires */
+    previousSecret: text("previous_secret"),
+    previousSecretExpiresAt: timestamp("previous_secret_expires_at", { withTimezone: true, mode: "date" }),
+    source: text("source").notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [index("webhook_endpoints_project_created_idx").on(t.projectId, t.createdAt, t.id)],
+);
+
+/**
+ * The outbox: one row per event, written in the transaction that made it true (a job's final
+ * status…). `payload` is the exact JSON body every attempt sends and signs.
+ */
+export const webhookEvents = pgTable("webhook_events", {
+  id: text("id").primaryKey(),
+  projectId: text("project_id")
+    .notNull()
+    .references(() => projects.id, { onDelete: "cascade" }),
+  type: text("type").notNull(),
+  payload: text("payload").notNull(),
+  createdAt: createdAt(),
+});
+
+/**
+ * One event to one endpoint: `pending` until a 2xx (`delivered`) or until retries run out
+ * (`failed`). A dispatcher owns it while `lease_expires_at` is in the future (FOR UPDATE SKIP
+ * LOCKED + lease, as job claims), so a dispatcher that dies mid-delivery only delays it.
+ */
+export const webhookDeliveries = pgTable(
+  "webhook_deliveries",
+  {
+    id: text("id").primaryKey(),
+    eventId: text("event_id")
+      .notNull()
+      .references(() => webhookEvents.id, { onDelete: "cascade" }),
+    endpointId: text("endpoint_id")
+      .notNull()
+      .references(() => webhookEndpoints.id, { onDelete: "cascade" }),
+    projectId: text("project_id")
+      .notNull()
+      .references(() => projects.id, { onDelete: "cascade" }),
+    status: text("status").notNull(),
+    attempts: integer("attempts").notNull().default(0),
+    nextAttemptAt: timestamp("next_attempt_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
+    claimedBy: text("claimed_by"),
+    leaseExpiresAt: timestamp("lease_expires_at", { withTimezone: true, mode: "date" }),
+    createdAt: createdAt(),
+    finishedAt: timestamp("finished_at", { withTimezone: true, mode: "date" }),
+  },
+  (t) => [
+    index("webhook_deliveries_due_idx")
+      .on(t.nextAttemptAt)
+      .where(sql`${t.status} = 'pending'`),
+    index("webhook_deliveries_endpoint_idx").on(t.endpointId),
+  ],
+);
+
+/** Every HTTP attempt of a delivery, listed per endpoint (newest first). */
+export const webhookDeliveryAttempts = pgTable(
+  "webhook_delivery_attempts",
+  {
+    seq: bigint("seq", { mode: "number" }).primaryKey().generatedAlwaysAsIdentity(),
+    id: text("id").notNull().unique(),
+    deliveryId: text("delivery_id")
+      .notNull()
+      .references(() => webhookDeliveries.id, { onDelete: "cascade" }),
+    endpointId: text("endpoint_id")
+      .notNull()
+      .references(() => webhookEndpoints.id, { onDelete: "cascade" }),
+    projectId: text("project_id")
+      .notNull()
+      .references(() => projects.id, { onDelete: "cascade" }),
+    eventId: text("event_id").notNull(),
+    eventType: text("event_type").notNull(),
+    attempt: integer("attempt").notNull(),
+    /** the receiver's HTTP status; null when none came (timeout, refused, blocked address) */
+    statusCode: integer("status_code"),
+    /** why it failed without a status (or with a non-2xx one) */
+    error: text("error"),
+    durationMs: integer("duration_ms").notNull(),
+    /** the first bytes of the receiver's answer, never more */
+    responseExcerpt: text("response_excerpt"),
+    nextAttemptAt: timestamp("next_attempt_at", { withTimezone: true, mode: "date" }),
+    createdAt: createdAt(),
+  },
+  (t) => [index("webhook_delivery_attempts_endpoint_seq_idx").on(t.endpointId, t.seq)],
+);

@@ -12,6 +12,7 @@ import type { CreateJobRequest } from "./create-job-request.js";
 import { addEvent } from "./job-events.js";
 import { newJobId } from "./job-ids.js";
 import type { CheckpointRow, JobRow, JobStatus } from "./job-objects.js";
+import { enqueueJobWebhookEvent } from "../webhooks/webhook-outbox.js";
 
 /** The channel workers LISTEN on; the payload is the job id. */
 export const JOBS_CHANNEL = "fine_tuning_jobs";
@@ -112,6 +113,7 @@ export async function cancelJob(db: Database, projectId: string, id: string): Pr
     // a cancelled job is never resumed: its resume state goes (its checkpoints stay usable)
     if (current.resumeBlobId) await deleteBlob(tx, current.resumeBlobId);
     await addEvent(tx, id, { message: "The job was cancelled" });
+    await enqueueJobWebhookEvent(tx, updated, "fine_tuning.job.cancelled");
     return updated;
   });
   return row ?? transitionRefused(db, projectId, id, "cancelled");

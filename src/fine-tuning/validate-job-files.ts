@@ -27,6 +27,7 @@ import type { JobMethod } from "./create-job-request.js";
 import { addEvent } from "./job-events.js";
 import type { JobRow } from "./job-objects.js";
 import { notifyWorkers } from "./job-repository.js";
+import { enqueueJobWebhookEvent } from "../webhooks/webhook-outbox.js";
 
 export type FilesVerdict = "queued" | "failed" | "left_to_worker" | "unchanged";
 
@@ -81,6 +82,7 @@ export async function validateJobFiles(db: Database, job: JobRow): Promise<Files
         .returning({ id: fineTuningJobs.id });
       if (!row) return "unchanged";
       await addEvent(tx, job.id, { level: "error", message: `The job failed: ${problem.message}` });
+      await enqueueJobWebhookEvent(tx, job, "fine_tuning.job.failed");
       return "failed";
     }
     const [row] = await tx.update(fineTuningJobs).set({ status: "queued" }).where(guard).returning({ id: fineTuningJobs.id });

@@ -446,8 +446,398 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/webhook_endpoints": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The project's endpoints, newest first (no secrets). */
+        get: operations["listWebhookEndpoints"];
+        put?: never;
+        /**
+         * Register a URL that receives the project's events, signed per Standard Webhooks (verify with the SDK's `client.webhooks.unwrap`).
+         * @description The answer carries `secret` (`whsec_…`), shown here and by `rotate_secret` only. `events`
+         *     defaults to every type. The URL must be http(s) without credentials; unless the server
+         *     runs with `WEBHOOK_ALLOW_PRIVATE=true`, loopback, private and link-local targets are a 400
+         *     (and are refused again at delivery time, after DNS).
+         */
+        post: operations["createWebhookEndpoint"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/webhook_endpoints/{webhook_endpoint_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                webhook_endpoint_id: components["parameters"]["WebhookEndpointId"];
+            };
+            cookie?: never;
+        };
+        get: operations["retrieveWebhookEndpoint"];
+        put?: never;
+        /** Change the URL, events or description; fields left out are kept. Events already queued keep their deliveries. */
+        post: operations["updateWebhookEndpoint"];
+        /** Delete the endpoint, its pending deliveries and its delivery log. */
+        delete: operations["deleteWebhookEndpoint"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/webhook_endpoints/{webhook_endpoint_id}/rotate_secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                webhook_endpoint_id: components["parameters"]["WebhookEndpointId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Replace the signing secret (answered once). For 24 hours every attempt carries two signatures, one per secret, so receivers still on the old secret keep verifying; then only the new one signs. */
+        post: operations["rotateWebhookEndpointSecret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/webhook_endpoints/{webhook_endpoint_id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                webhook_endpoint_id: components["parameters"]["WebhookEndpointId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Queue a `webhook_endpoint.test` event (`data.id` = the endpoint id) for this endpoint only; its attempts appear under `deliveries`. */
+        post: operations["testWebhookEndpoint"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/webhook_endpoints/{webhook_endpoint_id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                webhook_endpoint_id: components["parameters"]["WebhookEndpointId"];
+            };
+            cookie?: never;
+        };
+        /** Every delivery attempt to this endpoint, newest first. */
+        get: operations["listWebhookDeliveryAttempts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
-export type webhooks = Record<string, never>;
+export interface webhooks {
+    fine_tuning_job_succeeded: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sent when a fine-tuning job has succeeded (OpenAI's event).
+         * @description Signed per Standard Webhooks; see the WebhookEvent schema for the headers.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description the event id; the same on every retry */
+                    "webhook-id": string;
+                    /** @description Unix seconds of this attempt */
+                    "webhook-timestamp": string;
+                    /** @description v1,<base64 HMAC-SHA256> */
+                    "webhook-signature": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["WebhookEvent"];
+                };
+            };
+            responses: {
+                /** @description Any 2xx acknowledges the event; anything else (or no answer within 10 s) is retried for up to 72 hours. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    fine_tuning_job_failed: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sent when a fine-tuning job has failed (OpenAI's event).
+         * @description Signed per Standard Webhooks; see the WebhookEvent schema for the headers.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description the event id; the same on every retry */
+                    "webhook-id": string;
+                    /** @description Unix seconds of this attempt */
+                    "webhook-timestamp": string;
+                    /** @description v1,<base64 HMAC-SHA256> */
+                    "webhook-signature": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["WebhookEvent"];
+                };
+            };
+            responses: {
+                /** @description Any 2xx acknowledges the event; anything else (or no answer within 10 s) is retried for up to 72 hours. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    fine_tuning_job_cancelled: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sent when a fine-tuning job has been cancelled (OpenAI's event).
+         * @description Signed per Standard Webhooks; see the WebhookEvent schema for the headers.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description the event id; the same on every retry */
+                    "webhook-id": string;
+                    /** @description Unix seconds of this attempt */
+                    "webhook-timestamp": string;
+                    /** @description v1,<base64 HMAC-SHA256> */
+                    "webhook-signature": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["WebhookEvent"];
+                };
+            };
+            responses: {
+                /** @description Any 2xx acknowledges the event; anything else (or no answer within 10 s) is retried for up to 72 hours. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    fine_tuning_job_running: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sent when a worker starts a job (not again when a paused or re-queued job continues).
+         * @description Signed per Standard Webhooks; see the WebhookEvent schema for the headers.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description the event id; the same on every retry */
+                    "webhook-id": string;
+                    /** @description Unix seconds of this attempt */
+                    "webhook-timestamp": string;
+                    /** @description v1,<base64 HMAC-SHA256> */
+                    "webhook-signature": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["WebhookEvent"];
+                };
+            };
+            responses: {
+                /** @description Any 2xx acknowledges the event; anything else (or no answer within 10 s) is retried for up to 72 hours. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    fine_tuning_job_checkpoint_created: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sent when an end-of-epoch checkpoint is stored.
+         * @description Signed per Standard Webhooks; see the WebhookEvent schema for the headers.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description the event id; the same on every retry */
+                    "webhook-id": string;
+                    /** @description Unix seconds of this attempt */
+                    "webhook-timestamp": string;
+                    /** @description v1,<base64 HMAC-SHA256> */
+                    "webhook-signature": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["WebhookEvent"];
+                };
+            };
+            responses: {
+                /** @description Any 2xx acknowledges the event; anything else (or no answer within 10 s) is retried for up to 72 hours. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    webhook_endpoint_test: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sent by POST /webhook_endpoints/{id}/test to that endpoint only; data.id is the endpoint id.
+         * @description Signed per Standard Webhooks; see the WebhookEvent schema for the headers.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description the event id; the same on every retry */
+                    "webhook-id": string;
+                    /** @description Unix seconds of this attempt */
+                    "webhook-timestamp": string;
+                    /** @description v1,<base64 HMAC-SHA256> */
+                    "webhook-signature": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["WebhookEvent"];
+                };
+            };
+            responses: {
+                /** @description Any 2xx acknowledges the event; anything else (or no answer within 10 s) is retried for up to 72 hours. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+}
 export interface components {
     schemas: {
         Error: {
@@ -1090,6 +1480,108 @@ export interface components {
             usage?: components["schemas"]["CompletionUsage"];
             system_fingerprint?: string | null;
         };
+        /**
+         * @description OpenAI's `fine_tuning.job.succeeded`, `fine_tuning.job.failed`, `fine_tuning.job.cancelled`;
+         *     extensions: `fine_tuning.job.running` (a worker started the job; not sent again when a
+         *     paused or re-queued job resumes) and `fine_tuning.job.checkpoint.created` (an end-of-epoch
+         *     checkpoint was stored).
+         * @enum {string}
+         */
+        WebhookEventType: "fine_tuning.job.succeeded" | "fine_tuning.job.failed" | "fine_tuning.job.cancelled" | "fine_tuning.job.running" | "fine_tuning.job.checkpoint.created";
+        CreateWebhookEndpointRequest: {
+            url: string;
+            /** @description Event types to send; all when left out. */
+            events?: components["schemas"]["WebhookEventType"][];
+            description?: string | null;
+        };
+        UpdateWebhookEndpointRequest: {
+            url?: string;
+            events?: components["schemas"]["WebhookEventType"][];
+            description?: string | null;
+        };
+        WebhookEndpoint: {
+            /** @description we_… */
+            id: string;
+            /** @enum {string} */
+            object: "webhook_endpoint";
+            url: string;
+            events: components["schemas"]["WebhookEventType"][];
+            description: string | null;
+            created_at: number;
+            /**
+             * @description env: provisioned from WEBHOOK_URLS at start
+             * @enum {string}
+             */
+            source: "api" | "env";
+        };
+        WebhookEndpointWithSecret: components["schemas"]["WebhookEndpoint"] & {
+            /** @description whsec_…: the signing secret; shown only in the create and rotate answers */
+            secret: string;
+        };
+        ListWebhookEndpointsResponse: {
+            /** @enum {string} */
+            object: "list";
+            data: components["schemas"]["WebhookEndpoint"][];
+            first_id: string | null;
+            last_id: string | null;
+            has_more: boolean;
+        };
+        DeleteWebhookEndpointResponse: {
+            id: string;
+            /** @enum {string} */
+            object: "webhook_endpoint.deleted";
+            deleted: boolean;
+        };
+        /**
+         * @description The JSON body of every delivery (OpenAI's webhook event shape). Headers: `webhook-id`
+         *     (the event id, the same on every retry), `webhook-timestamp` (the attempt's Unix
+         *     seconds) and `webhook-signature` (`v1,` + base64 HMAC-SHA256 of
+         *     `{webhook-id}.{webhook-timestamp}.{body}` keyed with the base64-decoded part of the
+         *     `whsec_` secret), as the OpenAI SDKs' `webhooks.unwrap` verifies.
+         */
+        WebhookEvent: {
+            /** @description evt_… */
+            id: string;
+            /** @enum {string} */
+            object: "event";
+            type: string;
+            created_at: number;
+            data: {
+                /** @description the fine-tuning job id (the endpoint id for webhook_endpoint.test) */
+                id: string;
+            };
+        };
+        WebhookDeliveryAttempt: {
+            /** @description whatt_… */
+            id: string;
+            /** @enum {string} */
+            object: "webhook_endpoint.delivery_attempt";
+            delivery_id: string;
+            event_id: string;
+            event_type: string;
+            /** @description 1 for the first try of this event to this endpoint */
+            attempt: number;
+            /** @enum {string} */
+            status: "succeeded" | "failed";
+            /** @description null when no HTTP answer came */
+            response_status_code: number | null;
+            /** @description timeout, connection error, blocked address, or HTTP <status> */
+            error: string | null;
+            duration_ms: number;
+            /** @description at most the first 512 bytes of the answer */
+            response_excerpt: string | null;
+            created_at: number;
+            /** @description when it is tried again; null after a success or the last try */
+            next_attempt_at: number | null;
+        };
+        ListWebhookDeliveryAttemptsResponse: {
+            /** @enum {string} */
+            object: "list";
+            data: components["schemas"]["WebhookDeliveryAttempt"][];
+            first_id: string | null;
+            last_id: string | null;
+            has_more: boolean;
+        };
     };
     responses: {
         /** @description An error, in OpenAI's envelope. Every response also carries `x-request-id`. */
@@ -1106,6 +1598,7 @@ export interface components {
         FileId: string;
         UploadId: string;
         FineTuningJobId: string;
+        WebhookEndpointId: string;
     };
     requestBodies: never;
     headers: never;
@@ -1725,6 +2218,200 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["CreateCompletionResponse"];
                     "text/event-stream": components["schemas"]["CreateCompletionResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    listWebhookEndpoints: {
+        parameters: {
+            query?: {
+                after?: string;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListWebhookEndpointsResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    createWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateWebhookEndpointRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpointWithSecret"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    retrieveWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                webhook_endpoint_id: components["parameters"]["WebhookEndpointId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpoint"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    updateWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                webhook_endpoint_id: components["parameters"]["WebhookEndpointId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateWebhookEndpointRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpoint"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    deleteWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                webhook_endpoint_id: components["parameters"]["WebhookEndpointId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeleteWebhookEndpointResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    rotateWebhookEndpointSecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                webhook_endpoint_id: components["parameters"]["WebhookEndpointId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpointWithSecret"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    testWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                webhook_endpoint_id: components["parameters"]["WebhookEndpointId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The queued event, exactly as it will be sent */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEvent"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    listWebhookDeliveryAttempts: {
+        parameters: {
+            query?: {
+                after?: string;
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                webhook_endpoint_id: components["parameters"]["WebhookEndpointId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListWebhookDeliveryAttemptsResponse"];
                 };
             };
             default: components["responses"]["Error"];
