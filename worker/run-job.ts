@@ -206,9 +206,8 @@ async function storeEpochCheckpoint(
   const metrics: Record<string, number> = { step: end.step };
   if (m) {
     metrics.train_loss = m.train_loss;
-    metrics.train_mean_token_accuracy = m.train_mean_token_accuracy;
     if (m.valid_loss !== undefined) metrics.valid_loss = m.valid_loss;
-    if (m.valid_mean_token_accuracy !== undefined) metrics.valid_mean_token_accuracy = m.valid_mean_token_accuracy;
+    Object.assign(metrics, m.extra);
   }
   const stored = await handle.db.transaction(async (tx) => {
     const [previous] = await tx
@@ -418,12 +417,11 @@ export async function runJob(opts: RunJobOptions, claimed: Claimed): Promise<Job
         step: m.step,
         total_steps: m.total_steps,
         train_loss: m.train_loss,
-        train_mean_token_accuracy: m.train_mean_token_accuracy,
+        ...m.extra,
         learning_rate: m.learning_rate,
         trained_tokens: m.trained_tokens,
       };
       if (m.valid_loss !== undefined) data.valid_loss = m.valid_loss;
-      if (m.valid_mean_token_accuracy !== undefined) data.valid_mean_token_accuracy = m.valid_mean_token_accuracy;
       // One event per step, as OpenAI sends them: a `metrics` event whose message reads as a log line.
       const valid = m.valid_loss !== undefined ? `, validation loss=${m.valid_loss.toFixed(4)}` : "";
       const events: NewEvent[] = [
