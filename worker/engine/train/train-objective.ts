@@ -36,7 +36,11 @@ export interface TrainObjective<B extends ObjectiveBatch = ObjectiveBatch> {
 
 export function sumCounts(batches: readonly ObjectiveBatch[]): number[] {
   const total: number[] = [];
-  for (const b of batches) b.counts.forEach((c, i) => (total[i] = (total[i] ?? 0) + c));
+  for (const b of batches) {
+    b.counts.forEach((c, i) => {
+      total[i] = (total[i] ?? 0) + c;
+    });
+  }
   return total;
 }
 
