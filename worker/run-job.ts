@@ -19,7 +19,7 @@ import type { DatabaseHandle } from "../src/db/client.js";
 import { fineTunedModels, fineTuningCheckpoints, fineTuningJobs, files } from "../src/db/schema.js";
 import { findFile } from "../src/files/file-repository.js";
 import { archiveFolder } from "../src/fine-tuning/adapter-archive.js";
-import type { JobMethod } from "../src/fine-tuning/create-job-request.js";
+import { type JobMethod, methodHyperparameters } from "../src/fine-tuning/create-job-request.js";
 import { addEvent, addEvents, metricsData, type NewEvent } from "../src/fine-tuning/job-events.js";
 import { checkpointModelName, newCheckpointId, tunedModelName } from "../src/fine-tuning/job-ids.js";
 import { type Claimed, type JobControl, ownedAndActive, readControl, releaseJob, renewLease } from "../src/fine-tuning/job-lease.js";
@@ -27,7 +27,11 @@ import type { JobError, JobRow } from "../src/fine-tuning/job-objects.js";
 import { notifyWorkers } from "../src/fine-tuning/job-repository.js";
 import { newId } from "../src/ids.js";
 import { findBaseModel } from "../src/models/base-models.js";
-import { buildDataset, type SftDataset } from "./engine/data/build-dataset.js";
+import { buildDataset, type PreferenceDataset, type SftDataset } from "./engine/data/build-dataset.js";
+import type { TokenBatch } from "./engine/data/batch.js";
+import { type ResolvedDpoHyperparameters, resolveDpoHyperparameters } from "./engine/train/dpo-hyperparameters.js";
+import type { TrainObjective } from "./engine/train/train-objective.js";
+import { dpoObjectives, dpoStartEvents, loadPreferenceData } from "./dpo-job.js";
 import { resolveChatTemplate } from "./engine/hf/chat-template.js";
 import { loadTokenizer } from "./engine/hf/tokenizer.js";
 import { type CausalLM, loadModel } from "./engine/model/decoder.js";
@@ -105,17 +109,15 @@ async function failJob(opts: RunJobOptions, job: JobRow, error: JobError): Promi
   });
 }
 
-interface PreparedData {
-  train: SftDataset;
-  validation: SftDataset | null;
-  hp: ResolvedHyperparameters;
-  folder: string;
-}
+type PreparedData = (
+  | { kind: "supervised"; train: SftDataset; validation: SftDataset | null; hp: ResolvedHyperparameters }
+  | { kind: "dpo"; train: PreferenceDataset; validation: PreferenceDataset | null; hp: ResolvedDpoHyperparameters }
+) & { folder: string; padId: number };
 
 async function prepareData(opts: RunJobOptions, job: JobRow): Promise<PreparedData> {
   const handle = opts.database;
   const method = job.method as JobMethod;
-  const requested = method.supervised.hyperparameters;
+  const requested = methodHyperparameters(method);
   const base = await findBaseModel({ modelsDir: opts.modelsDir }, job.model);
   if (!base) {
     throw new JobFailure({ code: "model_not_found", message: `Base model '${job.model}' is no longer under MODELS_DIR on this worker`, param: "model" });
@@ -127,10 +129,24 @@ async function prepareData(opts: RunJobOptions, job: JobRow): Promise<PreparedDa
   });
   const maxSeqLength = requested.max_seq_length ?? resolveHyperparameters(requested, 1).max_seq_length;
   const packing = requested.packing ?? true;
-  const load = async (fileId: string, param: "training_file" | "validation_file") => {
+  const readLines = async (fileId: string, param: "training_file" | "validation_file") => {
     const file = await findFile(handle.db, job.projectId, fileId);
     if (!file) throw new JobFailure(missingFileError(fileId, param));
-    const lines = await readFileLines(handle, file.blobId);
+    return readFileLines(handle, file.blobId);
+  };
+  if (method.type === "dpo") {
+    const loadPairs = async (fileId: string, param: "training_file" | "validation_file") => {
+      const { data, problem } = loadPreferenceData(await readLines(fileId, param), tokenizer, template, maxSeqLength, param);
+      if (problem) throw new JobFailure(problem);
+      return data;
+    };
+    const trainPairs = await loadPairs(job.trainingFile, "training_file");
+    const validPairs = job.validationFile ? await loadPairs(job.validationFile, "validation_file") : null;
+    const hp = resolveDpoHyperparameters(method.dpo.hyperparameters, trainPairs.stats.examples);
+    return { kind: "dpo", train: trainPairs, validation: validPairs, hp, folder: base.dir, padId: tokenizer.padId };
+  }
+  const load = async (fileId: string, param: "training_file" | "validation_file") => {
+    const lines = await readLines(fileId, param);
     const data = buildDataset(lines, tokenizer, template, { maxSeqLength, packing, seed: job.seed });
     const problem = formatError(soleFormat(data.stats.formats), param) ?? datasetError(data.stats, param, maxSeqLength);
     if (problem) throw new JobFailure(problem);
@@ -139,7 +155,7 @@ async function prepareData(opts: RunJobOptions, job: JobRow): Promise<PreparedDa
   const trainData = await load(job.trainingFile, "training_file");
   const validation = job.validationFile ? await load(job.validationFile, "validation_file") : null;
   const hp = resolveHyperparameters(requested, trainData.stats.examples);
-  return { train: trainData, validation, hp, folder: base.dir };
+  return { kind: "supervised", train: trainData, validation, hp, folder: base.dir, padId: tokenizer.padId };
 }
 
 /**
@@ -151,10 +167,15 @@ const isFirstStart = (claimed: Claimed) => claimed.previousStatus !== "running" 
 /** queued (or validating_files) → running, with the resolved numbers written back into the job. */
 async function startRunning(opts: RunJobOptions, job: JobRow, data: PreparedData, firstStart: boolean): Promise<boolean> {
   const { db } = opts.database;
-  const method: JobMethod = { type: "supervised", supervised: { hyperparameters: { ...data.hp } } };
+  const method: JobMethod =
+    data.kind === "dpo"
+      ? { type: "dpo", dpo: { hyperparameters: { ...data.hp } } }
+      : { type: "supervised", supervised: { hyperparameters: { ...data.hp } } };
   const s = data.train.stats;
   const events: NewEvent[] = [];
-  if (firstStart) {
+  if (firstStart && data.kind === "dpo") {
+    events.push(...dpoStartEvents(data.train, data.validation, data.hp), { message: "Fine-tuning job started" });
+  } else if (firstStart) {
     events.push({
       message: `Training data: ${s.examples} examples, ${s.totalTokens} tokens in ${s.rows} rows (packing efficiency ${(s.packingEfficiency * 100).toFixed(1)}%)`,
     });
@@ -178,7 +199,7 @@ async function startRunning(opts: RunJobOptions, job: JobRow, data: PreparedData
   });
 }
 
-async function saveModelArchive(model: CausalLM, hp: ResolvedHyperparameters, baseModel: string): Promise<Uint8Array> {
+async function saveModelArchive(model: CausalLM, hp: Pick<ResolvedHyperparameters, "full_finetune">, baseModel: string): Promise<Uint8Array> {
   const dir = await mkdtemp(join(tmpdir(), "tunehouse-adapter-"));
   try {
     if (hp.full_finetune) await model.saveFullModel(dir);
@@ -443,11 +464,19 @@ export async function runJob(opts: RunJobOptions, claimed: Claimed): Promise<Job
       else stopReason = await readControl(db, job.id, opts.workerId);
       return stopReason !== "continue";
     };
+    let objectives: { train: TrainObjective | TokenBatch; validation?: TrainObjective | TokenBatch };
+    if (data.kind === "dpo") {
+      const dpo = await dpoObjectives(trainedModel, data.train, data.validation, data.hp, data.padId, opts.microBatchSize ?? 4);
+      objectives = dpo;
+      opts.log(`job ${job.id}: reference log-probs of ${data.train.pairs.length + (data.validation?.pairs.length ?? 0)} pairs in ${dpo.referenceMs.toFixed(0)} ms`);
+    } else {
+      objectives = { train: data.train.batch, validation: data.validation?.batch };
+    }
     startedAt = Date.now();
     const result = await train({
       model: trainedModel,
-      train: data.train.batch,
-      validation: data.validation?.batch,
+      train: objectives.train,
+      validation: objectives.validation,
       hyperparameters: hp,
       seed: job.seed,
       microBatchSize: opts.microBatchSize,
