@@ -184,10 +184,11 @@ export interface paths {
          * Create a job (status `validating_files`); the API checks its files (→ `queued` or `failed`), then a worker trains it and publishes the model.
          * @description Checked at create, each failure a 400 with `param`: `model` (unknown, or an architecture
          *     the engine refuses), `training_file` / `validation_file` (missing, another project's,
-         *     purpose not `fine-tune`), `method.type` (`dpo` and `reinforcement` are refused until the
-         *     engine trains them), `suffix`, `seed`, `metadata`, `integrations`, and every hyperparameter.
-         *     Data problems (fewer than 10 usable examples, invalid lines, nothing trainable after
-         *     truncation) fail the job later with `error {code, message, param: "training_file"}`.
+         *     purpose not `fine-tune`), `method.type` (`reinforcement` is refused), `suffix`, `seed`,
+         *     `metadata`, `integrations`, and every hyperparameter. Data problems (fewer than 10 usable
+         *     examples, invalid lines, lines of the wrong format for the method (chat lines in a `dpo`
+         *     job, preference lines in a `supervised` one), nothing trainable after truncation) fail the
+         *     job later with `error {code, message, param: "training_file"}`.
          */
         post: operations["createFineTuningJob"];
         delete?: never;
@@ -589,14 +590,67 @@ export interface components {
             /** @default false */
             full_finetune?: boolean;
         };
+        /**
+         * @description OpenAI's four (`beta` plus the three of supervised jobs; `"auto"` or a number, resolved
+         *     and written back: beta `auto` = 0.1) and the extensions of supervised jobs except
+         *     `packing` (a pair is scored as two padded rows), plus DPO's own extensions. The loss is
+         *     TRL's DPO with the reference = the starting model with the new adapter disabled (the base
+         *     model, or the parent model when `model` is a fine-tuned model); log-probabilities are
+         *     summed over each answer's tokens; reference log-probabilities are computed once per pair
+         *     before the first step.
+         */
+        FineTuningDpoHyperparameters: {
+            beta?: "auto" | number;
+            /** @description preference pairs per optimizer step */
+            batch_size?: "auto" | number;
+            learning_rate_multiplier?: "auto" | number;
+            n_epochs?: "auto" | number;
+            /**
+             * @description TRL's loss types: sigmoid −log σ(β·Δ), hinge max(0, 1 − β·Δ), ipo (Δ − 1/(2β))² on length-averaged log-probabilities.
+             * @default sigmoid
+             * @enum {string}
+             */
+            loss_type?: "sigmoid" | "hinge" | "ipo";
+            /**
+             * @description Weight of an added NLL term on the preferred answers' tokens (TRL's rpo_alpha); null = off.
+             * @default null
+             */
+            rpo_alpha?: number | null;
+            /** @default 8 */
+            lora_rank?: number;
+            /** @description default 2 × lora_rank */
+            lora_alpha?: number;
+            /** @default 0.05 */
+            lora_dropout?: number;
+            target_modules?: string[];
+            /**
+             * @description prompt + the longer answer; a longer pair keeps the end of its prompt (at least half the length) and cuts the answers' ends
+             * @default 1024
+             */
+            max_seq_length?: number;
+            /** @default 0.03 */
+            warmup_ratio?: number;
+            /** @default 0 */
+            weight_decay?: number;
+            /**
+             * @default linear
+             * @enum {string}
+             */
+            lr_scheduler?: "linear" | "cosine" | "constant";
+            /** @default false */
+            full_finetune?: boolean;
+        };
         FineTuneMethod: {
             /**
-             * @description Only `supervised` is trained; the others are a 400.
+             * @description `supervised` and `dpo` are trained; `reinforcement` is a 400.
              * @enum {string}
              */
             type: "supervised" | "dpo" | "reinforcement";
             supervised?: {
                 hyperparameters?: components["schemas"]["FineTuningHyperparameters"];
+            };
+            dpo?: {
+                hyperparameters?: components["schemas"]["FineTuningDpoHyperparameters"];
             };
         };
         CreateFineTuningJobRequest: {
@@ -692,7 +746,10 @@ export interface components {
             type?: "message" | "metrics";
             /**
              * @description metrics events: {step, total_steps, train_loss, train_mean_token_accuracy, valid_loss?,
-             *     valid_mean_token_accuracy?, learning_rate, trained_tokens}; null for messages.
+             *     valid_mean_token_accuracy?, learning_rate, trained_tokens}; a `dpo` job has, instead of
+             *     the token accuracies, TRL's rewards: train_rewards_chosen, train_rewards_rejected,
+             *     train_rewards_accuracies, train_rewards_margins (and valid_… on validation steps);
+             *     null for messages.
              */
             data?: {
                 [key: string]: unknown;
