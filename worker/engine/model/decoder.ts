@@ -585,6 +585,22 @@ export class CausalLM {
     return t;
   }
 
+  /**
+   * Replace a projection's base weight (e.g. with a parent adapter merged in, merge-adapter.ts);
+   * the old tensor is freed. Not for full fine-tuning, whose weights are the trained variables.
+   */
+  replaceProjectionWeight(moduleName: string, value: tf.Tensor2D): void {
+    if (this.fullFinetune) throw new Error("replaceProjectionWeight: not with full fine-tuning");
+    const p = this.projectionByName(moduleName);
+    if (!p) throw new Error(`no projection named "${moduleName}"`);
+    if (value.shape.join(",") !== p.weight.shape.join(","))
+      throw new Error(`${moduleName}: new weight [${value.shape}] differs from [${p.weight.shape}]`);
+    const name = `${moduleName}.weight`;
+    p.weight.dispose();
+    p.weight = value;
+    this.weights.set(name, value);
+  }
+
   /** Base weight names, in HF state-dict order (tied heads absent). */
   weightNames(): string[] {
     return [...this.weights.keys()];
