@@ -41,6 +41,8 @@ import { type EpochEnd, type StepMetrics, train, TrainingDivergedError } from ".
 import { datasetError, datasetWarnings, formatError, missingFileError, soleFormat } from "./dataset-problems.js";
 import { readBlobBytes, readFileLines, writeBlobBytes } from "./job-blobs.js";
 import { resultsCsv } from "./results-csv.js";
+import { chainedModelArchive, fetchParentAdapter, type ParentAdapter } from "./parent-adapter.js";
+import { mergeAdapterIntoBase } from "./engine/model/merge-adapter.js";
 
 export interface RunJobOptions {
   database: DatabaseHandle;
@@ -112,15 +114,25 @@ async function failJob(opts: RunJobOptions, job: JobRow, error: JobError): Promi
 type PreparedData = (
   | { kind: "supervised"; train: SftDataset; validation: SftDataset | null; hp: ResolvedHyperparameters }
   | { kind: "dpo"; train: PreferenceDataset; validation: PreferenceDataset | null; hp: ResolvedDpoHyperparameters }
-) & { folder: string; padId: number };
+) & {
+  folder: string;
+  padId: number;
+  /** fine-tuning a fine-tuned model: the parent's adapter, merged into the base before training */
+  parent: ParentAdapter | null;
+};
 
 async function prepareData(opts: RunJobOptions, job: JobRow): Promise<PreparedData> {
   const handle = opts.database;
   const method = job.method as JobMethod;
   const requested = methodHyperparameters(method);
-  const base = await findBaseModel({ modelsDir: opts.modelsDir }, job.model);
+  const baseName = job.baseModel ?? job.model;
+  const base = await findBaseModel({ modelsDir: opts.modelsDir }, baseName);
   if (!base) {
-    throw new JobFailure({ code: "model_not_found", message: `Base model '${job.model}' is no longer under MODELS_DIR on this worker`, param: "model" });
+    throw new JobFailure({ code: "model_not_found", message: `Base model '${baseName}' is no longer under MODELS_DIR on this worker`, param: "model" });
+  }
+  const parent = job.baseModel ? await fetchParentAdapter(handle, job.projectId, job.model) : null;
+  if (job.baseModel && !parent) {
+    throw new JobFailure({ code: "model_not_found", message: `The model '${job.model}' no longer exists (it was deleted, or the checkpoint pruned)`, param: "model" });
   }
   const tokenizer = await loadTokenizer(base.dir);
   const template = resolveChatTemplate(tokenizer.chatTemplate, {
@@ -143,7 +155,7 @@ async function prepareData(opts: RunJobOptions, job: JobRow): Promise<PreparedDa
     const trainPairs = await loadPairs(job.trainingFile, "training_file");
     const validPairs = job.validationFile ? await loadPairs(job.validationFile, "validation_file") : null;
     const hp = resolveDpoHyperparameters(method.dpo.hyperparameters, trainPairs.stats.examples);
-    return { kind: "dpo", train: trainPairs, validation: validPairs, hp, folder: base.dir, padId: tokenizer.padId };
+    return { kind: "dpo", train: trainPairs, validation: validPairs, hp, folder: base.dir, padId: tokenizer.padId, parent };
   }
   const load = async (fileId: string, param: "training_file" | "validation_file") => {
     const lines = await readLines(fileId, param);
@@ -155,7 +167,7 @@ async function prepareData(opts: RunJobOptions, job: JobRow): Promise<PreparedDa
   const trainData = await load(job.trainingFile, "training_file");
   const validation = job.validationFile ? await load(job.validationFile, "validation_file") : null;
   const hp = resolveHyperparameters(requested, trainData.stats.examples);
-  return { kind: "supervised", train: trainData, validation, hp, folder: base.dir, padId: tokenizer.padId };
+  return { kind: "supervised", train: trainData, validation, hp, folder: base.dir, padId: tokenizer.padId, parent };
 }
 
 /**
@@ -222,7 +234,7 @@ async function storeEpochCheckpoint(
   const handle = opts.database;
   const adapter = await writeBlobBytes(handle, job.projectId, archive);
   const state = await writeBlobBytes(handle, job.projectId, resume);
-  const modelName = checkpointModelName(tunedModelName(job.model, job.projectId, job.suffix, job.id), end.step);
+  const modelName = checkpointModelName(tunedModelName(job.baseModel ?? job.model, job.projectId, job.suffix, job.id), end.step);
   const m = end.metrics;
   const metrics: Record<string, number> = { step: end.step };
   if (m) {
@@ -322,7 +334,7 @@ async function publish(
     blobsWritten.push(adapter);
     const results = await writeBlobBytes(handle, job.projectId, csv);
     blobsWritten.push(results);
-    const modelName = tunedModelName(job.model, job.projectId, job.suffix, job.id);
+    const modelName = tunedModelName(job.baseModel ?? job.model, job.projectId, job.suffix, job.id);
     const fileId = newId("file-");
     const done = await handle.db.transaction(async (tx) => {
       const [row] = await tx
@@ -346,7 +358,8 @@ async function publish(
         id: modelName,
         projectId: job.projectId,
         jobId: job.id,
-        baseModel: job.model,
+        baseModel: job.baseModel ?? job.model,
+        parentModel: job.baseModel ? job.model : null,
         adapterBlobId: adapter.blobId,
       });
       await tx.insert(files).values({
@@ -379,6 +392,7 @@ export async function runJob(opts: RunJobOptions, claimed: Claimed): Promise<Job
   let job = claimed.job;
   const heartbeat = startHeartbeat(opts, job.id);
   let model: CausalLM | null = null;
+  let parent: ParentAdapter | null = null;
   try {
     if (claimed.takenOver) {
       await addEvent(db, job.id, {
@@ -389,6 +403,7 @@ export async function runJob(opts: RunJobOptions, claimed: Claimed): Promise<Job
     let data: PreparedData;
     try {
       data = await prepareData(opts, job);
+      parent = data.parent;
     } catch (err) {
       if (err instanceof JobFailure) {
         await failJob(opts, job, err.error);
@@ -411,20 +426,22 @@ export async function runJob(opts: RunJobOptions, claimed: Claimed): Promise<Job
       resumeFrom = await readBlobBytes(opts.database, job.resumeBlobId);
       await addEvent(db, job.id, { message: `Resuming from the checkpoint at step ${job.resumeStep}` });
     }
-    model = await loadModel(data.folder, {
-      ...(hp.full_finetune
-        ? { fullFinetune: true }
-        : {
-            lora: {
-              r: hp.lora_rank,
-              alpha: hp.lora_alpha,
-              dropout: hp.lora_dropout,
-              targetModules: hp.target_modules as LoraTargetModule[],
-            },
-          }),
-      seed: job.seed,
-    });
+    model = await loadModel(data.folder, { fullFinetune: hp.full_finetune, seed: job.seed });
+    // a fine-tuned parent: its adapter merged into the base weights; the new adapter (and DPO's
+    // reference, the model with that adapter disabled) sits on top of the parent
+    if (data.parent) await mergeAdapterIntoBase(model, data.parent.dir);
+    if (!hp.full_finetune) {
+      model.attachLora({
+        r: hp.lora_rank,
+        alpha: hp.lora_alpha,
+        dropout: hp.lora_dropout,
+        targetModules: hp.target_modules as LoraTargetModule[],
+      });
+    }
     const trainedModel = model;
+    const rootModel = job.baseModel ?? job.model;
+    const archiveOf = (m: CausalLM) =>
+      data.parent ? chainedModelArchive(m, data.parent, hp.full_finetune, rootModel) : saveModelArchive(m, hp, rootModel);
 
     let stopReason = "continue" as JobControl | "shutdown";
     let startedAt = Date.now();
@@ -454,7 +471,7 @@ export async function runJob(opts: RunJobOptions, claimed: Claimed): Promise<Job
       });
     };
     const onEpochEnd = async (end: EpochEnd) => {
-      const archive = await saveModelArchive(trainedModel, hp, job.model);
+      const archive = await archiveOf(trainedModel);
       if (!(await storeEpochCheckpoint(opts, job, end, archive, end.checkpoint))) stopReason = "lost";
     };
     const shouldStop = async (): Promise<boolean> => {
@@ -488,7 +505,7 @@ export async function runJob(opts: RunJobOptions, claimed: Claimed): Promise<Job
     });
 
     if (result.status === "completed") {
-      const archive = await saveModelArchive(trainedModel, hp, job.model);
+      const archive = await archiveOf(trainedModel);
       if (await publish(opts, job, archive, result.trainedTokens)) return "succeeded";
       // a cancel or pause landed after the last step (a paused job resumes at the end and publishes)
       stopReason = await readControl(db, job.id, opts.workerId);
@@ -529,5 +546,6 @@ export async function runJob(opts: RunJobOptions, claimed: Claimed): Promise<Job
   } finally {
     heartbeat.stop();
     model?.dispose();
+    await parent?.cleanup();
   }
 }

@@ -329,10 +329,42 @@ export interface paths {
          * The tuned model's adapter as one tar archive (adapter_config.json + adapter_model.safetensors, PEFT layout).
          * @description `application/x-tar`, uncompressed ustar. A LoRA job holds `adapter_config.json` and
          *     `adapter_model.safetensors` (load with PEFT, or serve with vLLM); a `full_finetune` job
-         *     holds `config.json` and `model.safetensors`. 404 until the job has succeeded, and after
+         *     holds `config.json` and `model.safetensors`. A model fine-tuned from a fine-tuned model
+         *     also holds `parents.json` (`base_model`, `parents` [{model, job}] oldest first, `files`):
+         *     its `adapter_model.safetensors` is the whole chain as one LoRA on the base model (ranks
+         *     stacked), and `own_adapter_model.safetensors` is the job's adapter alone, which applies
+         *     to the base with the parents merged in order. 404 until the job has succeeded, and after
          *     its model is deleted.
          */
         get: operations["downloadFineTunedAdapter"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/fine_tuning/jobs/{fine_tuning_job_id}/merged": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                fine_tuning_job_id: components["parameters"]["FineTuningJobId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * The tuned model as merged full weights, one tar archive of a transformers-loadable folder.
+         * @description `application/x-tar`, uncompressed ustar: `config.json`, `model.safetensors` (float32, the
+         *     base weights with the adapter, or the whole chain of adapters, merged in, as PEFT's
+         *     `merge_and_unload`), the base model's tokenizer files and `generation_config.json` when it
+         *     has one (and `parents.json` for a chained model). Loads with
+         *     `AutoModelForCausalLM.from_pretrained(folder)`, vLLM or llama.cpp's converters without
+         *     PEFT. Built on request (the base model is loaded for it). 404 until the job has
+         *     succeeded, and after its model is deleted.
+         */
+        get: operations["downloadMergedModel"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1484,6 +1516,29 @@ export interface operations {
         };
     };
     downloadFineTunedAdapter: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                fine_tuning_job_id: components["parameters"]["FineTuningJobId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The archive */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-tar": string;
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    downloadMergedModel: {
         parameters: {
             query?: never;
             header?: never;

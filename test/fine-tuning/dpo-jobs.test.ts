@@ -24,6 +24,7 @@ import { startTestApp, type TestApp } from "../support/test-app.js";
 import {
   allEvents,
   isFinished,
+  preferenceLines,
   startTestWorker,
   tinyModelsDir,
   trainingLines,
@@ -31,20 +32,6 @@ import {
   waitForEvent,
   waitForJob,
 } from "./job-fixtures.js";
-
-/** `n` preference pairs: the preferred answer names the city, the other one refuses. */
-export function preferenceLines(n: number, offset = 0): string {
-  let out = "";
-  for (let i = 0; i < n; i++) {
-    const k = (i + offset) % 7;
-    out += `${JSON.stringify({
-      input: { messages: [{ role: "user", content: `Capital ${k}?` }] },
-      preferred_output: [{ role: "assistant", content: `City ${k}.` }],
-      non_preferred_output: [{ role: "assistant", content: `No idea ${(k + 3) % 7}!` }],
-    })}\n`;
-  }
-  return out;
-}
 
 const DPO_METHOD = (hp: Record<string, unknown>) =>
   ({
