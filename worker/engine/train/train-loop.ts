@@ -1,4 +1,6 @@
-// The supervised training loop.
+// The training loop, for any objective (train-objective.ts): supervised fine-tuning on token rows
+// (sft-objective.ts, what `train: TokenBatch` means) or DPO on preference pairs (dpo-objective.ts,
+// `train: dpoObjective(…)`); stepping, accumulation, clipping, schedule and checkpoints are shared.
 //
 // API (for the jobs worker)
 // -------------------------
@@ -15,7 +17,8 @@
 //     seed,             // the job's seed: epoch order (data/batch-order.ts)
 //     onStep,           // (StepMetrics) after every optimizer step: step, total_steps, epoch,
 //                       //   train_loss, train_mean_token_accuracy, valid_loss?,
-//                       //   valid_mean_token_accuracy?, learning_rate, grad_norm, trained_tokens, step_ms
+//                       //   valid_mean_token_accuracy?, learning_rate, grad_norm, trained_tokens, step_ms,
+//                       //   extra (the objective's metrics, train_/valid_ prefixed)
 //     onEpochEnd,       // ({ epoch, step, checkpoint: Uint8Array, metrics }) after every epoch; the
 //                       //   model's variables are the epoch's weights here: save the checkpoint's
 //                       //   adapter now (model.saveAdapter(dir)) if the API should serve it
