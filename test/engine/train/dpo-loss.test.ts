@@ -11,7 +11,9 @@ before(async () => {
   await useBackend();
 });
 
-const close = (a: number, b: number, tol = 1e-5) => assert.ok(Math.abs(a - b) <= tol, `${a} vs ${b}`);
+function close(a: number, b: number, tol = 1e-5): void {
+  assert.ok(Math.abs(a - b) <= tol, `${a} vs ${b}`);
+}
 
 test("sigmoid, hinge and ipo per-pair losses and rewards", async () => {
   // two pairs: policy and reference log-probs, chosen first
@@ -22,7 +24,7 @@ test("sigmoid, hinge and ipo per-pair losses and rewards", async () => {
   const delta = [-3 + 4 - (-6 + 5), -5 + 5 - (-4 + 4)]; // [2, 0]
   const sig = dpoPairTerms(policy, reference, lengths, { beta, lossType: "sigmoid", rpoAlpha: null });
   const sigLoss = await sig.losses.data();
-  delta.forEach((d, i) => close(sigLoss[i]!, Math.log1p(Math.exp(-beta * d))));
+  for (const [i, d] of delta.entries()) close(sigLoss[i]!, Math.log1p(Math.exp(-beta * d)));
   assert.deepEqual(Array.from(await sig.chosenRewards.data()), [0.5, 0]);
   assert.deepEqual(Array.from(await sig.rejectedRewards.data()), [-0.5, 0]);
   const hinge = await dpoPairTerms(policy, reference, lengths, {
@@ -30,14 +32,14 @@ test("sigmoid, hinge and ipo per-pair losses and rewards", async () => {
     lossType: "hinge",
     rpoAlpha: null,
   }).losses.data();
-  delta.forEach((d, i) => close(hinge[i]!, Math.max(0, 1 - beta * d)));
+  for (const [i, d] of delta.entries()) close(hinge[i]!, Math.max(0, 1 - beta * d));
   const ipo = await dpoPairTerms(policy, reference, lengths, {
     beta,
     lossType: "ipo",
     rpoAlpha: null,
   }).losses.data();
   const avgDelta = [1 / 2 - -1 / 3, 0];
-  avgDelta.forEach((d, i) => close(ipo[i]!, (d - 1 / (2 * beta)) ** 2));
+  for (const [i, d] of avgDelta.entries()) close(ipo[i]!, (d - 1 / (2 * beta)) ** 2);
 });
 
 test("rpo_alpha adds alpha × the mean NLL of the chosen answers' tokens", async () => {
