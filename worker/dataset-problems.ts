@@ -15,15 +15,29 @@ export {
 import { type DataError, type DataFileParam, lineList } from "./engine/data/dataset-verdict.js";
 
 /**
- * A file whose examples are all of a format supervised fine-tuning cannot train (preference
- * pairs belong to DPO). The worker refuses such lines one by one; the upload summary knows
- * only the file's format, so the api says it for the whole file.
+ * A file whose examples are of a format the job's method cannot train: preference pairs in a
+ * supervised job, anything else in a DPO job. The worker refuses such lines one by one; the
+ * upload summary knows only the file's format, so the api says it for the whole file.
  */
-export function formatError(format: string | null, param: DataFileParam): DataError | null {
-  if (format !== "preference") return null;
+export function formatError(
+  format: string | null,
+  param: DataFileParam,
+  method: "supervised" | "dpo" = "supervised",
+): DataError | null {
   const which = param === "training_file" ? "Training" : "Validation";
+  const code = param === "training_file" ? "invalid_training_file" : "invalid_validation_file";
+  if (method === "dpo") {
+    if (format === null || format === "preference") return null;
+    const what = format === "mixed" ? "examples that are not all preference pairs" : `${format} examples`;
+    return {
+      code,
+      message: `${which} file holds ${what}; the DPO method needs preference examples ({"input","preferred_output","non_preferred_output"})`,
+      param,
+    };
+  }
+  if (format !== "preference") return null;
   return {
-    code: param === "training_file" ? "invalid_training_file" : "invalid_validation_file",
+    code,
     message: `${which} file holds preference examples, which train with the DPO method, not supervised fine-tuning`,
     param,
   };

@@ -19,7 +19,7 @@ import type { DatabaseHandle } from "../src/db/client.js";
 import { fineTunedModels, fineTuningCheckpoints, fineTuningJobs, files } from "../src/db/schema.js";
 import { findFile } from "../src/files/file-repository.js";
 import { archiveFolder } from "../src/fine-tuning/adapter-archive.js";
-import type { JobMethod } from "../src/fine-tuning/create-job-request.js";
+import { type JobMethod, methodHyperparameters } from "../src/fine-tuning/create-job-request.js";
 import { addEvent, addEvents, metricsData, type NewEvent } from "../src/fine-tuning/job-events.js";
 import { checkpointModelName, newCheckpointId, tunedModelName } from "../src/fine-tuning/job-ids.js";
 import { type Claimed, type JobControl, ownedAndActive, readControl, releaseJob, renewLease } from "../src/fine-tuning/job-lease.js";
@@ -27,7 +27,11 @@ import type { JobError, JobRow } from "../src/fine-tuning/job-objects.js";
 import { notifyWorkers } from "../src/fine-tuning/job-repository.js";
 import { newId } from "../src/ids.js";
 import { findBaseModel } from "../src/models/base-models.js";
-import { buildDataset, type SftDataset } from "./engine/data/build-dataset.js";
+import { buildDataset, type PreferenceDataset, type SftDataset } from "./engine/data/build-dataset.js";
+import type { TokenBatch } from "./engine/data/batch.js";
+import { type ResolvedDpoHyperparameters, resolveDpoHyperparameters } from "./engine/train/dpo-hyperparameters.js";
+import type { TrainObjective } from "./engine/train/train-objective.js";
+import { dpoObjectives, dpoStartEvents, loadPreferenceData } from "./dpo-job.js";
 import { resolveChatTemplate } from "./engine/hf/chat-template.js";
 import { loadTokenizer } from "./engine/hf/tokenizer.js";
 import { type CausalLM, loadModel } from "./engine/model/decoder.js";
@@ -43,6 +47,8 @@ import { retryTransient } from "../src/db/retry-transient.js";
 import { isTransientDatabaseError } from "../src/db/transient-error.js";
 import { newEventId } from "../src/fine-tuning/job-ids.js";
 import { enqueueJobWebhookEvent } from "../src/webhooks/webhook-outbox.js";
+import { chainedModelArchive, fetchParentAdapter, type ParentAdapter } from "./parent-adapter.js";
+import { mergeAdapterIntoBase } from "./engine/model/merge-adapter.js";
 
 export interface RunJobOptions {
   database: DatabaseHandle;
@@ -113,20 +119,28 @@ async function failJob(opts: RunJobOptions, job: JobRow, error: JobError): Promi
   });
 }
 
-interface PreparedData {
-  train: SftDataset;
-  validation: SftDataset | null;
-  hp: ResolvedHyperparameters;
+type PreparedData = (
+  | { kind: "supervised"; train: SftDataset; validation: SftDataset | null; hp: ResolvedHyperparameters }
+  | { kind: "dpo"; train: PreferenceDataset; validation: PreferenceDataset | null; hp: ResolvedDpoHyperparameters }
+) & {
   folder: string;
-}
+  padId: number;
+  /** fine-tuning a fine-tuned model: the parent's adapter, merged into the base before training */
+  parent: ParentAdapter | null;
+};
 
 async function prepareData(opts: RunJobOptions, job: JobRow): Promise<PreparedData> {
   const handle = opts.database;
   const method = job.method as JobMethod;
-  const requested = method.supervised.hyperparameters;
-  const base = await findBaseModel({ modelsDir: opts.modelsDir }, job.model);
+  const requested = methodHyperparameters(method);
+  const baseName = job.baseModel ?? job.model;
+  const base = await findBaseModel({ modelsDir: opts.modelsDir }, baseName);
   if (!base) {
-    throw new JobFailure({ code: "model_not_found", message: `Base model '${job.model}' is no longer under MODELS_DIR on this worker`, param: "model" });
+    throw new JobFailure({ code: "model_not_found", message: `Base model '${baseName}' is no longer under MODELS_DIR on this worker`, param: "model" });
+  }
+  const parent = job.baseModel ? await fetchParentAdapter(handle, job.projectId, job.model) : null;
+  if (job.baseModel && !parent) {
+    throw new JobFailure({ code: "model_not_found", message: `The model '${job.model}' no longer exists (it was deleted, or the checkpoint pruned)`, param: "model" });
   }
   const tokenizer = await loadTokenizer(base.dir);
   const template = resolveChatTemplate(tokenizer.chatTemplate, {
@@ -135,10 +149,24 @@ async function prepareData(opts: RunJobOptions, job: JobRow): Promise<PreparedDa
   });
   const maxSeqLength = requested.max_seq_length ?? resolveHyperparameters(requested, 1).max_seq_length;
   const packing = requested.packing ?? true;
-  const load = async (fileId: string, param: "training_file" | "validation_file") => {
+  const readLines = async (fileId: string, param: "training_file" | "validation_file") => {
     const file = await findFile(handle.db, job.projectId, fileId);
     if (!file) throw new JobFailure(missingFileError(fileId, param));
-    const lines = await readFileLines(handle, file.blobId);
+    return readFileLines(handle, file.blobId);
+  };
+  if (method.type === "dpo") {
+    const loadPairs = async (fileId: string, param: "training_file" | "validation_file") => {
+      const { data, problem } = loadPreferenceData(await readLines(fileId, param), tokenizer, template, maxSeqLength, param);
+      if (problem) throw new JobFailure(problem);
+      return data;
+    };
+    const trainPairs = await loadPairs(job.trainingFile, "training_file");
+    const validPairs = job.validationFile ? await loadPairs(job.validationFile, "validation_file") : null;
+    const hp = resolveDpoHyperparameters(method.dpo.hyperparameters, trainPairs.stats.examples);
+    return { kind: "dpo", train: trainPairs, validation: validPairs, hp, folder: base.dir, padId: tokenizer.padId, parent };
+  }
+  const load = async (fileId: string, param: "training_file" | "validation_file") => {
+    const lines = await readLines(fileId, param);
     const data = buildDataset(lines, tokenizer, template, { maxSeqLength, packing, seed: job.seed });
     const problem = formatError(soleFormat(data.stats.formats), param) ?? datasetError(data.stats, param, maxSeqLength);
     if (problem) throw new JobFailure(problem);
@@ -147,7 +175,7 @@ async function prepareData(opts: RunJobOptions, job: JobRow): Promise<PreparedDa
   const trainData = await load(job.trainingFile, "training_file");
   const validation = job.validationFile ? await load(job.validationFile, "validation_file") : null;
   const hp = resolveHyperparameters(requested, trainData.stats.examples);
-  return { train: trainData, validation, hp, folder: base.dir };
+  return { kind: "supervised", train: trainData, validation, hp, folder: base.dir, padId: tokenizer.padId, parent };
 }
 
 /**
@@ -159,10 +187,15 @@ const isFirstStart = (claimed: Claimed) => claimed.previousStatus !== "running" 
 /** queued (or validating_files) → running, with the resolved numbers written back into the job. */
 async function startRunning(opts: RunJobOptions, job: JobRow, data: PreparedData, firstStart: boolean): Promise<boolean> {
   const { db } = opts.database;
-  const method: JobMethod = { type: "supervised", supervised: { hyperparameters: { ...data.hp } } };
+  const method: JobMethod =
+    data.kind === "dpo"
+      ? { type: "dpo", dpo: { hyperparameters: { ...data.hp } } }
+      : { type: "supervised", supervised: { hyperparameters: { ...data.hp } } };
   const s = data.train.stats;
   const events: NewEvent[] = [];
-  if (firstStart) {
+  if (firstStart && data.kind === "dpo") {
+    events.push(...dpoStartEvents(data.train, data.validation, data.hp), { message: "Fine-tuning job started" });
+  } else if (firstStart) {
     events.push({
       message: `Training data: ${s.examples} examples, ${s.totalTokens} tokens in ${s.rows} rows (packing efficiency ${(s.packingEfficiency * 100).toFixed(1)}%)`,
     });
@@ -187,7 +220,7 @@ async function startRunning(opts: RunJobOptions, job: JobRow, data: PreparedData
   });
 }
 
-async function saveModelArchive(model: CausalLM, hp: ResolvedHyperparameters, baseModel: string): Promise<Uint8Array> {
+async function saveModelArchive(model: CausalLM, hp: Pick<ResolvedHyperparameters, "full_finetune">, baseModel: string): Promise<Uint8Array> {
   const dir = await mkdtemp(join(tmpdir(), "tunehouse-adapter-"));
   try {
     if (hp.full_finetune) await model.saveFullModel(dir);
@@ -210,14 +243,13 @@ async function storeEpochCheckpoint(
   const handle = opts.database;
   const adapter = await writeBlobBytes(handle, job.projectId, archive);
   const state = await writeBlobBytes(handle, job.projectId, resume);
-  const modelName = checkpointModelName(tunedModelName(job.model, job.projectId, job.suffix, job.id), end.step);
+  const modelName = checkpointModelName(tunedModelName(job.baseModel ?? job.model, job.projectId, job.suffix, job.id), end.step);
   const m = end.metrics;
   const metrics: Record<string, number> = { step: end.step };
   if (m) {
     metrics.train_loss = m.train_loss;
-    metrics.train_mean_token_accuracy = m.train_mean_token_accuracy;
     if (m.valid_loss !== undefined) metrics.valid_loss = m.valid_loss;
-    if (m.valid_mean_token_accuracy !== undefined) metrics.valid_mean_token_accuracy = m.valid_mean_token_accuracy;
+    Object.assign(metrics, m.extra);
   }
   const stored = await handle.db.transaction(async (tx) => {
     const [previous] = await tx
@@ -313,7 +345,7 @@ async function publish(
     blobsWritten.push(adapter);
     const results = await writeBlobBytes(handle, job.projectId, csv);
     blobsWritten.push(results);
-    const modelName = tunedModelName(job.model, job.projectId, job.suffix, job.id);
+    const modelName = tunedModelName(job.baseModel ?? job.model, job.projectId, job.suffix, job.id);
     let publishedBefore = false;
     const done = await handle.db.transaction(async (tx) => {
       const [row] = await tx
@@ -342,7 +374,8 @@ async function publish(
         id: modelName,
         projectId: job.projectId,
         jobId: job.id,
-        baseModel: job.model,
+        baseModel: job.baseModel ?? job.model,
+        parentModel: job.baseModel ? job.model : null,
         adapterBlobId: adapter.blobId,
       });
       await tx.insert(files).values({
@@ -385,6 +418,7 @@ export async function runJob(opts: RunJobOptions, claimed: Claimed): Promise<Job
       },
     });
   const progress = new JobProgress({ database: opts.database, jobId: job.id, workerId: opts.workerId, leaseSeconds: opts.leaseSeconds, log: opts.log });
+  let parent: ParentAdapter | null = null;
   try {
     if (claimed.takenOver) {
       const id = newEventId();
@@ -399,6 +433,7 @@ export async function runJob(opts: RunJobOptions, claimed: Claimed): Promise<Job
     let data: PreparedData;
     try {
       data = await retry(() => prepareData(opts, job));
+      parent = data.parent;
     } catch (err) {
       if (err instanceof JobFailure) {
         await retry(() => failJob(opts, job, err.error));
@@ -423,20 +458,22 @@ export async function runJob(opts: RunJobOptions, claimed: Claimed): Promise<Job
       const ids = { resuming: newEventId(), retrained: newEventId() };
       await retry(() => recordResume(db, job.id, opts.workerId, job.resumeStep ?? 0, ids));
     }
-    model = await loadModel(data.folder, {
-      ...(hp.full_finetune
-        ? { fullFinetune: true }
-        : {
-            lora: {
-              r: hp.lora_rank,
-              alpha: hp.lora_alpha,
-              dropout: hp.lora_dropout,
-              targetModules: hp.target_modules as LoraTargetModule[],
-            },
-          }),
-      seed: job.seed,
-    });
+    model = await loadModel(data.folder, { fullFinetune: hp.full_finetune, seed: job.seed });
+    // a fine-tuned parent: its adapter merged into the base weights; the new adapter (and DPO's
+    // reference, the model with that adapter disabled) sits on top of the parent
+    if (data.parent) await mergeAdapterIntoBase(model, data.parent.dir);
+    if (!hp.full_finetune) {
+      model.attachLora({
+        r: hp.lora_rank,
+        alpha: hp.lora_alpha,
+        dropout: hp.lora_dropout,
+        targetModules: hp.target_modules as LoraTargetModule[],
+      });
+    }
     const trainedModel = model;
+    const rootModel = job.baseModel ?? job.model;
+    const archiveOf = (m: CausalLM) =>
+      data.parent ? chainedModelArchive(m, data.parent, hp.full_finetune, rootModel) : saveModelArchive(m, hp, rootModel);
 
     let stopReason = "continue" as JobControl | "shutdown";
     let startedAt = Date.now();
@@ -450,12 +487,11 @@ export async function runJob(opts: RunJobOptions, claimed: Claimed): Promise<Job
         step: m.step,
         total_steps: m.total_steps,
         train_loss: m.train_loss,
-        train_mean_token_accuracy: m.train_mean_token_accuracy,
+        ...m.extra,
         learning_rate: m.learning_rate,
         trained_tokens: m.trained_tokens,
       };
       if (m.valid_loss !== undefined) data.valid_loss = m.valid_loss;
-      if (m.valid_mean_token_accuracy !== undefined) data.valid_mean_token_accuracy = m.valid_mean_token_accuracy;
       // One event per step, as OpenAI sends them: a `metrics` event whose message reads as a log line.
       const valid = m.valid_loss !== undefined ? `, validation loss=${m.valid_loss.toFixed(4)}` : "";
       const events: NewEvent[] = [
@@ -466,7 +502,7 @@ export async function runJob(opts: RunJobOptions, claimed: Claimed): Promise<Job
       await progress.flush();
     };
     const onEpochEnd = async (end: EpochEnd) => {
-      const archive = await saveModelArchive(trainedModel, hp, job.model);
+      const archive = await archiveOf(trainedModel);
       progress.addTask(() => storeEpochCheckpoint(opts, job, end, archive, end.checkpoint));
       await progress.flush();
     };
@@ -484,11 +520,19 @@ export async function runJob(opts: RunJobOptions, claimed: Claimed): Promise<Job
       }
       return stopReason !== "continue";
     };
+    let objectives: { train: TrainObjective | TokenBatch; validation?: TrainObjective | TokenBatch };
+    if (data.kind === "dpo") {
+      const dpo = await dpoObjectives(trainedModel, data.train, data.validation, data.hp, data.padId, opts.microBatchSize ?? 4);
+      objectives = dpo;
+      opts.log(`job ${job.id}: reference log-probs of ${data.train.pairs.length + (data.validation?.pairs.length ?? 0)} pairs in ${dpo.referenceMs.toFixed(0)} ms`);
+    } else {
+      objectives = { train: data.train.batch, validation: data.validation?.batch };
+    }
     startedAt = Date.now();
     const result = await train({
       model: trainedModel,
-      train: data.train.batch,
-      validation: data.validation?.batch,
+      train: objectives.train,
+      validation: objectives.validation,
       hyperparameters: hp,
       seed: job.seed,
       microBatchSize: opts.microBatchSize,
@@ -503,7 +547,7 @@ export async function runJob(opts: RunJobOptions, claimed: Claimed): Promise<Job
     const drained = await progress.drain(opts.shuttingDown);
     if (drained === "lost") return "lost";
     if (result.status === "completed" && drained === "written") {
-      const archive = await saveModelArchive(trainedModel, hp, job.model);
+      const archive = await archiveOf(trainedModel);
       const fileId = newId("file-");
       if (await retry(() => publish(opts, job, archive, result.trainedTokens, fileId))) return "succeeded";
       // a cancel or pause landed after the last step (a paused job resumes at the end and publishes)
@@ -557,5 +601,6 @@ export async function runJob(opts: RunJobOptions, claimed: Claimed): Promise<Job
   } finally {
     heartbeat.stop();
     model?.dispose();
+    await parent?.cleanup();
   }
 }

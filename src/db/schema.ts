@@ -163,6 +163,8 @@ export const fineTuningJobs = pgTable(
       .notNull()
       .references(() => projects.id, { onDelete: "cascade" }),
     model: text("model").notNull(),
+    /** the base model under MODELS_DIR when `model` is a tuned model (ft:…); null = `model` is the base */
+    baseModel: text("base_model"),
     trainingFile: text("training_file").notNull(),
     validationFile: text("validation_file"),
     status: text("status").notNull(),
@@ -242,6 +244,8 @@ export const fineTunedModels = pgTable(
       .references(() => projects.id, { onDelete: "cascade" }),
     jobId: text("job_id").notNull(),
     baseModel: text("base_model").notNull(),
+    /** the tuned model this one was trained from (its job's `model`); null when trained from the base */
+    parentModel: text("parent_model"),
     adapterBlobId: text("adapter_blob_id")
       .notNull()
       .references(() => blobs.id),

@@ -2,13 +2,18 @@
 // names the field (OpenAI's behaviour). The file and model checks need the database and the
 // models folder and live in routes.ts; everything here is about the body alone.
 import { randomInt } from "node:crypto";
+import type { DpoHyperparametersInput } from "../../worker/engine/train/dpo-hyperparameters.js";
 import type { HyperparametersInput } from "../../worker/engine/train/hyperparameters.js";
 import { badRequest } from "../http/api-error.js";
-import { checkHyperparameters } from "./hyperparameter-input.js";
+import { checkDpoHyperparameters, checkHyperparameters } from "./hyperparameter-input.js";
 
-export interface JobMethod {
-  type: "supervised";
-  supervised: { hyperparameters: HyperparametersInput };
+export type JobMethod =
+  | { type: "supervised"; supervised: { hyperparameters: HyperparametersInput } }
+  | { type: "dpo"; dpo: { hyperparameters: DpoHyperparametersInput } };
+
+/** The hyperparameters a job's method carries (DPO's include beta, loss_type and rpo_alpha). */
+export function methodHyperparameters(method: JobMethod): HyperparametersInput & DpoHyperparametersInput {
+  return method.type === "dpo" ? method.dpo.hyperparameters : method.supervised.hyperparameters;
 }
 
 export interface CreateJobRequest {
@@ -79,16 +84,28 @@ function checkMethod(body: Record<string, unknown>): JobMethod {
     return { type: "supervised", supervised: { hyperparameters: checkHyperparameters(legacy, "hyperparameters", false) } };
   }
   if (!isPlainObject(method)) throw badRequest("'method' must be an object.", "method", "invalid_type");
-  if (method.type === "dpo" || method.type === "reinforcement") {
+  if (method.type === "reinforcement") {
     throw badRequest(
-      `Method '${method.type}' is not supported yet: this server trains 'supervised' jobs only.`,
+      "Method 'reinforcement' is not supported: this server trains 'supervised' and 'dpo' jobs.",
       "method.type",
       "unsupported_method",
     );
   }
+  if (method.type === "dpo") {
+    if (legacy !== undefined && legacy !== null) {
+      throw badRequest(
+        "The deprecated 'hyperparameters' apply to supervised jobs: give them in 'method.dpo.hyperparameters'.",
+        "hyperparameters",
+        "invalid_value",
+      );
+    }
+    const dpo = method.dpo ?? {};
+    if (!isPlainObject(dpo)) throw badRequest("'method.dpo' must be an object.", "method.dpo", "invalid_type");
+    return { type: "dpo", dpo: { hyperparameters: checkDpoHyperparameters(dpo.hyperparameters, "method.dpo.hyperparameters") } };
+  }
   if (method.type !== "supervised") {
     throw badRequest(
-      `Invalid value for 'method.type': ${JSON.stringify(method.type)}. Supported values are: 'supervised'.`,
+      `Invalid value for 'method.type': ${JSON.stringify(method.type)}. Supported values are: 'supervised', 'dpo'.`,
       "method.type",
       "invalid_value",
     );

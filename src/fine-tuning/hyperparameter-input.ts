@@ -2,6 +2,10 @@
 // with the engine's own rules (worker/engine/train/hyperparameters.ts) so a job that is accepted
 // never fails later on a value; each problem is a 400 naming the field.
 import {
+  type DpoHyperparametersInput,
+  resolveDpoHyperparameters,
+} from "../../worker/engine/train/dpo-hyperparameters.js";
+import {
   HyperparameterError,
   type HyperparametersInput,
   resolveHyperparameters,
@@ -66,6 +70,44 @@ export function checkHyperparameters(
   try {
     // The example count only feeds `auto` values, which are always in range: any n checks the rest.
     resolveHyperparameters(input, 100);
+  } catch (err) {
+    if (err instanceof HyperparameterError) {
+      throw badRequest(`Invalid value for '${paramPrefix}.${err.param}': ${err.message}.`, `${paramPrefix}.${err.param}`, "invalid_value");
+    }
+    throw err;
+  }
+  return input;
+}
+
+/** DPO's own keys, beside the supervised extensions (packing excepted: pairs are not packed). */
+const DPO_KEYS = ["beta", "loss_type", "rpo_alpha"] as const;
+
+/** Checks `method.dpo.hyperparameters` and returns it as the engine's input. */
+export function checkDpoHyperparameters(raw: unknown, paramPrefix: string): DpoHyperparametersInput {
+  if (raw === undefined || raw === null) return {};
+  if (!isPlainObject(raw)) throw badRequest(`'${paramPrefix}' must be an object.`, paramPrefix, "invalid_type");
+  const allowed: readonly string[] = [...OPENAI_KEYS, ...EXTENSION_KEYS.filter((k) => k !== "packing"), ...DPO_KEYS];
+  for (const key of Object.keys(raw)) {
+    if (!allowed.includes(key)) {
+      throw badRequest(
+        `Unrecognized hyperparameter '${key}'. Supported: ${allowed.join(", ")}.`,
+        `${paramPrefix}.${key}`,
+        "invalid_value",
+      );
+    }
+  }
+  for (const key of [...OPENAI_KEYS, "beta"]) {
+    const v = raw[key];
+    if (v !== undefined && v !== "auto" && typeof v !== "number") {
+      throw badRequest(`'${paramPrefix}.${key}' must be "auto" or a number.`, `${paramPrefix}.${key}`, "invalid_type");
+    }
+  }
+  if (raw.full_finetune !== undefined && typeof raw.full_finetune !== "boolean") {
+    throw badRequest(`'${paramPrefix}.full_finetune' must be a boolean.`, `${paramPrefix}.full_finetune`, "invalid_type");
+  }
+  const input = raw as DpoHyperparametersInput;
+  try {
+    resolveDpoHyperparameters(input, 100);
   } catch (err) {
     if (err instanceof HyperparameterError) {
       throw badRequest(`Invalid value for '${paramPrefix}.${err.param}': ${err.message}.`, `${paramPrefix}.${err.param}`, "invalid_value");

@@ -3,7 +3,7 @@
 import type { fineTuningCheckpoints, fineTuningJobEvents, fineTuningJobs } from "../db/schema.js";
 import type { components } from "../http/openapi-types.js";
 import { unixSeconds } from "../http/pagination.js";
-import type { JobMethod } from "./create-job-request.js";
+import { type JobMethod, methodHyperparameters } from "./create-job-request.js";
 
 export type JobRow = typeof fineTuningJobs.$inferSelect;
 export type EventRow = typeof fineTuningJobEvents.$inferSelect;
@@ -32,7 +32,7 @@ export const TERMINAL_STATUSES: readonly JobStatus[] = ["succeeded", "failed", "
 
 export function toJobObject(row: JobRow): FineTuningJobObject {
   const method = row.method as JobMethod;
-  const hp = method.supervised.hyperparameters;
+  const hp = methodHyperparameters(method);
   return {
     id: row.id,
     object: "fine_tuning.job",

@@ -21,7 +21,8 @@ export async function notifyWorkers(q: Queryable, jobId: string): Promise<void> 
   await q.execute(sql`SELECT pg_notify(${JOBS_CHANNEL}, ${jobId})`);
 }
 
-export async function createJob(db: Database, projectId: string, req: CreateJobRequest): Promise<JobRow> {
+/** `baseModel`: the base under MODELS_DIR when `req.model` is a tuned model (fine-tuning a fine-tuned model). */
+export async function createJob(db: Database, projectId: string, req: CreateJobRequest, baseModel: string | null = null): Promise<JobRow> {
   return db.transaction(async (tx) => {
     const [row] = await tx
       .insert(fineTuningJobs)
@@ -29,6 +30,7 @@ export async function createJob(db: Database, projectId: string, req: CreateJobR
         id: newJobId(),
         projectId,
         model: req.model,
+        baseModel,
         trainingFile: req.trainingFile,
         validationFile: req.validationFile,
         status: "validating_files",

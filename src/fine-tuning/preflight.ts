@@ -243,16 +243,22 @@ export async function runPreflight(
     ctx: AppContext,
     projectId: string,
     req: ReturnType<typeof parseCreateJobRequest>,
-  ) => Promise<void>,
+  ) => Promise<string>,
   setup: WorkerSetup = workerSetupFromEnv(),
 ): Promise<PreflightObject> {
   const isObject = body !== null && typeof body === "object" && !Array.isArray(body);
   const { preview_examples, ...createBody } = isObject ? (body as Record<string, unknown>) : {};
   const req = parseCreateJobRequest(isObject ? createBody : body);
   const previewExamples = previewCount(preview_examples);
-  await checkCreate(ctx, projectId, req);
-
-  const base = (await findBaseModel(ctx.config, req.model))!;
+  if (req.method.type !== "supervised") {
+    throw badRequest(
+      "Preflight covers supervised jobs; a 'dpo' job's preference pairs are checked when the job starts.",
+      "method.type",
+      "unsupported_method",
+    );
+  }
+  const baseModel = await checkCreate(ctx, projectId, req);
+  const base = (await findBaseModel(ctx.config, baseModel))!;
   const config = parseModelConfig(JSON.parse(await readFile(join(base.dir, "config.json"), "utf8")));
   const tokenizer = await loadTokenizer(base.dir);
   const template = resolveChatTemplate(tokenizer.chatTemplate, {

@@ -29,10 +29,15 @@ import {
   pauseJob,
   resumeJob,
 } from "./job-repository.js";
+import { mergedModelArchive } from "./merged-model.js";
+import { findParentModel } from "./parent-model.js";
 import { validateJobFiles } from "./validate-job-files.js";
 
-async function checkModel(ctx: AppContext, id: string): Promise<void> {
-  const model = await findBaseModel(ctx.config, id);
+/** The base model a job trains on: `id` itself, or the base of the caller's tuned model `id`. */
+async function checkModel(ctx: AppContext, projectId: string, id: string): Promise<string> {
+  const parent = await findParentModel(ctx.database.db, projectId, id);
+  const baseId = parent?.baseModel ?? id;
+  const model = await findBaseModel(ctx.config, baseId);
   if (!model) {
     throw badRequest(
       `Model '${id}' is not available for fine-tuning: it is not a model folder under MODELS_DIR (see GET /v1/models).`,
@@ -46,6 +51,14 @@ async function checkModel(ctx: AppContext, id: string): Promise<void> {
     const why = err instanceof UnsupportedModelError ? err.message : `config.json cannot be read (${(err as Error).message})`;
     throw badRequest(`Model '${id}' cannot be fine-tuned: ${why}`, "model", "unsupported_model");
   }
+  if (parent?.fullFinetune) {
+    throw badRequest(
+      `Model '${id}' is a full fine-tune; fine-tuning it again is not supported yet (a LoRA-tuned model can be).`,
+      "model",
+      "unsupported_model",
+    );
+  }
+  return baseId;
 }
 
 async function checkTrainingFile(ctx: AppContext, projectId: string, id: string, param: string): Promise<void> {
@@ -60,10 +73,11 @@ async function checkTrainingFile(ctx: AppContext, projectId: string, id: string,
   }
 }
 
-export async function checkCreate(ctx: AppContext, projectId: string, req: CreateJobRequest): Promise<void> {
-  await checkModel(ctx, req.model);
+export async function checkCreate(ctx: AppContext, projectId: string, req: CreateJobRequest): Promise<string> {
+  const baseModel = await checkModel(ctx, projectId, req.model);
   await checkTrainingFile(ctx, projectId, req.trainingFile, "training_file");
   if (req.validationFile !== null) await checkTrainingFile(ctx, projectId, req.validationFile, "validation_file");
+  return baseModel;
 }
 
 function sendAdapter(ctx: AppContext, reply: import("fastify").FastifyReply, blobId: string, bytes: number, name: string) {
@@ -104,8 +118,8 @@ export function registerFineTuningRoutes(app: FastifyInstance, ctx: AppContext):
       throw badRequest("'dry_run' must be true or false.", "dry_run", "invalid_value");
     }
     const req = parseCreateJobRequest(request.body);
-    await checkCreate(ctx, request.projectId, req);
-    const job = await createJob(db, request.projectId, req);
+    const baseModel = await checkCreate(ctx, request.projectId, req);
+    const job = await createJob(db, request.projectId, req, baseModel === req.model ? null : baseModel);
     validateAfterReply(job);
     return toJobObject(job);
   });
@@ -178,6 +192,32 @@ export function registerFineTuningRoutes(app: FastifyInstance, ctx: AppContext):
         });
       }
       return sendAdapter(ctx, reply, model.blobId, model.bytes, job.fineTunedModel!);
+    },
+  );
+
+  app.get(
+    "/v1/fine_tuning/jobs/:fine_tuning_job_id/merged",
+    { schema: operationSchema("downloadMergedModel") },
+    async (request, reply) => {
+      const job = await jobOr404(db, request.projectId, jobParam(request));
+      const [model] = job.fineTunedModel
+        ? await db
+            .select({ blobId: fineTunedModels.adapterBlobId, baseModel: fineTunedModels.baseModel })
+            .from(fineTunedModels)
+            .where(and(eq(fineTunedModels.id, job.fineTunedModel), eq(fineTunedModels.projectId, request.projectId)))
+        : [];
+      if (!model) {
+        throw new ApiError(404, `Job ${job.id} has no fine-tuned model (status '${job.status}', or the model was deleted).`, {
+          param: "fine_tuning_job_id",
+          code: "model_not_found",
+        });
+      }
+      const archive = await mergedModelArchive(ctx, model.baseModel, model.blobId);
+      return reply
+        .header("content-type", "application/x-tar")
+        .header("content-length", String(archive.length))
+        .header("content-disposition", `attachment; filename="${`${job.fineTunedModel}-merged`.replace(/[^A-Za-z0-9._-]/g, "_")}.tar"`)
+        .send(Buffer.from(archive.buffer, archive.byteOffset, archive.byteLength));
     },
   );
 

@@ -23,7 +23,7 @@ import type { Database } from "../db/client.js";
 import { fineTuningJobs } from "../db/schema.js";
 import { findFile } from "../files/file-repository.js";
 import type { JsonlSummary } from "../files/jsonl-validator.js";
-import type { JobMethod } from "./create-job-request.js";
+import { type JobMethod, methodHyperparameters } from "./create-job-request.js";
 import { addEvent } from "./job-events.js";
 import type { JobRow } from "./job-objects.js";
 import { notifyWorkers } from "./job-repository.js";
@@ -48,23 +48,25 @@ async function fileProblem(
   fileId: string,
   param: DataFileParam,
   maxSeqLength: number,
+  methodType: JobMethod["type"],
 ): Promise<DataError | null | "unknown"> {
   const file = await findFile(db, job.projectId, fileId);
   if (!file) return missingFileError(fileId, param);
   const summary = file.validation as JsonlSummary | null;
   if (!summary) return "unknown";
-  return formatError(summary.format, param) ?? datasetError(summaryCounts(summary), param, maxSeqLength);
+  return formatError(summary.format, param, methodType) ?? datasetError(summaryCounts(summary), param, maxSeqLength);
 }
 
 /** The job's verdict, written with its events; the job is untouched when it left `validating_files`. */
 export async function validateJobFiles(db: Database, job: JobRow): Promise<FilesVerdict> {
-  const requested = (job.method as JobMethod).supervised.hyperparameters;
+  const method = job.method as JobMethod;
+  const requested = methodHyperparameters(method);
   const maxSeqLength = requested.max_seq_length ?? resolveHyperparameters(requested, 1).max_seq_length;
   let problem: DataError | null = null;
   const files: [string, DataFileParam][] = [[job.trainingFile, "training_file"]];
   if (job.validationFile) files.push([job.validationFile, "validation_file"]);
   for (const [fileId, param] of files) {
-    const found = await fileProblem(db, job, fileId, param, maxSeqLength);
+    const found = await fileProblem(db, job, fileId, param, maxSeqLength, method.type);
     // a file stored without a summary: the worker's fallback claim validates it by tokenizing
     if (found === "unknown") return "left_to_worker";
     if (found) {

@@ -188,10 +188,11 @@ export interface paths {
          * Create a job (status `validating_files`); the API checks its files (→ `queued` or `failed`), then a worker trains it and publishes the model.
          * @description Checked at create, each failure a 400 with `param`: `model` (unknown, or an architecture
          *     the engine refuses), `training_file` / `validation_file` (missing, another project's,
-         *     purpose not `fine-tune`), `method.type` (`dpo` and `reinforcement` are refused until the
-         *     engine trains them), `suffix`, `seed`, `metadata`, `integrations`, and every hyperparameter.
-         *     Data problems (fewer than 10 usable examples, invalid lines, nothing trainable after
-         *     truncation) fail the job later with `error {code, message, param: "training_file"}`.
+         *     purpose not `fine-tune`), `method.type` (`reinforcement` is refused), `suffix`, `seed`,
+         *     `metadata`, `integrations`, and every hyperparameter. Data problems (fewer than 10 usable
+         *     examples, invalid lines, lines of the wrong format for the method (chat lines in a `dpo`
+         *     job, preference lines in a `supervised` one), nothing trainable after truncation) fail the
+         *     job later with `error {code, message, param: "training_file"}`.
          *     With `?dry_run=true` (extension) nothing is created and the answer is the job's
          *     preflight (`POST /fine_tuning/jobs/preflight`).
          */
@@ -362,10 +363,42 @@ export interface paths {
          * The tuned model's adapter as one tar archive (adapter_config.json + adapter_model.safetensors, PEFT layout).
          * @description `application/x-tar`, uncompressed ustar. A LoRA job holds `adapter_config.json` and
          *     `adapter_model.safetensors` (load with PEFT, or serve with vLLM); a `full_finetune` job
-         *     holds `config.json` and `model.safetensors`. 404 until the job has succeeded, and after
+         *     holds `config.json` and `model.safetensors`. A model fine-tuned from a fine-tuned model
+         *     also holds `parents.json` (`base_model`, `parents` [{model, job}] oldest first, `files`):
+         *     its `adapter_model.safetensors` is the whole chain as one LoRA on the base model (ranks
+         *     stacked), and `own_adapter_model.safetensors` is the job's adapter alone, which applies
+         *     to the base with the parents merged in order. 404 until the job has succeeded, and after
          *     its model is deleted.
          */
         get: operations["downloadFineTunedAdapter"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/fine_tuning/jobs/{fine_tuning_job_id}/merged": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                fine_tuning_job_id: components["parameters"]["FineTuningJobId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * The tuned model as merged full weights, one tar archive of a transformers-loadable folder.
+         * @description `application/x-tar`, uncompressed ustar: `config.json`, `model.safetensors` (float32, the
+         *     base weights with the adapter, or the whole chain of adapters, merged in, as PEFT's
+         *     `merge_and_unload`), the base model's tokenizer files and `generation_config.json` when it
+         *     has one (and `parents.json` for a chained model). Loads with
+         *     `AutoModelForCausalLM.from_pretrained(folder)`, vLLM or llama.cpp's converters without
+         *     PEFT. Built on request (the base model is loaded for it). 404 until the job has
+         *     succeeded, and after its model is deleted.
+         */
+        get: operations["downloadMergedModel"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1015,14 +1048,67 @@ export interface components {
             /** @default false */
             full_finetune?: boolean;
         };
+        /**
+         * @description OpenAI's four (`beta` plus the three of supervised jobs; `"auto"` or a number, resolved
+         *     and written back: beta `auto` = 0.1) and the extensions of supervised jobs except
+         *     `packing` (a pair is scored as two padded rows), plus DPO's own extensions. The loss is
+         *     TRL's DPO with the reference = the starting model with the new adapter disabled (the base
+         *     model, or the parent model when `model` is a fine-tuned model); log-probabilities are
+         *     summed over each answer's tokens; reference log-probabilities are computed once per pair
+         *     before the first step.
+         */
+        FineTuningDpoHyperparameters: {
+            beta?: "auto" | number;
+            /** @description preference pairs per optimizer step */
+            batch_size?: "auto" | number;
+            learning_rate_multiplier?: "auto" | number;
+            n_epochs?: "auto" | number;
+            /**
+             * @description TRL's loss types: sigmoid −log σ(β·Δ), hinge max(0, 1 − β·Δ), ipo (Δ − 1/(2β))² on length-averaged log-probabilities.
+             * @default sigmoid
+             * @enum {string}
+             */
+            loss_type?: "sigmoid" | "hinge" | "ipo";
+            /**
+             * @description Weight of an added NLL term on the preferred answers' tokens (TRL's rpo_alpha); null = off.
+             * @default null
+             */
+            rpo_alpha?: number | null;
+            /** @default 8 */
+            lora_rank?: number;
+            /** @description default 2 × lora_rank */
+            lora_alpha?: number;
+            /** @default 0.05 */
+            lora_dropout?: number;
+            target_modules?: string[];
+            /**
+             * @description prompt + the longer answer; a longer pair keeps the end of its prompt (at least half the length) and cuts the answers' ends
+             * @default 1024
+             */
+            max_seq_length?: number;
+            /** @default 0.03 */
+            warmup_ratio?: number;
+            /** @default 0 */
+            weight_decay?: number;
+            /**
+             * @default linear
+             * @enum {string}
+             */
+            lr_scheduler?: "linear" | "cosine" | "constant";
+            /** @default false */
+            full_finetune?: boolean;
+        };
         FineTuneMethod: {
             /**
-             * @description Only `supervised` is trained; the others are a 400.
+             * @description `supervised` and `dpo` are trained; `reinforcement` is a 400.
              * @enum {string}
              */
             type: "supervised" | "dpo" | "reinforcement";
             supervised?: {
                 hyperparameters?: components["schemas"]["FineTuningHyperparameters"];
+            };
+            dpo?: {
+                hyperparameters?: components["schemas"]["FineTuningDpoHyperparameters"];
             };
         };
         CreateFineTuningJobRequest: {
@@ -1259,7 +1345,10 @@ export interface components {
             type?: "message" | "metrics";
             /**
              * @description metrics events: {step, total_steps, train_loss, train_mean_token_accuracy, valid_loss?,
-             *     valid_mean_token_accuracy?, learning_rate, trained_tokens}; null for messages.
+             *     valid_mean_token_accuracy?, learning_rate, trained_tokens}; a `dpo` job has, instead of
+             *     the token accuracies, TRL's rewards: train_rewards_chosen, train_rewards_rejected,
+             *     train_rewards_accuracies, train_rewards_margins (and valid_… on validation steps);
+             *     null for messages.
              */
             data?: {
                 [key: string]: unknown;
@@ -2125,6 +2214,29 @@ export interface operations {
         };
     };
     downloadFineTunedAdapter: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                fine_tuning_job_id: components["parameters"]["FineTuningJobId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The archive */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-tar": string;
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    downloadMergedModel: {
         parameters: {
             query?: never;
             header?: never;

@@ -5,7 +5,7 @@
 //   const tuned = await findTunedModel(db, projectId, "ft:tiny-chatml:proj_…::ftjob-…");
 //   // { id, baseModel, adapterBlobId, jobId, kind: "model" | "checkpoint", created }
 //   const entries = readTarArchive(await readAll(readBlob(database, tuned.adapterBlobId)));
-import { and, asc, eq, isNotNull } from "drizzle-orm";
+import { and, asc, eq, isNotNull, sql } from "drizzle-orm";
 import type { Queryable } from "../blobs/blob-store.js";
 import { deleteBlob } from "../blobs/blob-store.js";
 import type { Database } from "../db/client.js";
@@ -57,10 +57,13 @@ function fromCheckpointRow({ ckpt, baseModel }: { ckpt: CheckpointRow; baseModel
   };
 }
 
-/** This project's checkpoints that still hold an adapter (older ones are pruned), with their base model. */
+/**
+ * This project's checkpoints that still hold an adapter (older ones are pruned), with their base
+ * model (the job's own base when it fine-tuned a tuned model).
+ */
 function servableCheckpoints(q: Queryable, projectId: string, modelName?: string) {
   return q
-    .select({ ckpt: fineTuningCheckpoints, baseModel: fineTuningJobs.model })
+    .select({ ckpt: fineTuningCheckpoints, baseModel: sql<string>`coalesce(${fineTuningJobs.baseModel}, ${fineTuningJobs.model})` })
     .from(fineTuningCheckpoints)
     .innerJoin(fineTuningJobs, eq(fineTuningJobs.id, fineTuningCheckpoints.jobId))
     .where(

@@ -26,6 +26,13 @@ const EXPECTED_CHECKS = [
   "adapter safetensors names/shapes",
   "adapter reload logits equal",
   "AdamW losses after 0..3 steps",
+  ...["fixture_adapter_beta_0.1", "fixture_adapter_beta_0.5", "peft_init_beta_0.1"].flatMap((c) => [
+    `DPO ${c}: policy and reference log-probs`,
+    `DPO ${c}: per-pair and mean loss`,
+    `DPO ${c}: rewards, accuracy and margin`,
+  ]),
+  "DPO fixture_adapter_beta_0.1: LoRA grad norms",
+  "DPO fixture_adapter_beta_0.5: AdamW losses after 0..3 steps",
 ];
 
 before(async () => {
@@ -57,6 +64,9 @@ describe("npm run check:golden", () => {
       const golden = JSON.parse(await readFile(path.join(bad, "golden.json"), "utf8"));
       golden.batch.loss += 0.01;
       await writeFile(path.join(bad, "golden.json"), JSON.stringify(golden));
+      const dpo = JSON.parse(await readFile(path.join(bad, "dpo.json"), "utf8"));
+      dpo.cases["fixture_adapter_beta_0.1"].loss += 0.01;
+      await writeFile(path.join(bad, "dpo.json"), JSON.stringify(dpo));
       const run = (dir: string) =>
         spawnSync(process.execPath, ["--import", "tsx", "worker/engine/check-golden.ts", dir], {
           encoding: "utf8",
@@ -65,7 +75,9 @@ describe("npm run check:golden", () => {
       assert.equal(failing.status, 1, failing.stderr);
       assert.match(failing.stdout, /^FAIL llama-perturbed: masked loss float32: max error 1\.00e-2/m);
       assert.match(failing.stdout, /^ok {3}llama-perturbed: logits float32/m);
-      assert.match(failing.stdout, /1 golden check\(s\) failed/);
+      assert.match(failing.stdout, /^FAIL llama-perturbed: DPO fixture_adapter_beta_0\.1: per-pair and mean loss: max error 1\.00e-2/m);
+      assert.match(failing.stdout, /^ok {3}llama-perturbed: DPO fixture_adapter_beta_0\.5: per-pair and mean loss/m);
+      assert.match(failing.stdout, /2 golden check\(s\) failed/);
       const passing = run(new URL("../fixtures/qwen2", import.meta.url).pathname);
       assert.equal(passing.status, 0, passing.stdout + passing.stderr);
       assert.match(passing.stdout, /all golden checks passed/);

@@ -63,7 +63,8 @@ for (const target of testDatabases()) {
       const other = await app.newProject();
       const foreign = await uploadTraining(other.client, trainingLines(12));
       await expect400(create({ training_file: foreign }), "training_file");
-      await expect400(create({ method: { type: "dpo" } }), "method.type", /not supported yet/);
+      await expect400(create({ method: { type: "reinforcement" } }), "method.type", /not supported/);
+      await expect400(create({ method: { type: "dpo", dpo: { hyperparameters: { beta: 0 } } } }), "method.dpo.hyperparameters.beta");
       await expect400(create({ method: { type: "unsupervised" } }), "method.type");
       await expect400(create({ suffix: "x".repeat(65) }), "suffix");
       await expect400(create({ suffix: "a:b" }), "suffix");

@@ -45,6 +45,20 @@ export function trainingLines(n: number, offset = 0): string {
   return out;
 }
 
+/** `n` preference pairs: the preferred answer names the city, the other one refuses. */
+export function preferenceLines(n: number, offset = 0): string {
+  let out = "";
+  for (let i = 0; i < n; i++) {
+    const k = (i + offset) % 7;
+    out += `${JSON.stringify({
+      input: { messages: [{ role: "user", content: `Capital ${k}?` }] },
+      preferred_output: [{ role: "assistant", content: `City ${k}.` }],
+      non_preferred_output: [{ role: "assistant", content: `No idea ${(k + 3) % 7}!` }],
+    })}\n`;
+  }
+  return out;
+}
+
 export async function uploadTraining(client: OpenAI, content: string, name = "train.jsonl"): Promise<string> {
   const file = await client.files.create({ file: await toFile(Buffer.from(content), name), purpose: "fine-tune" });
   return file.id;

@@ -1,5 +1,6 @@
 // Golden parity: run every check of a fixture folder (golden.json, schema_version 1, written by
-// Hugging Face transformers + PEFT; see test/fixtures/README.md) against our engine.
+// Hugging Face transformers + PEFT; and dpo.json when present, TRL's DPO convention; see
+// test/fixtures/README.md) against our engine.
 //
 //   npm run check:golden -- test/fixtures/llama [more fixture dirs…]
 //
@@ -20,6 +21,7 @@ import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE } from "./model/adapter-io.js
 import { buildAllowedMask } from "./model/attention-mask.js";
 import { type CausalLM, loadModel } from "./model/decoder.js";
 import { AdamW } from "./train/adamw.js";
+import { hasDpoGolden, runDpoChecks } from "./check-golden-dpo.js";
 
 /** Tolerances from test/fixtures/README.md ("Suggested tolerances for a float32 implementation"). */
 export const TOLERANCES = {
@@ -369,6 +371,9 @@ export async function runGoldenChecks(dir: string): Promise<GoldenCheck[]> {
     );
   } finally {
     model.dispose();
+  }
+  if (await hasDpoGolden(dir)) {
+    for (const c of await runDpoChecks(dir)) add(c.name, c.maxError, c.tolerance, c.detail);
   }
   return results;
 }

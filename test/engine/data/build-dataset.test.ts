@@ -6,6 +6,7 @@ import { IGNORE_INDEX } from "../../../worker/engine/data/batch.js";
 import {
   buildDataset,
   buildPreferenceDataset,
+  truncatePair,
   collatePreferencePairs,
 } from "../../../worker/engine/data/build-dataset.js";
 import { realTokenizerAndTemplate } from "./real-tokenizers.js";
@@ -161,16 +162,40 @@ describe("buildPreferenceDataset", () => {
     );
   });
 
-  it("drops a pair whose prompt leaves no room for an answer", async () => {
+  it("keeps the end of a long prompt and the whole answers", async () => {
     const { tokenizer, template } = await realTokenizerAndTemplate("llama3");
     const line = JSON.stringify({
       input: { messages: [{ role: "user", content: LONG }] },
       preferred_output: [{ role: "assistant", content: "a" }],
       non_preferred_output: [{ role: "assistant", content: "b" }],
     });
+    const full = buildPreferenceDataset([line], tokenizer, template, { maxSeqLength: 4096 }).pairs[0];
     const { pairs, stats } = buildPreferenceDataset([line], tokenizer, template, { maxSeqLength: 32 });
-    assert.equal(pairs.length, 0);
-    assert.equal(stats.dropped, 1);
-    assert.equal(stats.errors[0].code, "truncated_away");
+    assert.equal(pairs.length, 1);
+    assert.equal(stats.truncated, 1);
+    const p = pairs[0];
+    assert.equal(p.promptIds.length + Math.max(p.chosenIds.length, p.rejectedIds.length), 32);
+    assert.deepEqual([...p.promptIds], [...full.promptIds.slice(full.promptIds.length - p.promptIds.length)]);
+    assert.deepEqual([...p.chosenIds], [...full.chosenIds]);
+    assert.deepEqual([...p.rejectedLabels], [...full.rejectedLabels]);
+  });
+
+  it("cuts long answers after the prompt has given up half the room, and drops what cannot fit", () => {
+    const ids = (n: number, from: number) => Int32Array.from({ length: n }, (_, i) => from + i);
+    const pair = {
+      promptIds: ids(10, 100),
+      chosenIds: ids(30, 200),
+      chosenLabels: ids(30, 200),
+      rejectedIds: ids(5, 300),
+      rejectedLabels: ids(5, 300),
+    };
+    const cut = truncatePair(pair, 16)!;
+    assert.deepEqual([...cut.pair.promptIds], [...ids(8, 102)]);
+    assert.deepEqual([...cut.pair.chosenIds], [...ids(8, 200)]);
+    assert.deepEqual([...cut.pair.rejectedIds], [...ids(5, 300)]);
+    assert.equal(truncatePair(pair, 64)!.truncated, false);
+    assert.equal(truncatePair(pair, 1), null);
+    const unscored = { ...pair, rejectedLabels: new Int32Array(5).fill(IGNORE_INDEX) };
+    assert.equal(truncatePair(unscored, 16), null);
   });
 });

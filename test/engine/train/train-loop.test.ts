@@ -285,7 +285,7 @@ test("validation: a sample every N steps, the whole set at the end", async () =>
     [2, 4, 6],
   );
   for (const s of steps) {
-    assert.ok(s.train_mean_token_accuracy >= 0 && s.train_mean_token_accuracy <= 1);
+    assert.ok(s.train_mean_token_accuracy! >= 0 && s.train_mean_token_accuracy! <= 1);
     if (s.valid_loss !== undefined)
       assert.ok(Number.isFinite(s.valid_loss) && s.valid_mean_token_accuracy! >= 0);
   }

@@ -338,24 +338,30 @@ export function buildDataset(
   return { rows, batch: collateRows(rows, tokenizer.padId), stats };
 }
 
-/** Cut a pair to maxSeqLength (prompt + each answer); null when it cannot fit or nothing trainable is left. */
-function truncatePair(
+/**
+ * Cut a pair to maxSeqLength, keeping the end of the prompt and the answers, as TRL's keep_end
+ * truncation: the prompt loses its start first, down to half the length (or what the answers
+ * leave, when that is more); then the answers lose their ends. Null when nothing is left to score.
+ */
+export function truncatePair(
   pair: EncodedPreference,
   maxLength: number,
 ): { pair: EncodedPreference; truncated: boolean } | null {
-  const room = maxLength - pair.promptIds.length;
-  if (room < 1) return null;
-  const truncated = pair.chosenIds.length > room || pair.rejectedIds.length > room;
+  const prompt = pair.promptIds.length;
+  const longest = Math.max(pair.chosenIds.length, pair.rejectedIds.length);
+  if (prompt + longest <= maxLength) return { pair, truncated: false };
+  const keepPrompt = Math.min(prompt, Math.max(1, maxLength - longest, Math.ceil(maxLength / 2)));
+  const room = maxLength - keepPrompt;
   const cut: EncodedPreference = {
-    promptIds: pair.promptIds,
+    promptIds: pair.promptIds.slice(prompt - keepPrompt),
     chosenIds: pair.chosenIds.slice(0, room),
     chosenLabels: pair.chosenLabels.slice(0, room),
     rejectedIds: pair.rejectedIds.slice(0, room),
     rejectedLabels: pair.rejectedLabels.slice(0, room),
   };
   const scored = (labels: Int32Array) => labels.some((v) => v >= 0);
-  if (!scored(cut.chosenLabels) || !scored(cut.rejectedLabels)) return null;
-  return { pair: cut, truncated };
+  if (room < 1 || !scored(cut.chosenLabels) || !scored(cut.rejectedLabels)) return null;
+  return { pair: cut, truncated: true };
 }
 
 /** Preference (DPO) data: preference lines → prompt / chosen / rejected ids and labels. */
@@ -390,8 +396,8 @@ export function buildPreferenceDataset(
       collector.problem(
         line,
         "truncated_away",
-        `line ${line}: the prompt (${encoded.promptIds.length} tokens) leaves no answer token within ` +
-          `max_seq_length ${opts.maxSeqLength}`,
+        `line ${line}: no answer token is left to train within max_seq_length ${opts.maxSeqLength} ` +
+          `(prompt ${encoded.promptIds.length} tokens)`,
         "dropped",
       );
       continue;

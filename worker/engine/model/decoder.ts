@@ -585,6 +585,27 @@ export class CausalLM {
     return t;
   }
 
+  /**
+   * Replace a projection's base weight (e.g. with a parent adapter merged in, merge-adapter.ts);
+   * the old tensor is freed (under full fine-tuning the variable takes the new value).
+   */
+  replaceProjectionWeight(moduleName: string, value: tf.Tensor2D): void {
+    const p = this.projectionByName(moduleName);
+    if (!p) throw new Error(`no projection named "${moduleName}"`);
+    if (value.shape.join(",") !== p.weight.shape.join(","))
+      throw new Error(`${moduleName}: new weight [${value.shape}] differs from [${p.weight.shape}]`);
+    if (this.fullFinetune) {
+      // the weight is the trained variable itself: keep it, change its value
+      (p.weight as unknown as tf.Variable).assign(value);
+      value.dispose();
+      return;
+    }
+    const name = `${moduleName}.weight`;
+    p.weight.dispose();
+    p.weight = value;
+    this.weights.set(name, value);
+  }
+
   /** Base weight names, in HF state-dict order (tied heads absent). */
   weightNames(): string[] {
     return [...this.weights.keys()];

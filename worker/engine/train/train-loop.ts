@@ -1,4 +1,6 @@
-// The supervised training loop.
+// The training loop, for any objective (train-objective.ts): supervised fine-tuning on token rows
+// (sft-objective.ts, what `train: TokenBatch` means) or DPO on preference pairs (dpo-objective.ts,
+// `train: dpoObjective(…)`); stepping, accumulation, clipping, schedule and checkpoints are shared.
 //
 // API (for the jobs worker)
 // -------------------------
@@ -15,7 +17,8 @@
 //     seed,             // the job's seed: epoch order (data/batch-order.ts)
 //     onStep,           // (StepMetrics) after every optimizer step: step, total_steps, epoch,
 //                       //   train_loss, train_mean_token_accuracy, valid_loss?,
-//                       //   valid_mean_token_accuracy?, learning_rate, grad_norm, trained_tokens, step_ms
+//                       //   valid_mean_token_accuracy?, learning_rate, grad_norm, trained_tokens, step_ms,
+//                       //   extra (the objective's metrics, train_/valid_ prefixed)
 //     onEpochEnd,       // ({ epoch, step, checkpoint: Uint8Array, metrics }) after every epoch; the
 //                       //   model's variables are the epoch's weights here: save the checkpoint's
 //                       //   adapter now (model.saveAdapter(dir)) if the API should serve it
@@ -62,7 +65,8 @@ import { peakLearningRate, type ResolvedHyperparameters } from "./hyperparameter
 import type { RngState } from "./rng.js";
 import { learningRateAt } from "./schedule.js";
 import { defaultValidEvery, stepsPerEpoch as stepsInEpoch } from "./training-plan.js";
-import { countLabelTokens, countRealTokens, selectRows } from "./select-rows.js";
+import { sftObjective } from "./sft-objective.js";
+import { objectiveGradients, sumCounts, type TrainObjective } from "./train-objective.js";
 
 /** What the loop needs from a model; CausalLM (model/decoder.ts) has this shape. */
 export interface TrainableModel {
@@ -98,10 +102,16 @@ export interface StepMetrics {
   /** 0-based epoch */
   epoch: number;
   train_loss: number;
-  train_mean_token_accuracy: number;
+  /** supervised objective only */
+  train_mean_token_accuracy?: number;
   /** present on steps where the validation sample was scored */
   valid_loss?: number;
   valid_mean_token_accuracy?: number;
+  /**
+   * the objective's metrics with their train_/valid_ prefix, e.g. train_mean_token_accuracy
+   * (supervised) or train_rewards_chosen, …_rejected, …_accuracies, …_margins (DPO)
+   */
+  extra: Record<string, number>;
   learning_rate: number;
   grad_norm: number;
   /** label tokens in this step */
@@ -127,6 +137,8 @@ export interface FinalMetrics {
   train_mean_token_accuracy: number | null;
   full_valid_loss?: number;
   full_valid_mean_token_accuracy?: number;
+  /** the objective's metrics on the whole validation set, prefixed full_valid_ */
+  extra: Record<string, number>;
 }
 
 export type TrainResult =
@@ -137,8 +149,9 @@ export interface TrainOptions {
   model: TrainableModel;
   /** default: AdamW (adamw.ts) with the hyperparameters' weight_decay */
   optimizer?: TrainOptimizer;
-  train: TokenBatch;
-  validation?: TokenBatch;
+  /** training rows (supervised objective) or any objective (e.g. DPO pairs, dpo-objective.ts) */
+  train: TokenBatch | TrainObjective;
+  validation?: TokenBatch | TrainObjective;
   hyperparameters: TrainHyperparameters;
   seed: number;
   /** row order of an epoch; default: data/batch-order.ts batchOrder */
@@ -233,28 +246,48 @@ export async function evaluateRows(
   microBatchSize: number,
   stopRequested?: () => Promise<boolean>,
 ): Promise<LossAndAccuracy | null> {
-  let lossSum = 0;
-  let correct = 0;
-  let tokens = 0;
-  for (const part of chunk(indices, microBatchSize)) {
-    const batch = selectRows(rows, part);
-    const n = countLabelTokens(batch);
-    if (n === 0) continue;
+  const r = await evaluateObjective(sftObjective(model, rows), indices, microBatchSize, stopRequested);
+  if (r === null) return null;
+  return { loss: r.loss, accuracy: r.metrics.mean_token_accuracy ?? Number.NaN, tokens: r.labelTokens };
+}
+
+/**
+ * An objective's loss and metrics over `indices` without gradients (validation), normalised over
+ * all of them as one step; NaN when nothing is scored; null when stopped midway.
+ */
+export async function evaluateObjective(
+  objective: TrainObjective,
+  indices: readonly number[],
+  microBatchSize: number,
+  stopRequested?: () => Promise<boolean>,
+): Promise<{ loss: number; metrics: Record<string, number>; labelTokens: number } | null> {
+  const micro = chunk(indices, microBatchSize).map((part) => objective.select(part));
+  const counts = sumCounts(micro);
+  const labelTokens = micro.reduce((n, b) => n + b.labelTokens, 0);
+  if (objective.empty(counts)) {
+    const nan = Object.fromEntries(Object.keys(objective.metrics([], counts)).map((k) => [k, Number.NaN]));
+    return { loss: Number.NaN, metrics: nan, labelTokens };
+  }
+  let loss = 0;
+  let stats: number[] = [];
+  for (const batch of micro) {
+    if (objective.empty(batch.counts)) continue;
     const both = tf.tidy(() => {
-      const terms = model.lossTerms(batch, { training: false });
-      return tf.stack([terms.lossSum, terms.correct]);
+      const r = objective.loss(batch, counts, false);
+      return tf.concat([tf.reshape(r.loss, [1]), r.stats]);
     });
-    const [l, c] = await both.data();
+    const values = await both.data();
     both.dispose();
-    lossSum += l!;
-    correct += c!;
-    tokens += n;
+    loss += values[0]!;
+    stats = Array.from(values.subarray(1), (v, i) => (stats[i] ?? 0) + v);
     await yieldToEventLoop();
     if (stopRequested && (await stopRequested())) return null;
   }
-  return tokens === 0
-    ? { loss: Number.NaN, accuracy: Number.NaN, tokens }
-    : { loss: lossSum / tokens, accuracy: correct / tokens, tokens };
+  return { loss, metrics: objective.metrics(stats, counts), labelTokens };
+}
+
+function prefixed(prefix: string, metrics: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(metrics).map(([k, v]) => [`${prefix}${k}`, v]));
 }
 
 export async function train(options: TrainOptions): Promise<TrainResult> {
@@ -270,20 +303,25 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
 }
 
 async function runTraining(options: TrainOptions, optimizer: TrainOptimizer): Promise<TrainResult> {
-  const { model, train: rows, validation, hyperparameters: hp, seed } = options;
+  const { model, hyperparameters: hp, seed } = options;
+  const asObjective = (data: TokenBatch | TrainObjective): TrainObjective =>
+    "kind" in data && data.kind === "objective" ? data : sftObjective(model, data as TokenBatch);
+  const objective = asObjective(options.train);
+  const validation = options.validation ? asObjective(options.validation) : undefined;
+  const size = objective.size;
   const microBatchSize = options.microBatchSize ?? 4;
   const maxGradNorm = options.maxGradNorm ?? DEFAULT_MAX_GRAD_NORM;
   const divergenceFactor = options.divergenceFactor ?? 5;
   if (!(Number.isInteger(microBatchSize) && microBatchSize > 0))
     throw new Error(`microBatchSize must be a positive integer, got ${microBatchSize}`);
-  if (rows.batchSize === 0) throw new Error("train: the training set has no rows");
+  if (size === 0) throw new Error("train: the training set has no rows");
 
-  const stepsPerEpoch = stepsInEpoch(rows.batchSize, hp.batch_size);
+  const stepsPerEpoch = stepsInEpoch(size, hp.batch_size);
   const totalSteps = stepsPerEpoch * hp.n_epochs;
   const peakLr = peakLearningRate(hp);
   const schedule = { type: hp.lr_scheduler, peakLr, totalSteps, warmupRatio: hp.warmup_ratio };
   const validEvery = options.validEvery ?? defaultValidEvery(totalSteps);
-  const validSampleRows = Math.min(options.validSampleRows ?? microBatchSize, validation?.batchSize ?? 0);
+  const validSampleRows = Math.min(options.validSampleRows ?? microBatchSize, validation?.size ?? 0);
   const variables = model.trainableParams;
   if (variables.size === 0)
     throw new Error("train: the model has no trainable parameters (attach LoRA or enable full fine-tuning)");
@@ -340,30 +378,30 @@ async function runTraining(options: TrainOptions, optimizer: TrainOptimizer): Pr
 
   let last: StepMetrics | null = null;
   for (; epoch < hp.n_epochs; epoch++, stepInEpoch = 0) {
-    const order = (options.batchOrder ?? batchOrder)(rows.batchSize, epoch, seed);
-    if (order.length !== rows.batchSize) {
-      throw new Error(
-        `batchOrder returned ${order.length} rows for epoch ${epoch}, expected ${rows.batchSize}`,
-      );
+    const order = (options.batchOrder ?? batchOrder)(size, epoch, seed);
+    if (order.length !== size) {
+      throw new Error(`batchOrder returned ${order.length} rows for epoch ${epoch}, expected ${size}`);
     }
     for (; stepInEpoch < stepsPerEpoch; ) {
       if (await stopRequested())
         return { status: "stopped", step, totalSteps, trainedTokens, checkpoint: snapshot() };
       const started = performance.now();
       const stepRows = order.slice(stepInEpoch * hp.batch_size, (stepInEpoch + 1) * hp.batch_size);
-      const micro = chunk(stepRows, microBatchSize).map((part) => selectRows(rows, part));
-      const labelTokens = micro.reduce((n, b) => n + countLabelTokens(b), 0);
-      const realTokens = micro.reduce((n, b) => n + countRealTokens(b), 0);
+      const micro = chunk(stepRows, microBatchSize).map((part) => objective.select(part));
+      const stepCounts = sumCounts(micro);
+      const empty = objective.empty(stepCounts);
+      const labelTokens = micro.reduce((n, b) => n + b.labelTokens, 0);
+      const realTokens = micro.reduce((n, b) => n + b.realTokens, 0);
       const lr = learningRateAt(schedule, step);
 
-      // Σ over micro-batches of d(lossSum_i / N) with N the label tokens of the whole step
+      // Σ over micro-batches of the gradients of each one's share of the step's loss
       const rngAtStepStart = model.rngState?.();
       let gradSum: tf.NamedTensorMap | null = null;
       let lossTotal: tf.Scalar = tf.scalar(0);
-      let correctTotal: tf.Scalar = tf.scalar(0);
+      let statsTotal: tf.Tensor1D | null = null;
       let stoppedMidStep = false;
       for (const [i, batch] of micro.entries()) {
-        if (labelTokens === 0) continue;
+        if (empty) continue;
         // between micro-batches: serve timers (heartbeats) and let a stop land within the step
         if (i > 0) {
           await yieldToEventLoop();
@@ -372,12 +410,7 @@ async function runTraining(options: TrainOptions, optimizer: TrainOptimizer): Pr
             break;
           }
         }
-        let correct: tf.Scalar | null = null;
-        const { value, grads } = tf.variableGrads(() => {
-          const terms = model.lossTerms(batch, { training: true });
-          correct = tf.keep(terms.correct);
-          return tf.div(terms.lossSum, labelTokens) as tf.Scalar;
-        }, varList);
+        const { value, stats, grads } = objectiveGradients(objective, batch, stepCounts, varList, true);
         const prev: tf.NamedTensorMap | null = gradSum;
         if (prev === null) {
           gradSum = grads;
@@ -387,15 +420,17 @@ async function runTraining(options: TrainOptions, optimizer: TrainOptimizer): Pr
           tf.dispose([prev, grads]);
           gradSum = summed;
         }
-        const [nl, nc] = [tf.add(lossTotal, value), tf.add(correctTotal, correct!)];
-        tf.dispose([lossTotal, correctTotal, value, correct!]);
-        lossTotal = nl as tf.Scalar;
-        correctTotal = nc as tf.Scalar;
+        const nl = tf.add(lossTotal, value) as tf.Scalar;
+        const ns: tf.Tensor1D = statsTotal === null ? stats : (tf.add(statsTotal, stats) as tf.Tensor1D);
+        tf.dispose([lossTotal, value]);
+        if (statsTotal !== null) tf.dispose([statsTotal, stats]);
+        lossTotal = nl;
+        statsTotal = ns;
       }
 
       if (stoppedMidStep) {
         // drop the half-done step; rewind the dropout RNG so a resume redoes it identically
-        tf.dispose([gradSum ?? {}, lossTotal, correctTotal]);
+        tf.dispose([gradSum ?? {}, lossTotal, statsTotal ?? []]);
         if (rngAtStepStart && model.setRngState) model.setRngState(rngAtStepStart);
         return { status: "stopped", step, totalSteps, trainedTokens, checkpoint: snapshot() };
       }
@@ -409,42 +444,51 @@ async function runTraining(options: TrainOptions, optimizer: TrainOptimizer): Pr
         tf.dispose([gradSum, clipped, gradNormT]);
         gradNormT = norm;
       }
-      const packed = tf.stack([lossTotal, correctTotal, gradNormT]);
-      const [loss, correct, gradNorm] = await packed.data();
-      tf.dispose([packed, lossTotal, correctTotal, gradNormT]);
+      const packed = tf.tidy(() =>
+        tf.concat([tf.stack([lossTotal, gradNormT]), statsTotal ?? tf.zeros([0])]),
+      );
+      const values = await packed.data();
+      tf.dispose([packed, lossTotal, gradNormT, statsTotal ?? []]);
+      const [loss, gradNorm] = [values[0]!, values[1]!];
+      const stepStats = Array.from(values.subarray(2));
 
       step += 1;
       stepInEpoch += 1;
       trainedTokens += realTokens;
-      const trainLoss = labelTokens === 0 ? 0 : loss!;
+      const trainLoss = empty ? 0 : loss;
       if (
         !Number.isFinite(trainLoss) ||
         (initialLoss !== null && lossExploded(trainLoss, initialLoss, divergenceFactor))
       ) {
         throw new TrainingDivergedError(step, trainLoss, initialLoss, hp.learning_rate_multiplier);
       }
-      if (initialLoss === null && labelTokens > 0) initialLoss = trainLoss;
+      if (initialLoss === null && !empty) initialLoss = trainLoss;
 
+      const trainMetrics = objective.metrics(stepStats, stepCounts);
       const metrics: StepMetrics = {
         step,
         total_steps: totalSteps,
         epoch,
         train_loss: trainLoss,
-        train_mean_token_accuracy: labelTokens === 0 ? 0 : correct! / labelTokens,
         learning_rate: lr,
-        grad_norm: gradNorm!,
+        grad_norm: gradNorm,
         label_tokens: labelTokens,
         trained_tokens: trainedTokens,
         step_ms: performance.now() - started,
+        extra: prefixed("train_", trainMetrics),
       };
+      if (trainMetrics.mean_token_accuracy !== undefined)
+        metrics.train_mean_token_accuracy = trainMetrics.mean_token_accuracy;
       if (validation && validSampleRows > 0 && validEvery > 0 && step % validEvery === 0) {
         // a window that moves through the validation rows, so samples differ but depend only on the step
-        const start = (validSamples * validSampleRows) % validation.batchSize;
-        const indices = Array.from({ length: validSampleRows }, (_, i) => (start + i) % validation.batchSize);
+        const start = (validSamples * validSampleRows) % validation.size;
+        const indices = Array.from({ length: validSampleRows }, (_, i) => (start + i) % validation.size);
         validSamples += 1;
-        const v = (await evaluateRows(model, validation, indices, microBatchSize))!;
+        const v = (await evaluateObjective(validation, indices, microBatchSize))!;
         metrics.valid_loss = v.loss;
-        metrics.valid_mean_token_accuracy = v.accuracy;
+        if (v.metrics.mean_token_accuracy !== undefined)
+          metrics.valid_mean_token_accuracy = v.metrics.mean_token_accuracy;
+        Object.assign(metrics.extra, prefixed("valid_", v.metrics));
       }
       last = metrics;
       await options.onStep?.(metrics);
@@ -464,15 +508,18 @@ async function runTraining(options: TrainOptions, optimizer: TrainOptimizer): Pr
     step,
     train_loss: last?.train_loss ?? null,
     train_mean_token_accuracy: last?.train_mean_token_accuracy ?? null,
+    extra: {},
   };
-  if (validation && validation.batchSize > 0) {
-    const all = Array.from({ length: validation.batchSize }, (_, i) => i);
+  if (validation && validation.size > 0) {
+    const all = Array.from({ length: validation.size }, (_, i) => i);
     // a long validation file must not delay a cancel: a stop here returns the final state,
     // and a resume from it only re-runs this validation
-    const v = await evaluateRows(model, validation, all, microBatchSize, stopRequested);
+    const v = await evaluateObjective(validation, all, microBatchSize, stopRequested);
     if (v === null) return { status: "stopped", step, totalSteps, trainedTokens, checkpoint: snapshot() };
     metrics.full_valid_loss = v.loss;
-    metrics.full_valid_mean_token_accuracy = v.accuracy;
+    if (v.metrics.mean_token_accuracy !== undefined)
+      metrics.full_valid_mean_token_accuracy = v.metrics.mean_token_accuracy;
+    metrics.extra = prefixed("full_valid_", v.metrics);
   }
   return { status: "completed", step, totalSteps, trainedTokens, metrics };
 }
