@@ -23,7 +23,7 @@ import { SseStream } from "./sse-stream.js";
 export async function completeChat(
   request: FastifyRequest,
   reply: FastifyReply,
-  { runtime, model }: ServingSession,
+  { runtime, model, fingerprint }: ServingSession,
   params: ChatParams,
 ) {
   const prompt = encodeChatPrompt(params.messages, params.tools, runtime.tokenizer, runtime.template);
@@ -50,6 +50,7 @@ export async function completeChat(
       id,
       created,
       model: params.model,
+      systemFingerprint: fingerprint,
       choices: results.map((r) => ({
         text: r.text,
         finishReason: r.finishReason,
@@ -75,6 +76,7 @@ export async function completeChat(
         id,
         created,
         model: params.model,
+        systemFingerprint: fingerprint,
         choices: [
           {
             index,
@@ -113,6 +115,7 @@ export async function completeChat(
           id,
           created,
           model: params.model,
+          systemFingerprint: fingerprint,
           choices: [],
           usage: usageOf(prompt.ids.length, completionTokens),
         }),

@@ -4,6 +4,7 @@
 import type { GeneratedToken } from "../../worker/engine/generate.js";
 import type { HfTokenizer } from "../../worker/engine/hf/tokenizer.js";
 import { randomAlphanumeric } from "../ids.js";
+import { tokenBytes } from "./token-bytes.js";
 
 export type FinishReason = "stop" | "length";
 
@@ -25,10 +26,12 @@ export function usageOf(promptTokens: number, completionTokens: number): Usage {
   };
 }
 
-/** A token's text as OpenAI shows it, with its UTF-8 bytes (a partial character shows as U+FFFD). */
+/**
+ * A token's text as OpenAI shows it (a partial UTF-8 character shows as U+FFFD) and its own raw
+ * bytes, so that joining the bytes of consecutive tokens rebuilds the text exactly.
+ */
 function tokenText(tokenizer: HfTokenizer, id: number): { token: string; bytes: number[] } {
-  const token = tokenizer.decode([id]);
-  return { token, bytes: [...Buffer.from(token, "utf8")] };
+  return { token: tokenizer.decode([id]), bytes: [...tokenBytes(tokenizer, id)] };
 }
 
 export interface ChatTokenLogprob {
@@ -89,6 +92,7 @@ export function chatCompletion(opts: {
   id: string;
   created: number;
   model: string;
+  systemFingerprint: string;
   choices: { text: string; finishReason: FinishReason; logprobs: ChatTokenLogprob[] | null }[];
   usage: Usage;
 }) {
@@ -104,7 +108,7 @@ export function chatCompletion(opts: {
       finish_reason: c.finishReason,
     })),
     usage: opts.usage,
-    system_fingerprint: null,
+    system_fingerprint: opts.systemFingerprint,
     service_tier: "default",
   };
 }
@@ -113,6 +117,7 @@ export function chatChunk(opts: {
   id: string;
   created: number;
   model: string;
+  systemFingerprint: string;
   choices: {
     index: number;
     delta: { role?: "assistant"; content?: string; refusal?: null };
@@ -127,7 +132,7 @@ export function chatChunk(opts: {
     object: "chat.completion.chunk",
     created: opts.created,
     model: opts.model,
-    system_fingerprint: null,
+    system_fingerprint: opts.systemFingerprint,
     service_tier: "default",
     choices: opts.choices,
   };
@@ -140,6 +145,7 @@ export function textCompletion(opts: {
   id: string;
   created: number;
   model: string;
+  systemFingerprint: string;
   choices: {
     index: number;
     text: string;
@@ -153,7 +159,7 @@ export function textCompletion(opts: {
     object: "text_completion",
     created: opts.created,
     model: opts.model,
-    system_fingerprint: null,
+    system_fingerprint: opts.systemFingerprint,
     choices: opts.choices,
   };
   if (opts.usage !== undefined) out.usage = opts.usage;

@@ -22,7 +22,7 @@ import { SseStream } from "./sse-stream.js";
 export async function completeText(
   request: FastifyRequest,
   reply: FastifyReply,
-  { runtime, model }: ServingSession,
+  { runtime, model, fingerprint }: ServingSession,
   params: CompletionParams,
 ) {
   const vocab = runtime.model.config.vocabSize;
@@ -92,6 +92,7 @@ export async function completeText(
       id,
       created,
       model: params.model,
+      systemFingerprint: fingerprint,
       choices,
       usage: usageOf(promptTokens, completionTokens),
     });
@@ -115,6 +116,7 @@ export async function completeText(
             id,
             created,
             model: params.model,
+            systemFingerprint: fingerprint,
             choices: [{ index: job.index, text, finish_reason: finish, logprobs }],
             ...usageField,
           }),
@@ -149,6 +151,7 @@ export async function completeText(
           id,
           created,
           model: params.model,
+          systemFingerprint: fingerprint,
           choices: [],
           usage: usageOf(promptTokens, completionTokens),
         }),
