@@ -6,7 +6,18 @@ import type { HfTokenizer } from "../../worker/engine/hf/tokenizer.js";
 import { randomAlphanumeric } from "../ids.js";
 import { tokenBytes } from "./token-bytes.js";
 
-export type FinishReason = "stop" | "length";
+export type FinishReason = "stop" | "length" | "tool_calls";
+
+export interface ChatToolCall {
+  id: string;
+  type: "function";
+  function: { name: string; arguments: string };
+}
+
+/** `call_` and 24 letters/digits, like OpenAI's tool call ids. */
+export function newToolCallId(): string {
+  return `call_${randomAlphanumeric(24)}`;
+}
 
 export interface Usage {
   prompt_tokens: number;
@@ -93,7 +104,13 @@ export function chatCompletion(opts: {
   created: number;
   model: string;
   systemFingerprint: string;
-  choices: { text: string; finishReason: FinishReason; logprobs: ChatTokenLogprob[] | null }[];
+  choices: {
+    /** null when the reply is only tool calls */
+    text: string | null;
+    toolCalls?: ChatToolCall[];
+    finishReason: FinishReason;
+    logprobs: ChatTokenLogprob[] | null;
+  }[];
   usage: Usage;
 }) {
   return {
@@ -103,7 +120,13 @@ export function chatCompletion(opts: {
     model: opts.model,
     choices: opts.choices.map((c, index) => ({
       index,
-      message: { role: "assistant" as const, content: c.text, refusal: null, annotations: [] },
+      message: {
+        role: "assistant" as const,
+        content: c.text,
+        refusal: null,
+        annotations: [],
+        ...(c.toolCalls?.length ? { tool_calls: c.toolCalls } : {}),
+      },
       logprobs: c.logprobs === null ? null : { content: c.logprobs, refusal: null },
       finish_reason: c.finishReason,
     })),
@@ -120,7 +143,7 @@ export function chatChunk(opts: {
   systemFingerprint: string;
   choices: {
     index: number;
-    delta: { role?: "assistant"; content?: string; refusal?: null };
+    delta: { role?: "assistant"; content?: string; refusal?: null; tool_calls?: unknown[] };
     logprobs?: { content: ChatTokenLogprob[]; refusal: null } | null;
     finish_reason: FinishReason | null;
   }[];

@@ -14,7 +14,7 @@ import {
 } from "./completion-objects.js";
 import { completionBudget, samplingFor } from "./generation-plan.js";
 import { encodeCompletionPrompt } from "./prompt-encoding.js";
-import type { CompletionParams } from "./request-params.js";
+import { type CompletionParams, checkLogitBiasIds } from "./request-params.js";
 import { runChoice } from "./run-choice.js";
 import type { ServingSession } from "./serving-session.js";
 import { SseStream } from "./sse-stream.js";
@@ -26,6 +26,7 @@ export async function completeText(
   params: CompletionParams,
 ) {
   const vocab = runtime.model.config.vocabSize;
+  checkLogitBiasIds(params.logitBias, vocab);
   const prompts = params.prompts.map((p) => {
     if (typeof p === "string") return encodeCompletionPrompt(p, runtime.tokenizer);
     const bad = p.find((t) => t >= vocab);

@@ -303,10 +303,29 @@ describe("chat completions on a base model", () => {
     await expectError(chat.create({ model: MODEL, messages, stop: ["a", "b", "c", "d", "e"] }), 400, {
       param: "stop",
     });
-    await expectError(chat.create({ model: MODEL, messages, presence_penalty: 0.5 }), 400, {
+    await expectError(chat.create({ model: MODEL, messages, presence_penalty: 2.5 }), 400, {
       param: "presence_penalty",
-      code: "unsupported_parameter",
     });
+    await expectError(chat.create({ model: MODEL, messages, logit_bias: { "99999": 5 } }), 400, {
+      param: "logit_bias",
+      message: /Maximum value is 319/,
+    });
+    await expectError(chat.create({ model: MODEL, messages, logit_bias: { "5": 101 } }), 400, {
+      param: "logit_bias",
+    });
+    await expectError(chat.create({ model: MODEL, messages, tool_choice: "required" }), 400, {
+      param: "tool_choice",
+    });
+    await expectError(
+      chat.create({
+        model: MODEL,
+        messages,
+        tools: [{ type: "function", function: { name: "a" } }],
+        tool_choice: { type: "function", function: { name: "b" } },
+      }),
+      400,
+      { param: "tool_choice", message: /no function named 'b'/ },
+    );
     await expectError(
       chat.create({ model: MODEL, messages: [{ role: "wizard", content: "hi" } as never] }),
       400,
