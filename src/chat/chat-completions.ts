@@ -18,6 +18,9 @@ import {
   usageOf,
 } from "./completion-objects.js";
 import { completionBudget, samplingFor } from "./generation-plan.js";
+import type { FunctionTool } from "../../worker/engine/data/example.js";
+import { jsonConstraint, vocabTrie } from "./json-constraint.js";
+import { ANY_OBJECT, compileSchema, type SchemaNode } from "./json-grammar.js";
 import { literalChoiceConstraint } from "./literal-choice-constraint.js";
 import { encodeChatPrompt } from "./prompt-encoding.js";
 import { type ChatParams, checkLogitBiasIds } from "./request-params.js";
@@ -50,23 +53,69 @@ interface ToolPlan {
   format: ToolCallFormat;
   /** text the reply is made to start with ("" unless tool_choice forces a call) */
   prefix: string;
-  extras: ChoiceExtras;
+  /** fresh per choice: constraints keep state */
+  extras: () => ChoiceExtras;
+}
+
+/** A function's parameters as a grammar; a schema we cannot enforce still gets a JSON object. */
+function argumentsGrammar(tools: readonly FunctionTool[], name: string): SchemaNode {
+  const parameters = tools.find((t) => t.function.name === name)?.function.parameters;
+  try {
+    return parameters ? compileSchema(parameters) : ANY_OBJECT;
+  } catch {
+    return ANY_OBJECT;
+  }
 }
 
 function planTools(params: ChatParams, session: ServingSession): ToolPlan | null {
   if (!params.tools) return null;
   const { runtime } = session;
+  const tools = params.tools;
   const format = toolCallFormat(runtime.template);
-  const extras: ChoiceExtras = { keepSpecialTokens: true };
   const choice = params.toolChoice;
-  if (choice.type === "function")
-    return { format, prefix: format.beforeName + choice.name + format.afterName, extras };
+  const trie = () => vocabTrie(runtime.tokenizer);
+  if (choice.type === "function") {
+    const grammar = argumentsGrammar(tools, choice.name);
+    return {
+      format,
+      prefix: format.beforeName + choice.name + format.afterName,
+      extras: () => ({
+        keepSpecialTokens: true,
+        processLogits: jsonConstraint(grammar, trie(), runtime.stopIds, { suffix: format.afterArgs }),
+      }),
+    };
+  }
   if (choice.type === "required") {
-    const names = params.tools.map((t) => t.function.name + format.afterName);
-    extras.processLogits = literalChoiceConstraint(names, tokenBytesTable(runtime.tokenizer));
+    // the name (one of the tools'), then its arguments by their schema, then the end of the call
+    const heads = tools.map((t) => t.function.name + format.afterName);
+    const table = tokenBytesTable(runtime.tokenizer);
+    const nameConstraint = literalChoiceConstraint(heads, table);
+    const extras = (): ChoiceExtras => {
+      let args: ((logits: Float32Array, generated: readonly number[]) => void) | null = null;
+      return {
+        keepSpecialTokens: true,
+        processLogits: (logits, generated) => {
+          if (!args) {
+            const written = Buffer.from(generated.flatMap((id) => [...(table[id] ?? [])])).toString("utf8");
+            const k = heads.indexOf(written);
+            if (k >= 0)
+              args = jsonConstraint(
+                argumentsGrammar(tools, tools[k].function.name),
+                trie(),
+                runtime.stopIds,
+                {
+                  suffix: format.afterArgs,
+                  skip: generated.length,
+                },
+              );
+          }
+          (args ?? nameConstraint)(logits, generated);
+        },
+      };
+    };
     return { format, prefix: format.beforeName, extras };
   }
-  return { format, prefix: "", extras };
+  return { format, prefix: "", extras: () => ({ keepSpecialTokens: true }) };
 }
 
 function toolCallsOf(calls: ParsedToolCall[], parallel: boolean): ChatToolCall[] {
@@ -86,6 +135,18 @@ export async function completeChat(
   const { runtime, model, fingerprint } = session;
   checkLogitBiasIds(params.logitBias, runtime.model.config.vocabSize);
   const tools = planTools(params, session);
+  const forcedCall = params.toolChoice.type === "function" || params.toolChoice.type === "required";
+  const extrasFor = (): ChoiceExtras => {
+    const extras = tools?.extras() ?? {};
+    // response_format holds the reply to JSON unless a call is forced (its arguments are JSON already)
+    if (params.responseFormat && !(tools && forcedCall))
+      extras.processLogits = jsonConstraint(
+        params.responseFormat,
+        vocabTrie(runtime.tokenizer),
+        runtime.stopIds,
+      );
+    return extras;
+  };
   const prefix = tools?.prefix ?? "";
   const prompt = encodeChatPrompt(params.messages, params.tools, runtime.tokenizer, runtime.template, prefix);
   const budget = completionBudget(prompt.ids.length, params.maxTokens, runtime.contextLength, "messages");
@@ -101,7 +162,7 @@ export async function completeChat(
       samplingFor(params, budget, topLogprobs, index),
       onPiece,
       cancelled,
-      tools?.extras,
+      extrasFor(),
     );
   const finishOf = (r: ChoiceResult, calls: unknown[]): FinishReason =>
     calls.length > 0 && r.finishReason === "stop" ? "tool_calls" : r.finishReason;

@@ -6,6 +6,7 @@
 import { randomInt } from "node:crypto";
 import type { ChatMessage, FunctionTool } from "../../worker/engine/data/example.js";
 import { badRequest } from "../http/api-error.js";
+import { ANY_OBJECT, compileSchema, type SchemaNode, UnsupportedSchemaError } from "./json-grammar.js";
 
 export interface CommonParams {
   model: string;
@@ -40,6 +41,8 @@ export interface ChatParams extends CommonParams {
   tools: FunctionTool[] | null;
   toolChoice: ToolChoice;
   parallelToolCalls: boolean;
+  /** the JSON the reply must be (constrained decoding), or null for free text */
+  responseFormat: SchemaNode | null;
   logprobs: boolean;
   topLogprobs: number;
 }
@@ -188,6 +191,38 @@ export function checkLogitBiasIds(biases: ReadonlyMap<number, number>, vocabSize
       );
 }
 
+/** response_format → the grammar replies are held to (null: plain text). */
+function parseResponseFormat(raw: unknown): SchemaNode | null {
+  if (isNullish(raw)) return null;
+  const format = raw as { type?: unknown; json_schema?: { name?: unknown; schema?: unknown } | null };
+  if (format.type === "text") return null;
+  if (format.type === "json_object") return ANY_OBJECT;
+  if (format.type !== "json_schema")
+    throw badRequest(
+      "Invalid value for 'response_format.type': expected 'text', 'json_object' or 'json_schema'.",
+      "response_format.type",
+      "invalid_value",
+    );
+  const spec = format.json_schema;
+  if (!spec || typeof spec !== "object" || typeof spec.name !== "string")
+    throw badRequest(
+      "Missing required parameter: 'response_format.json_schema.name'.",
+      "response_format.json_schema.name",
+      "missing_required_parameter",
+    );
+  try {
+    return spec.schema === undefined ? { t: "any" } : compileSchema(spec.schema);
+  } catch (err) {
+    if (err instanceof UnsupportedSchemaError)
+      throw badRequest(
+        `Invalid schema for response_format '${spec.name}': ${err.message}. Supported keywords: type, properties, required, additionalProperties, items, enum, const, anyOf (and the annotations title, description, default, examples).`,
+        "response_format.json_schema.schema",
+        "unsupported_schema_keyword",
+      );
+    throw err;
+  }
+}
+
 function parseToolChoice(raw: unknown, tools: FunctionTool[] | null): ToolChoice {
   if (isNullish(raw)) return { type: "auto" };
   if (raw === "auto" || raw === "none" || raw === "required") {
@@ -299,12 +334,6 @@ export function parseChatParams(body: Body): ChatParams {
       "top_logprobs",
       "invalid_value",
     );
-  const format = (body.response_format as { type?: unknown } | null | undefined)?.type;
-  unsupportedUnless(
-    isNullish(format) || format === "text",
-    "response_format",
-    'only {"type": "text"} is implemented',
-  );
   const listed = Array.isArray(body.tools) && body.tools.length > 0 ? (body.tools as FunctionTool[]) : null;
   const toolChoice = parseToolChoice(body.tool_choice, listed);
   return {
@@ -313,6 +342,7 @@ export function parseChatParams(body: Body): ChatParams {
     tools: toolChoice.type === "none" ? null : listed,
     toolChoice,
     parallelToolCalls: body.parallel_tool_calls !== false,
+    responseFormat: parseResponseFormat(body.response_format),
     logprobs,
     topLogprobs: typeof topLogprobs === "number" ? topLogprobs : 0,
   };

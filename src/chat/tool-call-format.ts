@@ -32,6 +32,8 @@ export interface ToolCallFormat {
   beforeName: string;
   /** between the name and the arguments object, e.g. `", "arguments": ` */
   afterName: string;
+  /** after the arguments object, up to the end of the turn, e.g. `}\n</tool_call>` */
+  afterArgs: string;
 }
 
 function templateText(template: ChatTemplate): string {
@@ -51,17 +53,19 @@ export function detectToolCallSyntax(text: string): ToolCallSyntax {
   return "hermes";
 }
 
-const DEFAULT_PREFIXES: Record<ToolCallSyntax, [string, string]> = {
-  hermes: ['<tool_call>\n{"name": "', '", "arguments": '],
-  llama: ['{"name": "', '", "parameters": '],
-  mistral: ['[TOOL_CALLS] [{"name": "', '", "arguments": '],
+const DEFAULT_PREFIXES: Record<ToolCallSyntax, [string, string, string]> = {
+  hermes: ['<tool_call>\n{"name": "', '", "arguments": ', "}\n</tool_call>"],
+  llama: ['{"name": "', '", "parameters": ', "}"],
+  mistral: ['[TOOL_CALLS] [{"name": "', '", "arguments": ', "}]"],
 };
+
+const END_OF_TURN = ["<|im_end|>", "<|eot_id|>", "<|eom_id|>", "</s>", "<|end|>", "<|endoftext|>"];
 
 const PROBE_NAME = "probe_fn_zq";
 const PROBE_ARG = '"probe_arg_zq"';
 
 /** The text a template writes for an assistant call, between the generation prompt and the arguments. */
-function probeCallPrefix(template: ChatTemplate, withTools: boolean): [string, string] | null {
+function probeCallPrefix(template: ChatTemplate, withTools: boolean): [string, string, string] | null {
   const tools = withTools
     ? [{ type: "function" as const, function: { name: PROBE_NAME, parameters: { type: "object" } } }]
     : null;
@@ -84,8 +88,14 @@ function probeCallPrefix(template: ChatTemplate, withTools: boolean): [string, s
     const reply = full.slice(prompt.length);
     const at = reply.indexOf(PROBE_NAME);
     const args = reply.indexOf(`{${PROBE_ARG}`, at);
-    if (at < 0 || args < 0) return null;
-    return [reply.slice(0, at), reply.slice(at + PROBE_NAME.length, args)];
+    const argsEnd = reply.indexOf("1}", args) + 2;
+    if (at < 0 || args < 0 || argsEnd < 2) return null;
+    let tail = reply.slice(argsEnd);
+    const end = Math.min(...END_OF_TURN.map((m) => tail.indexOf(m)).filter((i) => i >= 0), tail.length);
+    tail = tail.slice(0, end).trimEnd();
+    // a call id the template prints (Mistral) cannot be forced: end the call without it
+    if (tail.includes("call_probe")) return null;
+    return [reply.slice(0, at), reply.slice(at + PROBE_NAME.length, args), tail];
   } catch {
     return null;
   }
@@ -97,9 +107,9 @@ export function toolCallFormat(template: ChatTemplate): ToolCallFormat {
   let format = formats.get(template);
   if (!format) {
     const syntax = detectToolCallSyntax(templateText(template));
-    const [beforeName, afterName] =
+    const [beforeName, afterName, afterArgs] =
       probeCallPrefix(template, true) ?? probeCallPrefix(template, false) ?? DEFAULT_PREFIXES[syntax];
-    format = { syntax, beforeName, afterName };
+    format = { syntax, beforeName, afterName, afterArgs };
     formats.set(template, format);
   }
   return format;
