@@ -8,7 +8,15 @@
 //   generate(model, prompt, { processLogits: constrain, ... });
 
 import type { HfTokenizer } from "../../worker/engine/hf/tokenizer.js";
-import { initialState, isComplete, type JsonState, type SchemaNode, step } from "./json-grammar.js";
+import {
+  inFreeString,
+  initialState,
+  isComplete,
+  isPlainStringByte,
+  type JsonState,
+  type SchemaNode,
+  step,
+} from "./json-grammar.js";
 import { tokenBytesTable } from "./token-bytes.js";
 
 interface TrieNode {
@@ -20,6 +28,10 @@ interface TrieNode {
 export interface VocabTrie {
   root: TrieNode;
   bytes: readonly Uint8Array[];
+  /** 1 for tokens made only of bytes that continue a string unchanged (most of a vocabulary) */
+  plainMask: Uint8Array;
+  /** the other ordinary tokens, checked one by one inside strings */
+  nonPlainIds: Int32Array;
 }
 
 const tries = new WeakMap<HfTokenizer, VocabTrie>();
@@ -31,8 +43,12 @@ export function vocabTrie(tokenizer: HfTokenizer): VocabTrie {
   const bytes = tokenBytesTable(tokenizer);
   const special = new Set(tokenizer.addedTokens.filter((t) => t.special).map((t) => t.id));
   const root: TrieNode = { ids: [], children: new Map() };
+  const plainMask = new Uint8Array(bytes.length);
+  const nonPlain: number[] = [];
   bytes.forEach((b, id) => {
     if (b.length === 0 || special.has(id)) return;
+    if (b.every(isPlainStringByte)) plainMask[id] = 1;
+    else nonPlain.push(id);
     let node = root;
     for (const byte of b) {
       let child = node.children.get(byte);
@@ -44,18 +60,38 @@ export function vocabTrie(tokenizer: HfTokenizer): VocabTrie {
     }
     node.ids.push(id);
   });
-  trie = { root, bytes };
+  trie = { root, bytes, plainMask, nonPlainIds: Int32Array.from(nonPlain) };
   tries.set(tokenizer, trie);
   return trie;
 }
 
-/** Mark every token allowed from `state` in `allowed`. */
-function collectAllowed(node: TrieNode, state: JsonState, allowed: Uint8Array): void {
+/**
+ * Mark every token allowed from `state` in `allowed`. Inside a string (most steps of most JSON)
+ * the plain tokens are allowed as a block and only the others are stepped through.
+ */
+function collectAllowed(trie: VocabTrie, state: JsonState, allowed: Uint8Array): void {
+  if (!inFreeString(state)) {
+    walk(trie.root, state, allowed);
+    return;
+  }
+  allowed.set(trie.plainMask.subarray(0, allowed.length));
+  for (const id of trie.nonPlainIds) {
+    if (id >= allowed.length) continue;
+    let s: JsonState | null = state;
+    for (const b of trie.bytes[id]) {
+      s = step(s, b);
+      if (s === null) break;
+    }
+    if (s !== null) allowed[id] = 1;
+  }
+}
+
+function walk(node: TrieNode, state: JsonState, allowed: Uint8Array): void {
   for (const [byte, child] of node.children) {
     const next = step(state, byte);
     if (next === null) continue;
     for (const id of child.ids) allowed[id] = 1;
-    if (child.children.size > 0) collectAllowed(child, next, allowed);
+    if (child.children.size > 0) walk(child, next, allowed);
   }
 }
 
@@ -106,7 +142,7 @@ export function jsonConstraint(
     } else if (suffixPos >= 0) {
       allowSuffix(trie.root, suffix, suffixPos, allowed);
     } else {
-      collectAllowed(trie.root, state, allowed);
+      collectAllowed(trie, state, allowed);
       if (valueDone()) {
         if (suffix.length > 0) allowSuffix(trie.root, suffix, 0, allowed);
         else for (const id of stopIds) if (id < allowed.length) allowed[id] = 1;

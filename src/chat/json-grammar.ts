@@ -396,6 +396,17 @@ export function step(state: JsonState, b: number): JsonState | null {
   }
 }
 
+/** Inside a string with no escape pending: every byte ≥ 0x20 but `"` and `\` leaves the state as it is. */
+export function inFreeString(state: JsonState): boolean {
+  const top = state[state.length - 1];
+  return top !== undefined && top.k === "S" && top.esc === 0;
+}
+
+/** A byte that leaves a free string's state unchanged. */
+export function isPlainStringByte(b: number): boolean {
+  return b >= 0x20 && b !== 0x22 && b !== 0x5c;
+}
+
 /** The output so far is a complete value (a number or literal may still be extended). */
 export function isComplete(state: JsonState): boolean {
   if (state.length === 0) return true;
