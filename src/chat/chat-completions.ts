@@ -1,32 +1,154 @@
 // POST /v1/chat/completions for one request, once its model is open: the messages rendered with
 // the model's chat template, then each choice generated in turn, returned whole or streamed as
 // chat.completion.chunk events (role first, one finish_reason per choice, usage last if asked).
+// With `tools`, a reply is parsed for calls in the syntax of the model's template: whole replies
+// get `message.tool_calls`, streams `delta.tool_calls` (content before a call streams as usual).
 
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { clientGone } from "./client-connection.js";
 import {
   type ChatTokenLogprob,
+  type ChatToolCall,
   chatChunk,
   chatCompletion,
   chatLogprobs,
   type FinishReason,
   newCompletionId,
+  newToolCallId,
   usageOf,
 } from "./completion-objects.js";
 import { completionBudget, samplingFor } from "./generation-plan.js";
+import type { FunctionTool } from "../../worker/engine/data/example.js";
+import { jsonConstraint, vocabTrie } from "./json-constraint.js";
+import { ANY_OBJECT, compileSchema, type SchemaNode } from "./json-grammar.js";
+import { literalChoiceConstraint } from "./literal-choice-constraint.js";
 import { encodeChatPrompt } from "./prompt-encoding.js";
-import type { ChatParams } from "./request-params.js";
-import { type ChoiceResult, runChoice } from "./run-choice.js";
+import { type ChatParams, checkLogitBiasIds } from "./request-params.js";
+import { type ChoiceExtras, type ChoiceResult, runChoice } from "./run-choice.js";
 import type { ServingSession } from "./serving-session.js";
 import { SseStream } from "./sse-stream.js";
+import { tokenBytesTable } from "./token-bytes.js";
+import {
+  type ParsedToolCall,
+  parseToolCalls,
+  type ToolCallFormat,
+  toolCallFormat,
+} from "./tool-call-format.js";
+import { ToolCallStreamSplitter } from "./tool-call-stream.js";
+
+type Delta = {
+  role?: "assistant";
+  content?: string;
+  refusal?: null;
+  tool_calls?: {
+    index: number;
+    id?: string;
+    type?: "function";
+    function: { name?: string; arguments: string };
+  }[];
+};
+
+/** How tools shape the reply: the syntax to parse, the forced start of a call, the name constraint. */
+interface ToolPlan {
+  format: ToolCallFormat;
+  /** text the reply is made to start with ("" unless tool_choice forces a call) */
+  prefix: string;
+  /** fresh per choice: constraints keep state */
+  extras: () => ChoiceExtras;
+}
+
+/** A function's parameters as a grammar; a schema we cannot enforce still gets a JSON object. */
+function argumentsGrammar(tools: readonly FunctionTool[], name: string): SchemaNode {
+  const parameters = tools.find((t) => t.function.name === name)?.function.parameters;
+  try {
+    return parameters ? compileSchema(parameters) : ANY_OBJECT;
+  } catch {
+    return ANY_OBJECT;
+  }
+}
+
+function planTools(params: ChatParams, session: ServingSession): ToolPlan | null {
+  if (!params.tools) return null;
+  const { runtime } = session;
+  const tools = params.tools;
+  const format = toolCallFormat(runtime.template);
+  const choice = params.toolChoice;
+  const trie = () => vocabTrie(runtime.tokenizer);
+  if (choice.type === "function") {
+    const grammar = argumentsGrammar(tools, choice.name);
+    return {
+      format,
+      prefix: format.beforeName + choice.name + format.afterName,
+      extras: () => ({
+        keepSpecialTokens: true,
+        processLogits: jsonConstraint(grammar, trie(), runtime.stopIds, { suffix: format.afterArgs }),
+      }),
+    };
+  }
+  if (choice.type === "required") {
+    // the name (one of the tools'), then its arguments by their schema, then the end of the call
+    const heads = tools.map((t) => t.function.name + format.afterName);
+    const table = tokenBytesTable(runtime.tokenizer);
+    const nameConstraint = literalChoiceConstraint(heads, table);
+    const extras = (): ChoiceExtras => {
+      let args: ((logits: Float32Array, generated: readonly number[]) => void) | null = null;
+      return {
+        keepSpecialTokens: true,
+        processLogits: (logits, generated) => {
+          if (!args) {
+            const written = Buffer.from(generated.flatMap((id) => [...(table[id] ?? [])])).toString("utf8");
+            const k = heads.indexOf(written);
+            if (k >= 0)
+              args = jsonConstraint(
+                argumentsGrammar(tools, tools[k].function.name),
+                trie(),
+                runtime.stopIds,
+                {
+                  suffix: format.afterArgs,
+                  skip: generated.length,
+                },
+              );
+          }
+          (args ?? nameConstraint)(logits, generated);
+        },
+      };
+    };
+    return { format, prefix: format.beforeName, extras };
+  }
+  return { format, prefix: "", extras: () => ({ keepSpecialTokens: true }) };
+}
+
+function toolCallsOf(calls: ParsedToolCall[], parallel: boolean): ChatToolCall[] {
+  return (parallel ? calls : calls.slice(0, 1)).map((c) => ({
+    id: newToolCallId(),
+    type: "function" as const,
+    function: { name: c.name, arguments: c.arguments },
+  }));
+}
 
 export async function completeChat(
   request: FastifyRequest,
   reply: FastifyReply,
-  { runtime, model }: ServingSession,
+  session: ServingSession,
   params: ChatParams,
 ) {
-  const prompt = encodeChatPrompt(params.messages, params.tools, runtime.tokenizer, runtime.template);
+  const { runtime, model, fingerprint } = session;
+  checkLogitBiasIds(params.logitBias, runtime.model.config.vocabSize);
+  const tools = planTools(params, session);
+  const forcedCall = params.toolChoice.type === "function" || params.toolChoice.type === "required";
+  const extrasFor = (): ChoiceExtras => {
+    const extras = tools?.extras() ?? {};
+    // response_format holds the reply to JSON unless a call is forced (its arguments are JSON already)
+    if (params.responseFormat && !(tools && forcedCall))
+      extras.processLogits = jsonConstraint(
+        params.responseFormat,
+        vocabTrie(runtime.tokenizer),
+        runtime.stopIds,
+      );
+    return extras;
+  };
+  const prefix = tools?.prefix ?? "";
+  const prompt = encodeChatPrompt(params.messages, params.tools, runtime.tokenizer, runtime.template, prefix);
   const budget = completionBudget(prompt.ids.length, params.maxTokens, runtime.contextLength, "messages");
   const topLogprobs = params.logprobs ? params.topLogprobs : 0;
   const id = newCompletionId("chatcmpl");
@@ -40,7 +162,10 @@ export async function completeChat(
       samplingFor(params, budget, topLogprobs, index),
       onPiece,
       cancelled,
+      extrasFor(),
     );
+  const finishOf = (r: ChoiceResult, calls: unknown[]): FinishReason =>
+    calls.length > 0 && r.finishReason === "stop" ? "tool_calls" : r.finishReason;
 
   if (!params.stream) {
     const gone = clientGone(reply);
@@ -50,11 +175,17 @@ export async function completeChat(
       id,
       created,
       model: params.model,
-      choices: results.map((r) => ({
-        text: r.text,
-        finishReason: r.finishReason,
-        logprobs: params.logprobs ? chatLogprobs(runtime.tokenizer, r.tokens) : null,
-      })),
+      systemFingerprint: fingerprint,
+      choices: results.map((r) => {
+        const parsed = tools ? parseToolCalls(tools.format.syntax, prefix + r.text) : null;
+        const calls = parsed ? toolCallsOf(parsed.calls, params.parallelToolCalls) : [];
+        return {
+          text: parsed ? parsed.content : prefix + r.text,
+          toolCalls: calls,
+          finishReason: finishOf(r, calls),
+          logprobs: params.logprobs ? chatLogprobs(runtime.tokenizer, r.tokens) : null,
+        };
+      }),
       usage: usageOf(
         prompt.ids.length,
         results.reduce((s, r) => s + r.completionTokens, 0),
@@ -64,17 +195,13 @@ export async function completeChat(
 
   const sse = new SseStream(request, reply);
   const usageField = params.includeUsage ? { usage: null } : {};
-  const send = (
-    index: number,
-    delta: { role?: "assistant"; content?: string; refusal?: null },
-    finish: FinishReason | null,
-    logprobs?: ChatTokenLogprob[],
-  ) =>
+  const send = (index: number, delta: Delta, finish: FinishReason | null, logprobs?: ChatTokenLogprob[]) =>
     sse.send(
       chatChunk({
         id,
         created,
         model: params.model,
+        systemFingerprint: fingerprint,
         choices: [
           {
             index,
@@ -91,13 +218,15 @@ export async function completeChat(
     for (let i = 0; i < params.n && !sse.closed; i++) {
       // the first delta of every choice carries the role (the SDK's stream helper needs it)
       send(i, { role: "assistant", content: "", refusal: null }, null);
+      const splitter = tools ? new ToolCallStreamSplitter(tools.format.syntax, prefix) : null;
       const result = await run(
         i,
         (piece) => {
-          if (piece.text.length === 0 && !params.logprobs) return;
+          const text = splitter ? splitter.push(piece.text) : piece.text;
+          if (text.length === 0 && !params.logprobs) return;
           send(
             i,
-            { content: piece.text },
+            { content: text },
             null,
             params.logprobs ? chatLogprobs(runtime.tokenizer, piece.tokens) : undefined,
           );
@@ -105,7 +234,31 @@ export async function completeChat(
         () => sse.closed,
       );
       completionTokens += result.completionTokens;
-      send(i, {}, result.finishReason);
+      let calls: ChatToolCall[] = [];
+      if (splitter) {
+        const end = splitter.finish();
+        if (end.content.length > 0) send(i, { content: end.content }, null);
+        calls = toolCallsOf(end.calls, params.parallelToolCalls);
+        calls.forEach((call, k) => {
+          // as OpenAI streams them: id, type and name first, then the arguments
+          send(
+            i,
+            {
+              tool_calls: [
+                {
+                  index: k,
+                  id: call.id,
+                  type: "function",
+                  function: { name: call.function.name, arguments: "" },
+                },
+              ],
+            },
+            null,
+          );
+          send(i, { tool_calls: [{ index: k, function: { arguments: call.function.arguments } }] }, null);
+        });
+      }
+      send(i, {}, finishOf(result, calls));
     }
     if (params.includeUsage) {
       sse.send(
@@ -113,6 +266,7 @@ export async function completeChat(
           id,
           created,
           model: params.model,
+          systemFingerprint: fingerprint,
           choices: [],
           usage: usageOf(prompt.ids.length, completionTokens),
         }),

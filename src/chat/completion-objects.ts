@@ -4,8 +4,20 @@
 import type { GeneratedToken } from "../../worker/engine/generate.js";
 import type { HfTokenizer } from "../../worker/engine/hf/tokenizer.js";
 import { randomAlphanumeric } from "../ids.js";
+import { tokenBytes } from "./token-bytes.js";
 
-export type FinishReason = "stop" | "length";
+export type FinishReason = "stop" | "length" | "tool_calls";
+
+export interface ChatToolCall {
+  id: string;
+  type: "function";
+  function: { name: string; arguments: string };
+}
+
+/** `call_` and 24 letters/digits, like OpenAI's tool call ids. */
+export function newToolCallId(): string {
+  return `call_${randomAlphanumeric(24)}`;
+}
 
 export interface Usage {
   prompt_tokens: number;
@@ -25,10 +37,12 @@ export function usageOf(promptTokens: number, completionTokens: number): Usage {
   };
 }
 
-/** A token's text as OpenAI shows it, with its UTF-8 bytes (a partial character shows as U+FFFD). */
+/**
+ * A token's text as OpenAI shows it (a partial UTF-8 character shows as U+FFFD) and its own raw
+ * bytes, so that joining the bytes of consecutive tokens rebuilds the text exactly.
+ */
 function tokenText(tokenizer: HfTokenizer, id: number): { token: string; bytes: number[] } {
-  const token = tokenizer.decode([id]);
-  return { token, bytes: [...Buffer.from(token, "utf8")] };
+  return { token: tokenizer.decode([id]), bytes: [...tokenBytes(tokenizer, id)] };
 }
 
 export interface ChatTokenLogprob {
@@ -89,7 +103,14 @@ export function chatCompletion(opts: {
   id: string;
   created: number;
   model: string;
-  choices: { text: string; finishReason: FinishReason; logprobs: ChatTokenLogprob[] | null }[];
+  systemFingerprint: string;
+  choices: {
+    /** null when the reply is only tool calls */
+    text: string | null;
+    toolCalls?: ChatToolCall[];
+    finishReason: FinishReason;
+    logprobs: ChatTokenLogprob[] | null;
+  }[];
   usage: Usage;
 }) {
   return {
@@ -99,12 +120,18 @@ export function chatCompletion(opts: {
     model: opts.model,
     choices: opts.choices.map((c, index) => ({
       index,
-      message: { role: "assistant" as const, content: c.text, refusal: null, annotations: [] },
+      message: {
+        role: "assistant" as const,
+        content: c.text,
+        refusal: null,
+        annotations: [],
+        ...(c.toolCalls?.length ? { tool_calls: c.toolCalls } : {}),
+      },
       logprobs: c.logprobs === null ? null : { content: c.logprobs, refusal: null },
       finish_reason: c.finishReason,
     })),
     usage: opts.usage,
-    system_fingerprint: null,
+    system_fingerprint: opts.systemFingerprint,
     service_tier: "default",
   };
 }
@@ -113,9 +140,10 @@ export function chatChunk(opts: {
   id: string;
   created: number;
   model: string;
+  systemFingerprint: string;
   choices: {
     index: number;
-    delta: { role?: "assistant"; content?: string; refusal?: null };
+    delta: { role?: "assistant"; content?: string; refusal?: null; tool_calls?: unknown[] };
     logprobs?: { content: ChatTokenLogprob[]; refusal: null } | null;
     finish_reason: FinishReason | null;
   }[];
@@ -127,7 +155,7 @@ export function chatChunk(opts: {
     object: "chat.completion.chunk",
     created: opts.created,
     model: opts.model,
-    system_fingerprint: null,
+    system_fingerprint: opts.systemFingerprint,
     service_tier: "default",
     choices: opts.choices,
   };
@@ -140,6 +168,7 @@ export function textCompletion(opts: {
   id: string;
   created: number;
   model: string;
+  systemFingerprint: string;
   choices: {
     index: number;
     text: string;
@@ -153,7 +182,7 @@ export function textCompletion(opts: {
     object: "text_completion",
     created: opts.created,
     model: opts.model,
-    system_fingerprint: null,
+    system_fingerprint: opts.systemFingerprint,
     choices: opts.choices,
   };
   if (opts.usage !== undefined) out.usage = opts.usage;

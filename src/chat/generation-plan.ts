@@ -47,5 +47,8 @@ export function samplingFor(
     seed: choiceSeed(params.seed, index),
     stop: params.stop,
     topLogprobs,
+    frequencyPenalty: params.frequencyPenalty,
+    presencePenalty: params.presencePenalty,
+    logitBias: params.logitBias,
   };
 }

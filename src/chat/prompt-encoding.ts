@@ -27,6 +27,8 @@ export function encodeChatPrompt(
   tools: readonly FunctionTool[] | null,
   tokenizer: HfTokenizer,
   template: ChatTemplate,
+  /** text the assistant's reply is made to start with (a forced tool call), after the generation prompt */
+  assistantPrefix = "",
 ): EncodedPrompt {
   const escaper = escaperFor(tokenizer);
   const prepared = escaper.escapeDeep(prepareMessagesForTemplate(messages));
@@ -44,7 +46,7 @@ export function encodeChatPrompt(
     throw err;
   }
   const ids: number[] = [];
-  encodeRenderedText(tokenizer, escaper, rendered, true, ids);
+  encodeRenderedText(tokenizer, escaper, rendered + assistantPrefix, true, ids);
   return { ids, text: escaper.unescape(rendered) };
 }
 

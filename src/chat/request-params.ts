@@ -6,6 +6,7 @@
 import { randomInt } from "node:crypto";
 import type { ChatMessage, FunctionTool } from "../../worker/engine/data/example.js";
 import { badRequest } from "../http/api-error.js";
+import { ANY_OBJECT, compileSchema, type SchemaNode, UnsupportedSchemaError } from "./json-grammar.js";
 
 export interface CommonParams {
   model: string;
@@ -19,11 +20,29 @@ export interface CommonParams {
   /** the request's seed, or a random one (each choice derives its own from it) */
   seed: number;
   stop: string[];
+  /** -2..2 */
+  frequencyPenalty: number;
+  /** -2..2 */
+  presencePenalty: number;
+  /** token id → bias (-100..100); ids are checked against the vocabulary once the model is known */
+  logitBias: Map<number, number>;
 }
+
+/** What the model may do with `tools`: OpenAI's tool_choice. */
+export type ToolChoice =
+  | { type: "auto" }
+  | { type: "none" }
+  | { type: "required" }
+  | { type: "function"; name: string };
 
 export interface ChatParams extends CommonParams {
   messages: ChatMessage[];
+  /** tools shown to the model (null when none, or tool_choice is "none") */
   tools: FunctionTool[] | null;
+  toolChoice: ToolChoice;
+  parallelToolCalls: boolean;
+  /** the JSON the reply must be (constrained decoding), or null for free text */
+  responseFormat: SchemaNode | null;
   logprobs: boolean;
   topLogprobs: number;
 }
@@ -106,16 +125,13 @@ function parseCommon(body: Body, maxTokensKeys: string[]): CommonParams {
       "stream_options",
       "invalid_value",
     );
-  for (const key of ["frequency_penalty", "presence_penalty"]) {
+  const penalty = (key: string): number => {
     const v = body[key];
-    unsupportedUnless(isNullish(v) || v === 0, key, "only 0 (no penalty) is implemented");
-  }
-  const logitBias = body.logit_bias;
-  unsupportedUnless(
-    isNullish(logitBias) || (typeof logitBias === "object" && Object.keys(logitBias as object).length === 0),
-    "logit_bias",
-    "token biases are not implemented",
-  );
+    if (isNullish(v)) return 0;
+    if (typeof v !== "number" || !(v >= -2 && v <= 2))
+      throw badRequest(`Invalid '${key}': expected a number between -2 and 2.`, key, "invalid_value");
+    return v;
+  };
   let temperature = numberOr(body, "temperature", 1);
   const topP = numberOr(body, "top_p", 1);
   // top_p = 0 keeps only the most likely token: that is greedy decoding
@@ -130,7 +146,108 @@ function parseCommon(body: Body, maxTokensKeys: string[]): CommonParams {
     topP: topP === 0 ? 1 : topP,
     seed: parseSeed(body),
     stop: parseStop(body),
+    frequencyPenalty: penalty("frequency_penalty"),
+    presencePenalty: penalty("presence_penalty"),
+    logitBias: parseLogitBias(body),
   };
+}
+
+function parseLogitBias(body: Body): Map<number, number> {
+  const raw = body.logit_bias;
+  const biases = new Map<number, number>();
+  if (isNullish(raw)) return biases;
+  if (typeof raw !== "object" || Array.isArray(raw))
+    throw badRequest(
+      "Invalid type for 'logit_bias': expected an object mapping token ids to biases.",
+      "logit_bias",
+      "invalid_type",
+    );
+  for (const [key, value] of Object.entries(raw as Record<string, unknown>)) {
+    if (!/^(0|[1-9][0-9]{0,9})$/.test(key))
+      throw badRequest(
+        `Invalid key in 'logit_bias': ${JSON.stringify(key)} is not a token id.`,
+        "logit_bias",
+        "invalid_value",
+      );
+    if (typeof value !== "number" || !(value >= -100 && value <= 100))
+      throw badRequest(
+        `Invalid value for 'logit_bias' key ${key}: expected a number between -100 and 100.`,
+        "logit_bias",
+        "invalid_value",
+      );
+    biases.set(Number(key), value);
+  }
+  return biases;
+}
+
+/** A 400 for a logit_bias id the model's vocabulary does not have. */
+export function checkLogitBiasIds(biases: ReadonlyMap<number, number>, vocabSize: number): void {
+  for (const id of biases.keys())
+    if (id >= vocabSize)
+      throw badRequest(
+        `Invalid key in 'logit_bias': ${id}. Maximum value is ${vocabSize - 1}.`,
+        "logit_bias",
+        "invalid_value",
+      );
+}
+
+/** response_format → the grammar replies are held to (null: plain text). */
+function parseResponseFormat(raw: unknown): SchemaNode | null {
+  if (isNullish(raw)) return null;
+  const format = raw as { type?: unknown; json_schema?: { name?: unknown; schema?: unknown } | null };
+  if (format.type === "text") return null;
+  if (format.type === "json_object") return ANY_OBJECT;
+  if (format.type !== "json_schema")
+    throw badRequest(
+      "Invalid value for 'response_format.type': expected 'text', 'json_object' or 'json_schema'.",
+      "response_format.type",
+      "invalid_value",
+    );
+  const spec = format.json_schema;
+  if (!spec || typeof spec !== "object" || typeof spec.name !== "string")
+    throw badRequest(
+      "Missing required parameter: 'response_format.json_schema.name'.",
+      "response_format.json_schema.name",
+      "missing_required_parameter",
+    );
+  try {
+    return spec.schema === undefined ? { t: "any" } : compileSchema(spec.schema);
+  } catch (err) {
+    if (err instanceof UnsupportedSchemaError)
+      throw badRequest(
+        `Invalid schema for response_format '${spec.name}': ${err.message}. Supported keywords: type, properties, required, additionalProperties, items, enum, const, anyOf (and the annotations title, description, default, examples).`,
+        "response_format.json_schema.schema",
+        "unsupported_schema_keyword",
+      );
+    throw err;
+  }
+}
+
+function parseToolChoice(raw: unknown, tools: FunctionTool[] | null): ToolChoice {
+  if (isNullish(raw)) return { type: "auto" };
+  if (raw === "auto" || raw === "none" || raw === "required") {
+    if (raw === "required" && !tools)
+      throw badRequest(
+        "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified.",
+        "tool_choice",
+        "invalid_value",
+      );
+    return { type: raw };
+  }
+  const name = (raw as { type?: unknown; function?: { name?: unknown } } | null)?.function?.name;
+  if ((raw as { type?: unknown })?.type !== "function" || typeof name !== "string")
+    throw badRequest(
+      "Invalid value for 'tool_choice': expected 'none', 'auto', 'required' or {\"type\": \"function\", \"function\": {\"name\": …}}.",
+      "tool_choice",
+      "invalid_value",
+    );
+  if (!tools?.some((t) => t.function?.name === name))
+    throw badRequest(
+      `Invalid value for 'tool_choice': no function named '${name}' in 'tools'.`,
+      "tool_choice",
+      "invalid_value",
+    );
+  return { type: "function", name };
 }
 
 function parseMessage(raw: unknown, i: number): ChatMessage {
@@ -217,23 +334,15 @@ export function parseChatParams(body: Body): ChatParams {
       "top_logprobs",
       "invalid_value",
     );
-  const format = (body.response_format as { type?: unknown } | null | undefined)?.type;
-  unsupportedUnless(
-    isNullish(format) || format === "text",
-    "response_format",
-    'only {"type": "text"} is implemented',
-  );
-  const toolChoice = body.tool_choice;
-  unsupportedUnless(
-    isNullish(toolChoice) || toolChoice === "auto" || toolChoice === "none",
-    "tool_choice",
-    "only 'auto' and 'none' are implemented (tools are shown to the model through its chat template)",
-  );
-  const tools = Array.isArray(body.tools) && toolChoice !== "none" ? (body.tools as FunctionTool[]) : null;
+  const listed = Array.isArray(body.tools) && body.tools.length > 0 ? (body.tools as FunctionTool[]) : null;
+  const toolChoice = parseToolChoice(body.tool_choice, listed);
   return {
     ...common,
     messages: messages.map(parseMessage),
-    tools: tools && tools.length > 0 ? tools : null,
+    tools: toolChoice.type === "none" ? null : listed,
+    toolChoice,
+    parallelToolCalls: body.parallel_tool_calls !== false,
+    responseFormat: parseResponseFormat(body.response_format),
     logprobs,
     topLogprobs: typeof topLogprobs === "number" ? topLogprobs : 0,
   };

@@ -18,6 +18,17 @@ export interface SamplingParams {
   stop: readonly string[];
   /** alternatives per token to report (0 = none); tokens' own logprobs are always kept */
   topLogprobs: number;
+  frequencyPenalty: number;
+  presencePenalty: number;
+  logitBias: ReadonlyMap<number, number>;
+}
+
+/** What a choice needs beyond sampling: constrained decoding, special tokens in the text. */
+export interface ChoiceExtras {
+  /** masks tokens that would break a grammar (see generate's processLogits) */
+  processLogits?: (logits: Float32Array, generated: readonly number[]) => void;
+  /** keep special tokens in the text (tool-call markers such as <|python_tag|> are special) */
+  keepSpecialTokens?: boolean;
 }
 
 /** Final text and the tokens that produced it (tokens may be reported with later text). */
@@ -46,8 +57,9 @@ export async function runChoice(
   onPiece?: (piece: ChoicePiece) => void,
   /** polled after every token: true ends generation (the client went away) */
   cancelled?: () => boolean,
+  extras: ChoiceExtras = {},
 ): Promise<ChoiceResult> {
-  const detokenizer = new IncrementalDetokenizer(tokenizer);
+  const detokenizer = new IncrementalDetokenizer(tokenizer, !extras.keepSpecialTokens);
   const filter = new StopSequenceFilter(params.stop);
   const tokens: GeneratedToken[] = [];
   let pendingTokens: GeneratedToken[] = [];
@@ -66,6 +78,10 @@ export async function runChoice(
     seed: params.seed,
     stopTokenIds: stopIds,
     topLogprobs: params.topLogprobs,
+    frequencyPenalty: params.frequencyPenalty,
+    presencePenalty: params.presencePenalty,
+    logitBias: params.logitBias,
+    processLogits: extras.processLogits,
     onToken: async (token) => {
       tokens.push(token);
       pendingTokens.push(token);

@@ -6,10 +6,13 @@ import type { CausalLM } from "../../worker/engine/model/decoder.js";
 import { adapterView } from "./adapter-view.js";
 import type { BaseModelRuntime, ChatModelServer } from "./model-server.js";
 import type { ServedModel } from "./served-model.js";
+import { systemFingerprint } from "./system-fingerprint.js";
 
 export interface ServingSession {
   runtime: BaseModelRuntime;
   model: CausalLM;
+  /** `system_fingerprint` of the answers: the decoding code, base model and tuned weights */
+  fingerprint: string;
   release(): void;
 }
 
@@ -18,10 +21,17 @@ export async function openServingSession(
   served: ServedModel,
 ): Promise<ServingSession> {
   const base = await server.base(served.base.id, served.base.dir);
-  if (!served.tuned) return { runtime: base, model: adapterView(base.model, null), release: () => {} };
+  const fingerprint = systemFingerprint(served.base.id, served.tuned?.key ?? null);
+  if (!served.tuned)
+    return { runtime: base, model: adapterView(base.model, null), fingerprint, release: () => {} };
   const lease = await server.tuned(base, served.tuned);
   const weights = lease.value;
   if (weights.kind === "full")
-    return { runtime: weights.runtime, model: weights.runtime.model, release: lease.release };
-  return { runtime: base, model: adapterView(base.model, weights.adapter), release: lease.release };
+    return { runtime: weights.runtime, model: weights.runtime.model, fingerprint, release: lease.release };
+  return {
+    runtime: base,
+    model: adapterView(base.model, weights.adapter),
+    fingerprint,
+    release: lease.release,
+  };
 }

@@ -14,7 +14,7 @@ import {
 } from "./completion-objects.js";
 import { completionBudget, samplingFor } from "./generation-plan.js";
 import { encodeCompletionPrompt } from "./prompt-encoding.js";
-import type { CompletionParams } from "./request-params.js";
+import { type CompletionParams, checkLogitBiasIds } from "./request-params.js";
 import { runChoice } from "./run-choice.js";
 import type { ServingSession } from "./serving-session.js";
 import { SseStream } from "./sse-stream.js";
@@ -22,10 +22,11 @@ import { SseStream } from "./sse-stream.js";
 export async function completeText(
   request: FastifyRequest,
   reply: FastifyReply,
-  { runtime, model }: ServingSession,
+  { runtime, model, fingerprint }: ServingSession,
   params: CompletionParams,
 ) {
   const vocab = runtime.model.config.vocabSize;
+  checkLogitBiasIds(params.logitBias, vocab);
   const prompts = params.prompts.map((p) => {
     if (typeof p === "string") return encodeCompletionPrompt(p, runtime.tokenizer);
     const bad = p.find((t) => t >= vocab);
@@ -92,6 +93,7 @@ export async function completeText(
       id,
       created,
       model: params.model,
+      systemFingerprint: fingerprint,
       choices,
       usage: usageOf(promptTokens, completionTokens),
     });
@@ -115,6 +117,7 @@ export async function completeText(
             id,
             created,
             model: params.model,
+            systemFingerprint: fingerprint,
             choices: [{ index: job.index, text, finish_reason: finish, logprobs }],
             ...usageField,
           }),
@@ -149,6 +152,7 @@ export async function completeText(
           id,
           created,
           model: params.model,
+          systemFingerprint: fingerprint,
           choices: [],
           usage: usageOf(promptTokens, completionTokens),
         }),

@@ -442,10 +442,16 @@ export interface paths {
          *     exactly as training rendered them. Generation stops at the template's end-of-turn / eos
          *     tokens, at a `stop` string, or after `max_completion_tokens` (`max_tokens`; default: the
          *     rest of the context). `temperature: 0` (or `top_p: 0`) is greedy; the same `seed` gives
-         *     the same text. Not implemented (400 `unsupported_parameter`): non-zero
-         *     `frequency_penalty`/`presence_penalty`, `logit_bias`, `response_format` other than text,
-         *     `tool_choice` other than auto/none, non-text content parts. With `stream: true` the
-         *     response is `text/event-stream` of `ChatCompletionChunk`s ending in `data: [DONE]`.
+         *     the same text. With `tools`, the reply is parsed for calls in the syntax of the model's
+         *     own chat template (Hermes/Qwen `<tool_call>`, Llama 3 JSON, Mistral `[TOOL_CALLS]`) into
+         *     `message.tool_calls` with `finish_reason: "tool_calls"` (streamed as `delta.tool_calls`);
+         *     `tool_choice: "required"` or a named function makes the reply start with a call whose
+         *     arguments follow the function's parameters. `response_format` `json_object` /
+         *     `json_schema` holds the reply to JSON (of the schema) by constrained decoding; schema
+         *     keywords other than type, properties, required, additionalProperties, items, enum, const,
+         *     anyOf and annotations are a 400 naming them. Not implemented (400): non-text content
+         *     parts. With `stream: true` the response is `text/event-stream` of `ChatCompletionChunk`s
+         *     ending in `data: [DONE]`.
          */
         post: operations["createChatCompletion"];
         delete?: never;
@@ -1430,22 +1436,59 @@ export interface components {
             /** @default false */
             logprobs: boolean | null;
             top_logprobs?: number | null;
-            /** @description Only 0 is implemented. */
+            /** @description Subtracted from a token's logit once per time it was generated so far. */
             frequency_penalty?: number | null;
-            /** @description Only 0 is implemented. */
+            /** @description Subtracted from a token's logit once it has been generated. */
             presence_penalty?: number | null;
-            /** @description Only empty is implemented. */
-            logit_bias?: Record<string, never> | null;
-            /** @description Function tools, shown to the model through its chat template. */
+            /** @description Token id (as a string) → bias from -100 (ban) to 100 (force), added to the logit before choosing. */
+            logit_bias?: {
+                [key: string]: number;
+            } | null;
+            /** @description Function tools, shown to the model through its chat template; replies are parsed for calls. */
             tools?: Record<string, never>[];
-            /** @description `auto` or `none` only. */
-            tool_choice?: unknown;
+            /** @description `none`, `auto` (default), `required` (the reply is a call of one of the tools), or `{"type": "function", "function": {"name": …}}` (a call of that function). */
+            tool_choice?: ("none" | "auto" | "required") | {
+                /** @enum {string} */
+                type: "function";
+                function: {
+                    name: string;
+                };
+            };
+            /** @description false: only the first call of a reply is returned. */
             parallel_tool_calls?: boolean;
-            /** @description Only `{"type": "text"}` is implemented. */
-            response_format?: Record<string, never>;
+            /**
+             * @description `{"type": "text"}` (default), `{"type": "json_object"}` (the reply is a JSON object) or
+             *     `{"type": "json_schema", "json_schema": {"name", "schema", "strict"}}` (the reply is JSON
+             *     valid for the schema), both by constrained decoding. Supported schema keywords: type,
+             *     properties (keys written in this order), required, additionalProperties, items, enum,
+             *     const, anyOf (options that start differently, e.g. string | null) and the annotations
+             *     title, description, default, examples, $schema, $id, $comment; others are a 400
+             *     naming them.
+             */
+            response_format?: {
+                /** @enum {string} */
+                type: "text" | "json_object" | "json_schema";
+                json_schema?: {
+                    name: string;
+                    description?: string;
+                    schema?: Record<string, never>;
+                    strict?: boolean | null;
+                };
+            };
             user?: string;
             metadata?: Record<string, never> | null;
             store?: boolean | null;
+        };
+        ChatCompletionMessageToolCall: {
+            /** @description `call_` and 24 letters/digits. */
+            id: string;
+            /** @enum {string} */
+            type: "function";
+            function: {
+                name: string;
+                /** @description The arguments as JSON text. */
+                arguments: string;
+            };
         };
         ChatCompletionTokenLogprob: {
             token: string;
@@ -1481,13 +1524,15 @@ export interface components {
                     content: string | null;
                     refusal: string | null;
                     annotations?: Record<string, never>[];
+                    tool_calls?: components["schemas"]["ChatCompletionMessageToolCall"][];
                 };
                 logprobs: components["schemas"]["ChatCompletionLogprobs"];
                 /** @enum {string} */
                 finish_reason: "stop" | "length" | "tool_calls" | "content_filter" | "function_call";
             }[];
             usage?: components["schemas"]["CompletionUsage"];
-            system_fingerprint?: string | null;
+            /** @description `fp_` + 10 hex digits naming the serving configuration (decoding code, base model, tuned weights). */
+            system_fingerprint?: string;
             service_tier?: string | null;
         };
         /**
@@ -1510,13 +1555,25 @@ export interface components {
                     role?: "assistant";
                     content?: string | null;
                     refusal?: string | null;
+                    /** @description A call's id, type and name come first (arguments ""), then its arguments. */
+                    tool_calls?: {
+                        index: number;
+                        id?: string;
+                        /** @enum {string} */
+                        type?: "function";
+                        function?: {
+                            name?: string;
+                            arguments?: string;
+                        };
+                    }[];
                 };
                 logprobs?: components["schemas"]["ChatCompletionLogprobs"];
                 /** @enum {string|null} */
                 finish_reason: "stop" | "length" | "tool_calls" | "content_filter" | "function_call" | null;
             }[];
             usage?: components["schemas"]["CompletionUsage"] | null;
-            system_fingerprint?: string | null;
+            /** @description `fp_` + 10 hex digits naming the serving configuration (decoding code, base model, tuned weights). */
+            system_fingerprint?: string;
             service_tier?: string | null;
         };
         CreateCompletionRequest: {
@@ -1567,7 +1624,8 @@ export interface components {
                 } | null;
             }[];
             usage?: components["schemas"]["CompletionUsage"];
-            system_fingerprint?: string | null;
+            /** @description `fp_` + 10 hex digits naming the serving configuration (decoding code, base model, tuned weights). */
+            system_fingerprint?: string;
         };
         /**
          * @description OpenAI's `fine_tuning.job.succeeded`, `fine_tuning.job.failed`, `fine_tuning.job.cancelled`;

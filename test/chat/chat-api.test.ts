@@ -91,6 +91,8 @@ describe("chat completions on a base model", () => {
     assert.ok((r.usage?.prompt_tokens ?? 0) > 10);
     assert.equal(r.usage?.total_tokens, (r.usage?.prompt_tokens ?? 0) + 6);
     assert.match(r._request_id ?? "", /^req_/);
+    // a string naming the serving configuration (the spec types it as a string, never null)
+    assert.match(r.system_fingerprint ?? "", /^fp_[0-9a-f]{10}$/);
   });
 
   test("streamed: role first, one finish_reason, usage chunk, [DONE]; same text as non-streamed", async () => {
@@ -107,6 +109,11 @@ describe("chat completions on a base model", () => {
     const chunks = data.slice(0, -1).map((d) => JSON.parse(d));
     assert.ok(new Set(chunks.map((c) => c.id)).size === 1 && chunks[0].id.startsWith("chatcmpl-"));
     assert.ok(chunks.every((c) => c.object === "chat.completion.chunk"));
+    assert.ok(
+      chunks.every(
+        (c) => c.system_fingerprint === whole.system_fingerprint && typeof c.system_fingerprint === "string",
+      ),
+    );
     const last = chunks.at(-1);
     assert.deepEqual(last.choices, []);
     assert.deepEqual(last.usage, whole.usage);
@@ -194,14 +201,20 @@ describe("chat completions on a base model", () => {
       assert.ok(t.logprob <= 0);
       assert.ok(t.top_logprobs[0].logprob >= t.top_logprobs[1].logprob);
       assert.equal(t.logprob, t.top_logprobs[0].logprob);
-      assert.deepEqual(t.bytes, [...Buffer.from(t.token, "utf8")]);
+      for (const alt of t.top_logprobs) assert.ok(Array.isArray(alt.bytes), JSON.stringify(alt));
     }
+    // each token's own bytes: joined, they are the text
+    assert.deepEqual(
+      Buffer.from(content.flatMap((t) => t.bytes ?? [])).toString("utf8"),
+      r.choices[0].message.content,
+    );
   });
 
   test("completions: text, echo, logprobs, several prompts, stream = non-stream", async () => {
     const body = { model: MODEL, prompt: "The weather today", max_tokens: 6, temperature: 0 };
     const r = await app.client.completions.create(body);
     assert.equal(r.object, "text_completion");
+    assert.match(r.system_fingerprint ?? "", /^fp_[0-9a-f]{10}$/);
     assert.match(r.id, /^cmpl-/);
     assert.deepEqual(
       [r.choices[0].index, r.choices[0].finish_reason, r.choices[0].logprobs],
@@ -290,10 +303,29 @@ describe("chat completions on a base model", () => {
     await expectError(chat.create({ model: MODEL, messages, stop: ["a", "b", "c", "d", "e"] }), 400, {
       param: "stop",
     });
-    await expectError(chat.create({ model: MODEL, messages, presence_penalty: 0.5 }), 400, {
+    await expectError(chat.create({ model: MODEL, messages, presence_penalty: 2.5 }), 400, {
       param: "presence_penalty",
-      code: "unsupported_parameter",
     });
+    await expectError(chat.create({ model: MODEL, messages, logit_bias: { "99999": 5 } }), 400, {
+      param: "logit_bias",
+      message: /Maximum value is 319/,
+    });
+    await expectError(chat.create({ model: MODEL, messages, logit_bias: { "5": 101 } }), 400, {
+      param: "logit_bias",
+    });
+    await expectError(chat.create({ model: MODEL, messages, tool_choice: "required" }), 400, {
+      param: "tool_choice",
+    });
+    await expectError(
+      chat.create({
+        model: MODEL,
+        messages,
+        tools: [{ type: "function", function: { name: "a" } }],
+        tool_choice: { type: "function", function: { name: "b" } },
+      }),
+      400,
+      { param: "tool_choice", message: /no function named 'b'/ },
+    );
     await expectError(
       chat.create({ model: MODEL, messages: [{ role: "wizard", content: "hi" } as never] }),
       400,

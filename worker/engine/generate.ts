@@ -1,6 +1,8 @@
 // Text generation for chat completions: prefill the prompt once, then decode token by token
 // with the model's KV cache. Greedy (temperature 0) or sampled (temperature, top_p) with a
-// seeded RNG, so the same seed gives the same tokens. Stops at any of `stopTokenIds` or after
+// seeded RNG, so the same seed gives the same tokens. Before each choice the logits get OpenAI's
+// frequency/presence penalties and logit_bias, then the caller's `processLogits` (masks of
+// constrained decoding). Stops at any of `stopTokenIds` or after
 // `maxNewTokens`. Every step reports the chosen token's log-probability and, when asked, the
 // top alternatives (OpenAI's `logprobs` / `top_logprobs`), computed from the model's own
 // distribution (before temperature and top_p, as OpenAI reports them).
@@ -31,6 +33,17 @@ export interface GenerateOptions {
   onToken?: (token: GeneratedToken) => boolean | undefined | Promise<boolean | undefined>;
   /** run the base model without its adapter */
   disableAdapter?: boolean;
+  /** OpenAI's frequency_penalty (-2..2): minus penalty × times the token was generated so far */
+  frequencyPenalty?: number;
+  /** OpenAI's presence_penalty (-2..2): minus penalty once a token has been generated */
+  presencePenalty?: number;
+  /** OpenAI's logit_bias: added to the token's logit before choosing (-100 bans, 100 forces) */
+  logitBias?: ReadonlyMap<number, number>;
+  /**
+   * Last say before a token is chosen (after penalties and bias): set a logit to -Infinity to
+   * forbid that token (constrained decoding). `generated` are the new tokens so far.
+   */
+  processLogits?: (logits: Float32Array, generated: readonly number[]) => void;
 }
 
 export interface TokenLogprob {
@@ -108,6 +121,27 @@ export function sampleToken(logits: Float32Array, temperature: number, topP: num
   return kept[kept.length - 1];
 }
 
+/**
+ * The logits a token is chosen from: the model's, with OpenAI's penalties over the tokens generated
+ * so far (`counts`: id → times generated) and the caller's biases. Returns `logits` itself when
+ * nothing applies.
+ */
+export function adjustLogits(
+  logits: Float32Array,
+  counts: ReadonlyMap<number, number>,
+  frequencyPenalty: number,
+  presencePenalty: number,
+  logitBias: ReadonlyMap<number, number> | undefined,
+): Float32Array {
+  const penalise = (frequencyPenalty !== 0 || presencePenalty !== 0) && counts.size > 0;
+  if (!penalise && !logitBias?.size) return logits;
+  const out = new Float32Array(logits);
+  if (penalise)
+    for (const [id, n] of counts) if (id < out.length) out[id] -= n * frequencyPenalty + presencePenalty;
+  if (logitBias) for (const [id, bias] of logitBias) if (id < out.length) out[id] += bias;
+  return out;
+}
+
 /** Logits [V] at the last prompt position: the distribution of the next token. */
 export async function nextTokenLogits(
   model: CausalLM,
@@ -148,6 +182,9 @@ export async function generate(
   const stop = new Set(options.stopTokenIds ?? []);
   const rng = Rng.fromSeed(options.seed ?? 0);
   const forward = { disableAdapter: options.disableAdapter };
+  const counts = new Map<number, number>();
+  const frequencyPenalty = options.frequencyPenalty ?? 0;
+  const presencePenalty = options.presencePenalty ?? 0;
 
   const cache = model.newCache();
   const result: GenerateResult = {
@@ -163,7 +200,14 @@ export async function generate(
       const logits = (await next.data()) as Float32Array;
       next.dispose();
       result.stepLogits?.push(logits);
-      const id = temperature === 0 ? argmax(logits) : sampleToken(logits, temperature, topP, rng);
+      let choose = adjustLogits(logits, counts, frequencyPenalty, presencePenalty, options.logitBias);
+      if (options.processLogits) {
+        if (choose === logits) choose = new Float32Array(logits);
+        options.processLogits(choose, result.ids);
+      }
+      const id = temperature === 0 ? argmax(choose) : sampleToken(choose, temperature, topP, rng);
+      counts.set(id, (counts.get(id) ?? 0) + 1);
+      // logprobs are the model's own distribution (before penalties, bias and masks), as reported
       const logp = logSoftmax(logits);
       const token: GeneratedToken = { id, logprob: logp[id] };
       if (topLogprobs > 0) token.topLogprobs = topK(logp, topLogprobs);

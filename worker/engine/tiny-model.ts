@@ -10,7 +10,7 @@
 // tokenizer_config.json with a ChatML chat_template and eos <|im_end|>, generation_config.json.
 
 import { randomBytes } from "node:crypto";
-import { mkdir, rename, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { writeSafetensors } from "./hf/safetensors.js";
 import { Rng } from "./train/rng.js";
@@ -78,7 +78,7 @@ export const TINY_CHAT_TEMPLATE = `{%- for message in messages %}
 {%- if message['content'] is string %}{{- message['content'] }}
 {%- elif message['content'] %}{%- for part in message['content'] %}{%- if part['type'] == 'text' %}{{- part['text'] }}{%- endif %}{%- endfor %}
 {%- endif %}
-{%- if message['tool_calls'] %}{%- for call in message['tool_calls'] %}{{- '\\n<tool_call>\\n{"name": "' + call['function']['name'] + '", "arguments": ' + call['function']['arguments'] + '}\\n</tool_call>' }}{%- endfor %}{%- endif %}
+{%- if message['tool_calls'] %}{%- for call in message['tool_calls'] %}{{- '\\n<tool_call>\\n{"name": "' + call['function']['name'] + '", "arguments": ' }}{%- if call['function']['arguments'] is string %}{{- call['function']['arguments'] }}{%- else %}{{- call['function']['arguments'] | tojson }}{%- endif %}{{- '}\\n</tool_call>' }}{%- endfor %}{%- endif %}
 {{- '<|im_end|>\\n' }}
 {%- endfor %}
 {%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}`;
@@ -268,6 +268,20 @@ export async function writeTinyModel(dir: string): Promise<void> {
 }
 
 /**
+ * A folder written by an earlier version keeps its weights but gets the current
+ * tokenizer_config.json (its chat template printed tool-call arguments as "[object Map]").
+ */
+async function refreshTokenizerConfig(dir: string): Promise<void> {
+  const file = path.join(dir, "tokenizer_config.json");
+  const current = await readFile(file, "utf8").catch(() => null);
+  const wanted = `${JSON.stringify(tinyTokenizerConfig(tinyTokenizerJson().specialIds), null, 2)}\n`;
+  if (current === wanted) return;
+  const tmp = `${file}.tmp-${process.pid}-${randomBytes(6).toString("hex")}`;
+  await writeFile(tmp, wanted);
+  await rename(tmp, file);
+}
+
+/**
  * Make sure `<modelsDir>/tiny-chatml` exists; returns its model id. Written into a temporary
  * folder and renamed into place, so concurrent callers (parallel tests) never see half a model.
  */
@@ -277,7 +291,10 @@ export async function ensureTinyModel(modelsDir: string): Promise<string> {
     stat(path.join(target, "model.safetensors"))
       .then((s) => s.isFile())
       .catch(() => false);
-  if (await complete()) return TINY_MODEL_ID;
+  if (await complete()) {
+    await refreshTokenizerConfig(target);
+    return TINY_MODEL_ID;
+  }
   await mkdir(modelsDir, { recursive: true });
   const tmp = path.join(modelsDir, `.${TINY_MODEL_ID}.tmp-${process.pid}-${randomBytes(6).toString("hex")}`);
   await mkdir(tmp);

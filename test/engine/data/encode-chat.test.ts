@@ -54,9 +54,10 @@ function trainedRuns(tokenizer: HfTokenizer, enc: EncodedChat): string[] {
 }
 
 const EXPECTED: Record<RealModel, string[]> = {
-  // This Llama 3 template prints content only (it has no tool-call syntax), each turn closed by <|eot_id|>.
+  // This Llama 3 template prints content only (it has no tool-call syntax), each turn closed by
+  // <|eot_id|>; the renderer writes the calls into the content so they are not lost.
   llama3: [
-    "Let me check the weather.<|eot_id|>",
+    'Let me check the weather.\n<tool_call>\n{"name": "get_weather", "arguments": {"city":"Paris"}}\n</tool_call><|eot_id|>',
     "It is 21°C and clear in Paris.<|eot_id|>",
     "Probably sunny again.<|eot_id|>",
   ],

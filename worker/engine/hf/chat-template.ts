@@ -177,6 +177,30 @@ export function prepareMessagesForTemplate(
   });
 }
 
+/**
+ * A template that never mentions `tool_calls` (Llama 3's base template) would drop an assistant's
+ * calls, so the model would train on, and be prompted with, empty turns. Such turns get their
+ * calls written into the content instead, as the default template writes them:
+ * `<tool_call>\n{"name": …, "arguments": …}\n</tool_call>`, one per call.
+ */
+export function inlineToolCallsUnlessRendered(
+  messages: Record<string, unknown>[],
+  templateText: string,
+): Record<string, unknown>[] {
+  if (templateText.includes("tool_calls")) return messages;
+  return messages.map((m) => {
+    if (!Array.isArray(m.tool_calls) || m.tool_calls.length === 0) return m;
+    const calls = m.tool_calls.map((call: any) => {
+      const fn = call?.function ?? call;
+      const args = typeof fn?.arguments === "string" ? fn.arguments : JSON.stringify(fn?.arguments ?? {});
+      return `<tool_call>\n{"name": ${JSON.stringify(fn?.name ?? "")}, "arguments": ${args}}\n</tool_call>`;
+    });
+    const content = typeof m.content === "string" && m.content.length > 0 ? `${m.content}\n` : "";
+    const { tool_calls: _dropped, ...rest } = m;
+    return { ...rest, content: content + calls.join("\n") };
+  });
+}
+
 /** A compiled chat template (compile once, render many times). */
 export class ChatTemplate {
   readonly source: ChatTemplateSource;
@@ -210,6 +234,14 @@ export class ChatTemplate {
     return t;
   }
 
+  private pickText(hasTools: boolean): string {
+    if (typeof this.source === "string") return this.source;
+    const name =
+      this.name ??
+      (hasTools && this.source.tool_use ? "tool_use" : this.source.default ? "default" : undefined);
+    return (name && this.source[name]) || "";
+  }
+
   private pick(hasTools: boolean): Template {
     if (typeof this.source === "string") return this.compile("", this.source);
     const names = Object.keys(this.source);
@@ -231,7 +263,10 @@ export class ChatTemplate {
     const context: Record<string, unknown> = {
       ...this.specialTokens,
       ...(input.extra ?? {}),
-      messages: prepareMessagesForTemplate(input.messages),
+      messages: inlineToolCallsUnlessRendered(
+        prepareMessagesForTemplate(input.messages),
+        this.pickText(tools !== null),
+      ),
       tools,
       documents: null,
       add_generation_prompt: input.addGenerationPrompt ?? false,
