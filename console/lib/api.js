@@ -83,7 +83,8 @@ export async function download(path, filename) {
 let spec = null;
 /** Which documented extensions this server has (GET /openapi.json), e.g. hasPath("/fine_tuning/jobs/preflight"). */
 export async function apiPaths() {
-  spec ??= fetch("/openapi.json")
+  // the key goes along in case the server keeps its document behind it
+  spec ??= fetch("/openapi.json", { headers: authHeaders() })
     .then((r) => (r.ok ? r.json() : { paths: {} }))
     .catch(() => ({ paths: {} }));
   return new Set(Object.keys((await spec).paths ?? {}));
