@@ -4,52 +4,15 @@
 // src/fine-tuning/validate-job-files.ts), the worker checks the tokenized dataset.
 import type { DatasetStats } from "./engine/data/build-dataset.js";
 
-export const MIN_TRAINING_EXAMPLES = 10;
-
-export interface DataError {
-  code: string;
-  message: string;
-  param: string;
-}
-
-export type DataFileParam = "training_file" | "validation_file";
-
-/** The counts a verdict needs: the tokenized dataset's stats, or an upload summary's. */
-export type DataCounts = Pick<DatasetStats, "examples" | "invalid" | "dropped" | "errors">;
-
-function lineList(counts: DataCounts, kind: "invalid" | "dropped"): string {
-  const wanted = counts.errors.filter((e) => (e.code === "truncated_away") === (kind === "dropped"));
-  const shown = wanted.slice(0, 5).map((e) => `line ${e.line}: ${e.message.replace(/^line \d+: /, "")}`);
-  const more = (kind === "invalid" ? counts.invalid : counts.dropped) - shown.length;
-  return shown.join("; ") + (more > 0 ? `; and ${more} more` : "");
-}
-
-/** null when the data can be trained on. */
-export function datasetError(counts: DataCounts, param: DataFileParam, maxSeqLength: number): DataError | null {
-  const which = param === "training_file" ? "Training" : "Validation";
-  if (counts.invalid > 0) {
-    return {
-      code: param === "training_file" ? "invalid_training_file" : "invalid_validation_file",
-      message: `${which} file has ${counts.invalid} invalid example(s): ${lineList(counts, "invalid")}`,
-      param,
-    };
-  }
-  if (param === "training_file" && counts.examples < MIN_TRAINING_EXAMPLES) {
-    const dropped =
-      counts.dropped > 0
-        ? ` (${counts.dropped} example(s) had no trainable token left after truncation to max_seq_length ${maxSeqLength}: ${lineList(counts, "dropped")})`
-        : "";
-    return {
-      code: counts.dropped > 0 && counts.examples === 0 ? "invalid_training_file" : "invalid_n_examples",
-      message: `Training file has ${counts.examples} example(s), but must have at least ${MIN_TRAINING_EXAMPLES} examples${dropped}`,
-      param,
-    };
-  }
-  if (param === "validation_file" && counts.examples === 0) {
-    return { code: "invalid_validation_file", message: "Validation file has no usable example", param };
-  }
-  return null;
-}
+export {
+  type DataCounts,
+  type DataError,
+  type DataFileParam,
+  datasetError,
+  lineList,
+  MIN_TRAINING_EXAMPLES,
+} from "./engine/data/dataset-verdict.js";
+import { type DataError, type DataFileParam, lineList } from "./engine/data/dataset-verdict.js";
 
 /**
  * A file whose examples are all of a format supervised fine-tuning cannot train (preference

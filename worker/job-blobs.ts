@@ -9,12 +9,8 @@ export async function readBlobBytes(handle: BlobDatabase, blobId: string): Promi
   return Buffer.concat(chunks);
 }
 
-/** JSONL text lines as buildDataset wants them: blank lines kept so line numbers stay right. */
-export async function readFileLines(handle: BlobDatabase, blobId: string): Promise<string[]> {
-  const lines = (await readBlobBytes(handle, blobId)).toString("utf8").split(/\r?\n/);
-  if (lines.length > 0 && lines[lines.length - 1] === "") lines.pop();
-  return lines;
-}
+/** JSONL text lines as buildDataset wants them (blank lines kept so line numbers stay right). */
+export { readBlobLines as readFileLines } from "../src/blobs/blob-lines.js";
 
 export async function writeBlobBytes(handle: BlobDatabase, projectId: string, bytes: Uint8Array): Promise<BlobWriter> {
   const writer = await startBlob(handle, projectId);

@@ -59,7 +59,7 @@ async function checkTrainingFile(ctx: AppContext, projectId: string, id: string,
   }
 }
 
-async function checkCreate(ctx: AppContext, projectId: string, req: CreateJobRequest): Promise<void> {
+export async function checkCreate(ctx: AppContext, projectId: string, req: CreateJobRequest): Promise<void> {
   await checkModel(ctx, req.model);
   await checkTrainingFile(ctx, projectId, req.trainingFile, "training_file");
   if (req.validationFile !== null) await checkTrainingFile(ctx, projectId, req.validationFile, "validation_file");
@@ -91,7 +91,17 @@ export function registerFineTuningRoutes(app: FastifyInstance, ctx: AppContext):
     validations.add(done);
   };
 
+  // The preflight module (tokenizer, data pipeline) loads on the first preflight, not at start.
+  const preflight = (request: FastifyRequest) =>
+    import("./preflight.js").then((m) => m.runPreflight(ctx, request.projectId, request.body, checkCreate));
+  app.post("/v1/fine_tuning/jobs/preflight", async (request) => preflight(request));
+
   app.post("/v1/fine_tuning/jobs", async (request) => {
+    const dryRun = (request.query as { dry_run?: unknown } | undefined)?.dry_run;
+    if (dryRun === "true" || dryRun === true) return preflight(request);
+    if (dryRun !== undefined && dryRun !== "false" && dryRun !== false) {
+      throw badRequest("'dry_run' must be true or false.", "dry_run", "invalid_value");
+    }
     const req = parseCreateJobRequest(request.body);
     await checkCreate(ctx, request.projectId, req);
     const job = await createJob(db, request.projectId, req);

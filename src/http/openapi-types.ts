@@ -188,8 +188,38 @@ export interface paths {
          *     engine trains them), `suffix`, `seed`, `metadata`, `integrations`, and every hyperparameter.
          *     Data problems (fewer than 10 usable examples, invalid lines, nothing trainable after
          *     truncation) fail the job later with `error {code, message, param: "training_file"}`.
+         *     With `?dry_run=true` (extension) nothing is created and the answer is the job's
+         *     preflight (`POST /fine_tuning/jobs/preflight`).
          */
         post: operations["createFineTuningJob"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/fine_tuning/jobs/preflight": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * What a job with this body would train on, for how long, and whether it fits; creates nothing.
+         * @description Takes exactly the body of `POST /fine_tuning/jobs` (checked the same way, the same 400s
+         *     naming `param`; another project's file is answered like a missing one), plus
+         *     `preview_examples`. Nothing is written. The files are tokenized by the workers' own
+         *     pipeline; `auto` hyperparameters are resolved by the engine's rules (`auto_rules` gives
+         *     each rule); `training` gives the step counts, a duration estimate from the engine's
+         *     measured throughput table (`duration_source` names the rows used) and the peak-memory
+         *     estimate against the workers' budget; `warnings` name the example (line) and the fix;
+         *     `preview` shows the first examples as the trainer tokenizes them, each segment marked
+         *     trained or not. `POST /fine_tuning/jobs?dry_run=true` answers the same.
+         */
+        post: operations["preflightFineTuningJob"];
         delete?: never;
         options?: never;
         head?: never;
@@ -630,6 +660,147 @@ export interface components {
                     tags?: string[];
                 };
             }[] | null;
+        };
+        PreflightFineTuningJobRequest: components["schemas"]["CreateFineTuningJobRequest"] & {
+            /**
+             * @description How many of the first examples to show in `preview`.
+             * @default 5
+             */
+            preview_examples: number;
+        };
+        FineTuningPreflightTokenCounts: {
+            /** @description Real (non-padding) tokens of the kept examples after truncation. */
+            total: number;
+            /** @description Label tokens that will be scored. */
+            trained: number;
+            /** @description Tokens per kept example as trained (null when none is kept). */
+            per_example: {
+                min: number;
+                median: number;
+                max: number;
+            } | null;
+        };
+        FineTuningPreflightDataFile: {
+            /** @description Non-blank lines. */
+            examples_read: number;
+            examples_kept: number;
+            /** @description Invalid lines plus examples with nothing trainable within max_seq_length. */
+            examples_dropped: number;
+            /** @description Kept examples cut to max_seq_length. */
+            examples_truncated: number;
+            /** @description The first problems (up to 20), by line. */
+            problems: {
+                /** @description 1-based line number in the file. */
+                line: number;
+                code: string;
+                message: string;
+            }[];
+            tokens: components["schemas"]["FineTuningPreflightTokenCounts"];
+            /** @description Training rows (packed rows */
+            rows: number;
+            /** @description Real tokens / token slots of the rows. */
+            packing_efficiency: number;
+        };
+        FineTuningPreflightMemory: {
+            estimated_peak_bytes: number;
+            budget_bytes: number;
+            budget_source: string;
+            backend: string;
+            fits: boolean;
+            gradient_checkpointing: boolean;
+            breakdown: {
+                weights: number;
+                trainable: number;
+                optimizer: number;
+                activations: number;
+                logits: number;
+            };
+        };
+        FineTuningPreflightWarning: {
+            /**
+             * @description job_would_fail, no_chat_template, eos_never_trained, all_assistant_weights_zero,
+             *     truncation_drops_trained_tokens, examples_dropped_by_truncation, duplicate_examples,
+             *     validation_overlaps_training, max_seq_length_exceeds_context, low_packing_efficiency,
+             *     memory_exceeds_budget, tokenization_check
+             */
+            code: string;
+            /** @description Names the example(s) and the fix. */
+            message: string;
+            /** @description The first line concerned (training file */
+            line: number | null;
+        };
+        FineTuningPreflightSegment: {
+            /** @description The decoded text of these tokens. */
+            text: string;
+            /** @description Whether these tokens are scored labels. */
+            trained: boolean;
+            tokens: number;
+            /** @description A special token (each is its own segment). */
+            special: boolean;
+        };
+        FineTuningPreflight: {
+            /** @enum {string} */
+            object: "fine_tuning.preflight";
+            model: string;
+            method: {
+                /** @enum {string} */
+                type: "supervised";
+                supervised: {
+                    /** @description Every value resolved, as the worker will write them back into the job. */
+                    hyperparameters: {
+                        n_epochs: number;
+                        batch_size: number;
+                        learning_rate_multiplier: number;
+                        lora_rank: number;
+                        lora_alpha: number;
+                        lora_dropout: number;
+                        target_modules: string[];
+                        max_seq_length: number;
+                        packing: boolean;
+                        warmup_ratio: number;
+                        weight_decay: number;
+                        /** @enum {string} */
+                        lr_scheduler: "linear" | "cosine" | "constant";
+                        full_finetune: boolean;
+                    };
+                };
+            };
+            /** @description For each value a rule chose (absent or `auto` in the body), the rule and what it was applied to. */
+            auto_rules: {
+                n_epochs?: string;
+                batch_size?: string;
+                learning_rate_multiplier?: string;
+                lora_alpha?: string;
+            };
+            data: {
+                training: components["schemas"]["FineTuningPreflightDataFile"];
+                validation: components["schemas"]["FineTuningPreflightDataFile"] | null;
+            };
+            training: {
+                /** @description The base model's parameter count. */
+                parameters: number;
+                steps_per_epoch: number;
+                total_steps: number;
+                estimated_duration_seconds: number | null;
+                /** @description The throughput table rows used */
+                duration_source: string;
+                memory: components["schemas"]["FineTuningPreflightMemory"];
+                memory_source: string;
+            };
+            warnings: components["schemas"]["FineTuningPreflightWarning"][];
+            /**
+             * @description `chatml_default`: the model has no chat template and ChatML is used.
+             * @enum {string}
+             */
+            chat_template: "model" | "chatml_default";
+            preview: {
+                line: number;
+                /** @description false: dropped (nothing trainable within max_seq_length); shown uncut. */
+                kept: boolean;
+                truncated: boolean;
+                /** @description The example's tokens in order, as the trainer sees them (after truncation), decoded in runs. */
+                segments: components["schemas"]["FineTuningPreflightSegment"][];
+            }[];
         };
         FineTuningJobError: {
             /** @description invalid_n_examples | invalid_training_file | invalid_validation_file | training_diverged | training_error */
@@ -1257,7 +1428,10 @@ export interface operations {
     };
     createFineTuningJob: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description `true`: create nothing; answer a `fine_tuning.preflight` object instead. */
+                dry_run?: boolean;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -1275,6 +1449,31 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["FineTuningJob"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    preflightFineTuningJob: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PreflightFineTuningJobRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FineTuningPreflight"];
                 };
             };
             default: components["responses"]["Error"];

@@ -40,7 +40,7 @@ import { type EncodedPreference, encodePreference } from "./encode-preference.js
 import type { Example, ExampleFormat } from "./example.js";
 import { packSequences } from "./pack-sequences.js";
 import { collateRows, rowFromSequences, type SequenceRow } from "./sequence-row.js";
-import { countScoredLabels, truncateSequence } from "./truncate-sequence.js";
+import { countScoredLabels, type TruncatedSequence, truncateSequence } from "./truncate-sequence.js";
 import { type ExampleValidation, validateExample } from "./validate-example.js";
 
 export { batchOrder, epochBatches } from "./batch-order.js";
@@ -72,6 +72,18 @@ export interface DatasetOptions {
   verifyExamples?: number;
   /** default validateExample (validate-example.ts) */
   validate?: (value: unknown) => ExampleValidation;
+  /** sees every example that encoded, as the rows will hold it (`cut` null: dropped or nothing to train) */
+  onExample?: (seen: EncodedExample) => void;
+}
+
+/** One encoded example as buildDataset saw it (for reports such as a job's preflight). */
+export interface EncodedExample {
+  line: number;
+  example: Example;
+  /** before truncation */
+  encoded: EncodedSequence;
+  /** after truncation to maxSeqLength; null when the example is not kept */
+  cut: TruncatedSequence | null;
 }
 
 export interface DatasetStats {
@@ -292,6 +304,7 @@ export function buildDataset(
       continue;
     }
     if (countScoredLabels(encoded.labels) === 0) {
+      opts.onExample?.({ line: parsed.line, example: parsed.example, encoded, cut: null });
       collector.problem(
         parsed.line,
         "no_trainable_tokens",
@@ -301,6 +314,7 @@ export function buildDataset(
       continue;
     }
     const cut = truncateSequence(encoded, opts.maxSeqLength);
+    opts.onExample?.({ line: parsed.line, example: parsed.example, encoded, cut });
     if (!cut) {
       collector.problem(
         parsed.line,

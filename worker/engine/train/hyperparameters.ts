@@ -57,6 +57,38 @@ export interface ResolvedHyperparameters {
   full_finetune: boolean;
 }
 
+/** The rules above, as one sentence each: what a user reads beside a value `auto` chose. */
+export const AUTO_RULES = {
+  n_epochs: "3; if n·3 < 100 then min(25, 100 // n); if n·3 > 25000 then max(1, 25000 // n) (n = training examples)",
+  batch_size: "the power of two nearest below 0.2% of n, clamped to 1..8: n < 1000 → 1, n < 2000 → 2, n < 4000 → 4, otherwise 8",
+  learning_rate_multiplier: "sqrt(batch_size / 8) rounded to 2 decimals (base learning rate 2e-4 for LoRA, 2e-5 for full fine-tuning)",
+  lora_alpha: "2 × lora_rank",
+} as const;
+
+export type AutoRuleParam = keyof typeof AUTO_RULES;
+
+/**
+ * For each value the rules chose (absent or `auto` in `input`): the rule, with the n or
+ * batch size it was applied to and the result.
+ */
+export function explainAutoValues(
+  input: HyperparametersInput,
+  resolved: ResolvedHyperparameters,
+  numExamples: number,
+): Partial<Record<AutoRuleParam, string>> {
+  const isAuto = (v: unknown) => v === undefined || v === "auto";
+  const out: Partial<Record<AutoRuleParam, string>> = {};
+  if (isAuto(input.n_epochs)) out.n_epochs = `${AUTO_RULES.n_epochs}; n = ${numExamples} → ${resolved.n_epochs}`;
+  if (isAuto(input.batch_size)) out.batch_size = `${AUTO_RULES.batch_size}; n = ${numExamples} → ${resolved.batch_size}`;
+  if (isAuto(input.learning_rate_multiplier)) {
+    out.learning_rate_multiplier = `${AUTO_RULES.learning_rate_multiplier}; batch_size ${resolved.batch_size} → ${resolved.learning_rate_multiplier}`;
+  }
+  if (input.lora_alpha === undefined && !resolved.full_finetune) {
+    out.lora_alpha = `${AUTO_RULES.lora_alpha}; lora_rank ${resolved.lora_rank} → ${resolved.lora_alpha}`;
+  }
+  return out;
+}
+
 /** OpenAI's default epoch count for n training examples. */
 export function autoEpochs(n: number): number {
   const target = 3;

@@ -61,6 +61,7 @@ import { clipGradNorm, DEFAULT_MAX_GRAD_NORM } from "./clip-grad-norm.js";
 import { peakLearningRate, type ResolvedHyperparameters } from "./hyperparameters.js";
 import type { RngState } from "./rng.js";
 import { learningRateAt } from "./schedule.js";
+import { defaultValidEvery, stepsPerEpoch as stepsInEpoch } from "./training-plan.js";
 import { countLabelTokens, countRealTokens, selectRows } from "./select-rows.js";
 
 /** What the loop needs from a model; CausalLM (model/decoder.ts) has this shape. */
@@ -277,11 +278,11 @@ async function runTraining(options: TrainOptions, optimizer: TrainOptimizer): Pr
     throw new Error(`microBatchSize must be a positive integer, got ${microBatchSize}`);
   if (rows.batchSize === 0) throw new Error("train: the training set has no rows");
 
-  const stepsPerEpoch = Math.ceil(rows.batchSize / hp.batch_size);
+  const stepsPerEpoch = stepsInEpoch(rows.batchSize, hp.batch_size);
   const totalSteps = stepsPerEpoch * hp.n_epochs;
   const peakLr = peakLearningRate(hp);
   const schedule = { type: hp.lr_scheduler, peakLr, totalSteps, warmupRatio: hp.warmup_ratio };
-  const validEvery = options.validEvery ?? Math.max(1, Math.ceil(totalSteps / 10));
+  const validEvery = options.validEvery ?? defaultValidEvery(totalSteps);
   const validSampleRows = Math.min(options.validSampleRows ?? microBatchSize, validation?.batchSize ?? 0);
   const variables = model.trainableParams;
   if (variables.size === 0)
