@@ -3,6 +3,7 @@
 // estimates of steps, time and memory.
 import { formatBytes, formatDuration, formatNumber } from "../lib/format.js";
 import { html } from "../lib/html.js";
+import { showLine } from "./file-lines.js";
 
 function Segment({ s }) {
   const cls = `seg${s.trained ? " trained" : ""}${s.special ? " special" : ""}`;
@@ -21,23 +22,32 @@ export function MaskPreview({ preflight }) {
       ${
         (preflight.warnings ?? []).length
           ? html`<ul class="warnings" aria-label="Warnings">
-            ${preflight.warnings.map((w) => html`<li><strong>${w.code}</strong>${w.line ? ` (line ${w.line})` : ""}: ${w.message}</li>`)}
+            ${preflight.warnings.map((w) => html`<li><strong>${w.code}</strong>${w.line ? html` (<button type="button" class="link" onClick=${() => showLine(w.line)}>line ${w.line}</button>)` : null}: ${w.message}</li>`)}
           </ul>`
           : null
       }
       ${(preflight.preview ?? []).map(
         (ex) => html`<figure class="example">
-          <figcaption class="small muted">line ${ex.line}</figcaption>
+          <figcaption class="small muted">
+            line ${ex.line}${ex.kept === false ? html` · <span class="bad">dropped: nothing trainable within max_seq_length</span>` : null}${ex.truncated ? " · truncated to max_seq_length" : ""}
+          </figcaption>
           <pre>${ex.segments.map((s) => html`<${Segment} s=${s} />`)}</pre>
         </figure>`,
       )}
+      ${
+        (t?.problems ?? []).length
+          ? html`<ul class="problems small" aria-label="Problems">
+            ${t.problems.map((p) => html`<li>line ${p.line} <code>${p.code}</code> ${p.message}</li>`)}
+          </ul>`
+          : null
+      }
       <dl class="kv">
         ${
           t
             ? html`
             <dt>Examples</dt><dd>${t.examples_kept} kept of ${t.examples_read}${t.examples_dropped ? `, ${t.examples_dropped} dropped` : ""}${t.examples_truncated ? `, ${t.examples_truncated} truncated` : ""}</dd>
-            <dt>Tokens</dt><dd>${formatNumber(t.tokens?.total)} total, ${formatNumber(t.tokens?.trained)} trained; per example ${t.tokens?.per_example?.min}–${t.tokens?.per_example?.max} (median ${t.tokens?.per_example?.median})</dd>
-            ${t.packing_efficiency != null ? html`<dt>Packing efficiency</dt><dd>${(100 * t.packing_efficiency).toFixed(0)}%</dd>` : null}
+            <dt>Tokens</dt><dd>${formatNumber(t.tokens?.total)} total, ${formatNumber(t.tokens?.trained)} trained${t.tokens?.per_example ? `; per example ${t.tokens.per_example.min}–${t.tokens.per_example.max} (median ${t.tokens.per_example.median})` : ""}</dd>
+            ${t.packing_efficiency != null ? html`<dt>Packing</dt><dd>${t.rows != null ? `${t.rows} row${t.rows === 1 ? "" : "s"}, ` : ""}${(100 * t.packing_efficiency).toFixed(0)}% of token slots used</dd>` : null}
           `
             : null
         }

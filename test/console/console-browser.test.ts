@@ -124,20 +124,26 @@ describe("web console in Chromium [pglite]", { skip }, () => {
     assert.equal(await page.evaluate(() => document.activeElement?.id), "line-3");
 
     await page.goto(`${app.origin}/#/files`);
-    await page
-      .locator('input[type="file"]')
-      .setInputFiles({
-        name: "train.jsonl",
-        mimeType: "application/jsonl",
-        buffer: Buffer.from(trainingLines(12)),
-      });
+    await page.locator('input[type="file"]').setInputFiles({
+      name: "train.jsonl",
+      mimeType: "application/jsonl",
+      buffer: Buffer.from(trainingLines(12)),
+    });
     await page.getByRole("button", { name: "Upload", exact: true }).click();
     await page.locator(".file-page").waitFor();
     trainingFileId = (await page.locator(".file-page").getAttribute("data-file"))!;
     await page.locator("#validation").getByText("Every example is valid").waitFor();
     assert.match((await page.locator("#validation").textContent())!, /12 examples, format chat/);
-    // the mask preview when the server has the preflight endpoint, else a quiet note
-    await page.locator("#mask-preview, #preview-unavailable").first().waitFor();
+    // the mask preview (preflight): the assistant's answers are trained, the user's words are not,
+    // and the chat template's special tokens are marked
+    const preview = page.locator("#mask-preview");
+    await preview.waitFor();
+    const trained = await preview.locator(".seg.trained").allTextContents();
+    assert.ok(trained.join("").includes("City 0."), trained.join("|"));
+    assert.ok(!trained.join("").includes("Capital"), trained.join("|"));
+    assert.ok((await preview.locator(".seg.special").count()) > 0);
+    // beside each empty hyperparameter field, what `auto` resolves to
+    await page.locator('.job-form label:has(input[name="n_epochs"]) .resolved').waitFor();
     await shot("file");
   });
 
