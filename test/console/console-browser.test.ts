@@ -46,6 +46,7 @@ describe("web console in Chromium [pglite]", { skip }, () => {
   let consoleErrors: string[] = [];
   let expectedErrors: RegExp[] = [];
   let trainingFileId: string;
+  let validationFileId: string;
   let jobId: string;
   let checkpointModel: string;
 
@@ -123,6 +124,7 @@ describe("web console in Chromium [pglite]", { skip }, () => {
     await page.locator("#validation").getByRole("button", { name: "line 3" }).click();
     assert.equal(await page.evaluate(() => document.activeElement?.id), "line-3");
 
+    validationFileId = await uploadTraining(app.client, trainingLines(4, 100), "valid.jsonl");
     await page.goto(`${app.origin}/#/files`);
     await page.locator('input[type="file"]').setInputFiles({
       name: "train.jsonl",
@@ -176,6 +178,7 @@ describe("web console in Chromium [pglite]", { skip }, () => {
   it("creates a job from the file and draws the loss curve as it trains", async () => {
     const form = page.locator(".job-form");
     await form.locator('input[name="suffix"]').fill("console");
+    await form.locator('select[name="validation_file"]').selectOption(validationFileId);
     await form.locator('input[name="n_epochs"]').fill("4");
     await form.locator('input[name="batch_size"]').fill("2");
     await form.locator('input[name="learning_rate_multiplier"]').fill("20");
@@ -189,6 +192,7 @@ describe("web console in Chromium [pglite]", { skip }, () => {
     assert.match(jobId, /^ftjob-/);
     const created = await app.client.fineTuning.jobs.retrieve(jobId);
     assert.equal(created.training_file, trainingFileId);
+    assert.equal(created.validation_file, validationFileId);
     assert.deepEqual(created.metadata, { team: "console" });
 
     // the chart's own count of drawn steps grows while the job is still running
@@ -216,14 +220,20 @@ describe("web console in Chromium [pglite]", { skip }, () => {
       steps,
     );
     assert.ok(Number(await page.locator("#lr-chart").getAttribute("data-points")) === steps);
+    // training and validation loss both drawn
+    assert.match(
+      (await page.locator("#loss-chart .u-legend").textContent())!,
+      /training loss.*validation loss/,
+    );
     await page.locator("#fine-tuned-model").waitFor();
     await page.locator(".checkpoints li").first().waitFor();
     await shot("job");
     // the top of the page (summary and charts), small enough for the README
     await page.evaluate(() => window.scrollTo(0, 0));
+    const charts = (await page.locator(".charts").boundingBox())!;
     await page.screenshot({
       path: join(SHOTS, "job-top.png"),
-      clip: { x: 0, y: 0, width: 1280, height: 640 },
+      clip: { x: 0, y: 0, width: 1280, height: Math.ceil(charts.y + charts.height + 8) },
     });
   });
 
