@@ -25,13 +25,15 @@ function View({ route }) {
   const [section, id] = route.path;
   switch (section ?? "jobs") {
     case "jobs":
-      return id ? html`<${JobPage} key=${id} id=${id} />` : html`<${JobsPage} query=${route.query} />`;
+      return id
+        ? html`<${JobPage} key=${route.seq} id=${id} />`
+        : html`<${JobsPage} key=${route.seq} query=${route.query} />`;
     case "files":
-      return id ? html`<${FilePage} key=${id} id=${id} />` : html`<${FilesPage} />`;
+      return id ? html`<${FilePage} key=${route.seq} id=${id} />` : html`<${FilesPage} key=${route.seq} />`;
     case "models":
-      return html`<${ModelsPage} />`;
+      return html`<${ModelsPage} key=${route.seq} />`;
     case "playground":
-      return html`<${Playground} query=${route.query} />`;
+      return html`<${Playground} key=${route.seq} query=${route.query} />`;
     default:
       return html`<${NotFound} what=${`the page #/${route.path.join("/")}`} />`;
   }

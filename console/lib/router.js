@@ -12,10 +12,11 @@ export function parseHash(hash = location.hash) {
   };
 }
 
+/** The current route; `seq` counts navigations, so following a link to the page shown reloads it. */
 export function useRoute() {
-  const [route, setRoute] = useState(parseHash);
+  const [route, setRoute] = useState(() => ({ ...parseHash(), seq: 0 }));
   useEffect(() => {
-    const update = () => setRoute(parseHash());
+    const update = () => setRoute((r) => ({ ...parseHash(), seq: r.seq + 1 }));
     addEventListener("hashchange", update);
     return () => removeEventListener("hashchange", update);
   }, []);

@@ -14,6 +14,8 @@ import { useApi } from "../lib/use-api.js";
 const STATUSES = ["validating_files", "queued", "running", "paused", "succeeded", "failed", "cancelled"];
 const ACTIVE = new Set(["validating_files", "queued", "running"]);
 const REFRESH_MS = 3000;
+/** with no active job the list still refreshes now and then: jobs are also created through the API */
+const IDLE_REFRESH_MS = 15_000;
 
 /** "k=v, k2=v2" → "metadata[k]=v&metadata[k2]=v2" */
 export function metadataQuery(text) {
@@ -67,8 +69,7 @@ export function JobsPage({ query }) {
   );
   const anyActive = jobs.data?.all.some((j) => ACTIVE.has(j.status));
   useEffect(() => {
-    if (!anyActive) return;
-    const t = setTimeout(jobs.reload, REFRESH_MS);
+    const t = setTimeout(jobs.reload, anyActive ? REFRESH_MS : IDLE_REFRESH_MS);
     return () => clearTimeout(t);
   }, [jobs.data]);
 

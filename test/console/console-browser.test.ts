@@ -304,7 +304,7 @@ describe("web console in Chromium [pglite]", { skip }, () => {
     await shot("models");
   });
 
-  it("cancels a running job", async () => {
+  it("pauses, resumes and cancels a running job", async () => {
     const file = await uploadTraining(app.client, trainingLines(12));
     const long = await app.client.fineTuning.jobs.create({
       model,
@@ -318,6 +318,11 @@ describe("web console in Chromium [pglite]", { skip }, () => {
     await page.goto(`${app.origin}/#/jobs`);
     await page.locator(`tr[data-job="${long.id}"]`).getByRole("link").click();
     await page.locator('.job-page h1 .badge[data-status="running"]').waitFor();
+    await page.getByRole("button", { name: "Pause" }).click();
+    await page.locator('.job-page h1 .badge[data-status="paused"]').waitFor();
+    await page.getByRole("button", { name: "Resume" }).click();
+    // back in the queue (a worker takes it up again from its checkpoint; the job-control tests cover that)
+    await page.locator('.job-page h1 .badge:is([data-status="queued"], [data-status="running"])').waitFor();
     await page.getByRole("button", { name: "Cancel job" }).click();
     await page.locator('.job-page h1 .badge[data-status="cancelled"]').waitFor();
     assert.equal((await app.client.fineTuning.jobs.retrieve(long.id)).status, "cancelled");
