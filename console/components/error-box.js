@@ -6,7 +6,7 @@ function headline(error) {
   if (error.status === 404) return "Not found";
   if (error.status === 0) return "The server cannot be reached";
   if (error.status >= 500) return "Server error";
-  if (error.status === 401) return "Not signed in";
+  if (error.status === 401) return "The key was refused";
   if (error.status === 413) return "Too large";
   return "Request refused";
 }
