@@ -5,6 +5,7 @@ import Fastify, { type FastifyInstance } from "fastify";
 import type { AppContext } from "./app-context.js";
 import { registerChatRoutes } from "./chat/routes.js";
 import type { Config } from "./config.js";
+import { registerConsoleRoutes } from "./console/routes.js";
 import type { DatabaseHandle } from "./db/client.js";
 import { registerFileRoutes } from "./files/routes.js";
 import { registerFineTuningRoutes } from "./fine-tuning/routes.js";
@@ -78,5 +79,6 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   registerFineTuningRoutes(app, ctx);
   registerChatRoutes(app, ctx);
   registerWebhookRoutes(app, ctx);
+  registerConsoleRoutes(app);
   return app;
 }

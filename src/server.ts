@@ -97,6 +97,7 @@ async function main(): Promise<void> {
     "",
     `  tunehouse is listening (${database.description})`,
     `  Base URL:  http://${shownHost}:${port}/v1`,
+    `  Console:   http://${shownHost}:${port}/`,
     ...(keyToPrint ? [`  API key:   ${keyToPrint}`] : []),
     "",
   ];
