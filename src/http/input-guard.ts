@@ -3,10 +3,11 @@
 //   UTF-8 form, so either would fail (or be mangled) where it meets the database. Every string
 //   and every object key of the path params, the query and a JSON body is checked before
 //   validation, and a bad one is a 400 naming where it is. Multipart bodies are streamed past
-//   these hooks: their routes call checkStorableText on each field they keep.
-// - numbers: a numeric query parameter must be a plain decimal; JSON.parse reads 1e309 as Infinity, and ajv coerces "1e309" in a query to Infinity
-//   and then skips minimum/maximum for it; no parameter takes a non-finite number, so after
-//   validation (and coercion) any Infinity or NaN is a 400 naming the parameter.
+//   these hooks: their routes ask unstorablePartText (multipart-stream.ts) of every part.
+// - numbers: a numeric query parameter must be a plain decimal (ajv would coerce `0x10`, and
+//   `1e309` to Infinity, and then skip minimum/maximum for it); JSON.parse also reads 1e309 as
+//   Infinity. No parameter takes a non-finite number: after validation any Infinity or NaN is
+//   a 400 naming the parameter.
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { badRequest } from "./api-error.js";
 
@@ -101,10 +102,18 @@ function checkNumericQuery(request: FastifyRequest): void {
     if (typeof value !== "string") continue;
     const types = [property.type].flat();
     if (types.includes("integer") && !DECIMAL_INTEGER.test(value)) {
-      throw badRequest(`Invalid value for '${name}': expected an integer, got '${value.slice(0, 40)}'.`, name, "invalid_value");
+      throw badRequest(
+        `Invalid value for '${name}': expected an integer, got '${value.slice(0, 40)}'.`,
+        name,
+        "invalid_value",
+      );
     }
     if (types.includes("number") && !types.includes("integer") && !DECIMAL_NUMBER.test(value)) {
-      throw badRequest(`Invalid value for '${name}': expected a number, got '${value.slice(0, 40)}'.`, name, "invalid_value");
+      throw badRequest(
+        `Invalid value for '${name}': expected a number, got '${value.slice(0, 40)}'.`,
+        name,
+        "invalid_value",
+      );
     }
   }
 }
