@@ -216,7 +216,7 @@ export function registerFineTuningRoutes(app: FastifyInstance, ctx: AppContext):
       return reply
         .header("content-type", "application/x-tar")
         .header("content-length", String(archive.length))
-        .header("content-disposition", `attachment; filename="${`${job.fineTunedModel}-merged`.replace(/[^A-Za-z0-9._-]/g, "_")}.tar"`)
+        .header("content-disposition", attachmentDisposition(`${job.fineTunedModel!.replace(/[^A-Za-z0-9._-]/g, "_")}-merged.tar`))
         .send(Buffer.from(archive.buffer, archive.byteOffset, archive.byteLength));
     },
   );
