@@ -117,6 +117,7 @@ function start(script: string, env: NodeJS.ProcessEnv): { child: ChildProcess; o
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
+  running.add(child);
   const output: string[] = [];
   child.stdout!.on("data", (d) => output.push(String(d)));
   child.stderr!.on("data", (d) => output.push(String(d)));
@@ -179,6 +180,12 @@ async function sseClient(base: string, jobId: string): Promise<{ events: number;
     }
   }
   return { events, done: false };
+}
+
+const running = new Set<ChildProcess>();
+/** the server and worker processes die with the run, however it ends */
+function stopAll(): void {
+  for (const c of running) if (c.exitCode === null) c.kill("SIGKILL");
 }
 
 async function run(target: "pglite" | "postgres"): Promise<Record<string, unknown>> {
@@ -323,8 +330,15 @@ const fmt = (f: unknown) => {
 
 const cap = setTimeout(() => {
   console.error("load run: over 10 minutes, stopping");
+  stopAll();
   process.exit(1);
 }, 600_000);
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, () => {
+    stopAll();
+    process.exit(130);
+  });
+}
 const targets =
   values.db === "both" ? (["pglite", "postgres"] as const) : [values.db as "pglite" | "postgres"];
 for (const target of targets) {
