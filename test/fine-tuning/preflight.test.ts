@@ -191,7 +191,7 @@ for (const target of testDatabases()) {
         { model: "no-such-model", training_file: small },
         { model, training_file: "file-missing" },
         { model, training_file: small, validation_file: "file-missing" },
-        { model, training_file: small, method: { type: "dpo" } },
+        { model, training_file: small, method: { type: "reinforcement" } },
         { model, training_file: small, suffix: "a:b" },
         { model, training_file: small, seed: -1 },
         { model, training_file: small, hyperparameters: { n_epochs: 0 } },
@@ -208,6 +208,9 @@ for (const target of testDatabases()) {
           JSON.stringify(body),
         );
       }
+      // a dpo job's pairs are not previewed: a 400 naming method.type, and nothing created
+      const dpo = await errorOf(preflight({ model, training_file: small, method: { type: "dpo" } }));
+      assert.deepEqual([dpo.status, dpo.param, dpo.code], [400, "method.type", "unsupported_method"]);
       // another project's file is answered exactly like a missing one
       const missing = await errorOf(preflight({ model, training_file: "file-nope" }));
       const theirs = await errorOf(preflight({ model, training_file: foreign }));
