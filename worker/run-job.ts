@@ -10,7 +10,7 @@
 // lost its lease stops without touching anything. A job taken over from a dead worker, or
 // resumed after a pause or a shutdown, continues from `resume_blob_id` (weights, optimizer
 // moments, step, data order, RNG): nothing trained before that checkpoint is redone.
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { eq, inArray, and, desc, sql } from "drizzle-orm";
@@ -27,7 +27,9 @@ import type { JobError, JobRow } from "../src/fine-tuning/job-objects.js";
 import { notifyWorkers } from "../src/fine-tuning/job-repository.js";
 import { newId } from "../src/ids.js";
 import { findBaseModel } from "../src/models/base-models.js";
+import { initBackend } from "./engine/backend.js";
 import { buildDataset, type SftDataset } from "./engine/data/build-dataset.js";
+import { parseModelConfig } from "./engine/hf/config.js";
 import { resolveChatTemplate } from "./engine/hf/chat-template.js";
 import { loadTokenizer } from "./engine/hf/tokenizer.js";
 import { type CausalLM, loadModel } from "./engine/model/decoder.js";
@@ -37,6 +39,7 @@ import { type EpochEnd, type StepMetrics, train, TrainingDivergedError } from ".
 import { datasetError, datasetWarnings, formatError, missingFileError, soleFormat } from "./dataset-problems.js";
 import { readBlobBytes, readFileLines, writeBlobBytes } from "./job-blobs.js";
 import { resultsCsv } from "./results-csv.js";
+import { isOutOfMemory, trainingPreflight } from "./training-preflight.js";
 
 export interface RunJobOptions {
   database: DatabaseHandle;
@@ -386,6 +389,25 @@ export async function runJob(opts: RunJobOptions, claimed: Claimed): Promise<Job
     [job] = await db.select().from(fineTuningJobs).where(eq(fineTuningJobs.id, job.id));
 
     const hp = data.hp;
+    // the backend and whether a step fits its memory, stated in the job's events on every start
+    const backend = await initBackend();
+    const microBatch = Math.min(opts.microBatchSize ?? 4, hp.batch_size);
+    const preflight = trainingPreflight({
+      backend,
+      config: parseModelConfig(JSON.parse(await readFile(join(data.folder, "config.json"), "utf8"))),
+      method: hp.full_finetune ? "full" : "lora",
+      loraRank: hp.lora_rank,
+      loraTargets: hp.target_modules,
+      loraDropout: hp.lora_dropout,
+      microBatch,
+      seqLen: Math.max(data.train.batch.seqLen, data.validation?.batch.seqLen ?? 0),
+      maxSeqLength: hp.max_seq_length,
+    });
+    await addEvents(db, job.id, preflight.events);
+    if (preflight.failure) {
+      await failJob(opts, job, preflight.failure);
+      return "failed";
+    }
     let resumeFrom: Uint8Array | undefined;
     if (job.resumeBlobId) {
       resumeFrom = await readBlobBytes(opts.database, job.resumeBlobId);
@@ -404,6 +426,7 @@ export async function runJob(opts: RunJobOptions, claimed: Claimed): Promise<Job
           }),
       seed: job.seed,
     });
+    model.gradientCheckpointing = preflight.estimate.gradientCheckpointing;
     const trainedModel = model;
 
     let stopReason = "continue" as JobControl | "shutdown";
@@ -493,9 +516,14 @@ export async function runJob(opts: RunJobOptions, claimed: Claimed): Promise<Job
   } catch (err) {
     const diverged = err instanceof TrainingDivergedError;
     opts.log(`job ${job.id} failed: ${(err as Error).stack ?? err}`);
+    const oom = !diverged && isOutOfMemory(err);
     await failJob(opts, job, {
-      code: diverged ? "training_diverged" : "training_error",
-      message: diverged ? (err as Error).message : `Training failed: ${(err as Error).message}`,
+      code: diverged ? "training_diverged" : oom ? "insufficient_memory" : "training_error",
+      message: diverged
+        ? (err as Error).message
+        : oom
+          ? `Training ran out of memory (${(err as Error).message.split("\n")[0]}). Lower max_seq_length or WORKER_MICRO_BATCH, or run the worker on the tensorflow backend (npm run build:tfjs-node).`
+          : `Training failed: ${(err as Error).message}`,
       param: null,
     }).catch((e) => opts.log(`could not mark ${job.id} failed: ${(e as Error).message}`));
     return "failed";

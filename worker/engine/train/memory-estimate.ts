@@ -231,7 +231,8 @@ export function parseByteSize(raw: string | undefined): number | null {
 
 /**
  * Memory a training step may use on this backend: WORKER_MEMORY_BUDGET when set; wasm's 4 GiB
- * heap (or less, when the machine has less available); otherwise the RAM available now.
+ * heap (or less, when the machine has less available); otherwise what this process already holds
+ * (the runtime the estimate counts is loaded) plus the RAM still available.
  */
 export function trainingMemoryBudget(backend: string): { bytes: number; source: string } {
   const override = parseByteSize(process.env.WORKER_MEMORY_BUDGET);
@@ -242,5 +243,6 @@ export function trainingMemoryBudget(backend: string): { bytes: number; source: 
       ? { bytes: ram.bytes, source: `${ram.source} (below the 4 GiB wasm heap)` }
       : { bytes: WASM_HEAP_BYTES, source: "the wasm32 heap (4 GiB)" };
   }
-  return ram;
+  const held = process.memoryUsage.rss();
+  return { bytes: ram.bytes + held, source: `this process's RSS + ${ram.source}` };
 }
