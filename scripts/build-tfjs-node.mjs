@@ -225,6 +225,20 @@ function build() {
   if (r.status !== 0) throw new Error(`node-gyp failed: ${firstLine(r)}`);
 }
 
+/** The built binding, cached per package version and Node ABI beside the C API it links. */
+function bindingCachePath() {
+  const version = JSON.parse(readFileSync(join(pkgDir, "package.json"), "utf8")).version;
+  return join(cacheDir, `tfjs_binding-${version}-node-abi${process.versions.modules}.node`);
+}
+
+function restoreBinding() {
+  const cached = bindingCachePath();
+  if (!existsSync(cached)) return false;
+  mkdirSync(join(pkgDir, "lib", "napi-v8"), { recursive: true });
+  cpSync(cached, join(pkgDir, "lib", "napi-v8", "tfjs_binding.node"));
+  return true;
+}
+
 function main() {
   if (process.env.TUNEHOUSE_TFJS_NODE === "0") return say(false, "disabled by TUNEHOUSE_TFJS_NODE=0");
   if (process.platform !== "linux" || process.arch !== "x64") {

@@ -74,9 +74,9 @@ test("a LoRA job that fits only with checkpointing gets it, and says so", () => 
     loraRank: 8,
     loraTargets: ALL,
     loraDropout: 0,
-    microBatch: 4,
-    seqLen: 1024,
-    maxSeqLength: 1024,
+    microBatch: 1,
+    seqLen: 64,
+    maxSeqLength: 64,
   };
   const roomy = trainingPreflight({ ...input, budget: { bytes: 64e9, source: "test" } });
   assert.equal(roomy.estimate.gradientCheckpointing, false);

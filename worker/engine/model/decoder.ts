@@ -37,6 +37,7 @@ import { expectedWeightShapes } from "../hf/checkpoint-layout.js";
 import { readModelWeights } from "../hf/model-folder.js";
 import { ensureGradientsRegistered } from "../tfjs-gradients.js";
 import type { FloatTensorData } from "../hf/safetensors.js";
+import { lmHeadChunkTokens } from "../train/memory-estimate.js";
 import { Rng, type RngState } from "../train/rng.js";
 import { buildAttentionBias, buildCachedAttentionBias } from "./attention-mask.js";
 import { shiftLabels, tokenCrossEntropy } from "./cross-entropy.js";
@@ -165,7 +166,7 @@ export class CausalLM {
    */
   gradientCheckpointing = false;
   /** scored tokens per LM-head chunk in training and evaluation (the logits never exceed it × vocab) */
-  lmHeadChunkTokens = 512;
+  lmHeadChunkTokens: number;
 
   /** Builds the model from host weights; entries are removed from `weights` as they are uploaded. */
   constructor(
@@ -179,6 +180,7 @@ export class CausalLM {
     this.fullFinetune = options.fullFinetune === true;
     this.seed = options.seed ?? 0;
     this.rng = seedStreams(this.seed).dropout;
+    this.lmHeadChunkTokens = lmHeadChunkTokens(config.vocabSize);
     const shapes = expectedWeightShapes(config);
     for (const [name, shape] of shapes) {
       const t = weights.get(name);

@@ -113,5 +113,9 @@ export function lmHeadLoss(
         };
       });
   const lossSum = (options.headTrainable ? f(hidden, head) : f(hidden)) as tf.Scalar;
-  return { lossSum, correct: correct as unknown as tf.Scalar };
+  // tf.keep'd tensors escape every tidy for good: hand back an ordinary tensor in this scope
+  const kept = correct as unknown as tf.Scalar;
+  const out = tf.clone(kept);
+  kept.dispose();
+  return { lossSum, correct: out };
 }

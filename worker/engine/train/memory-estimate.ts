@@ -132,10 +132,14 @@ export function loraParameterCount(c: ModelConfig, rank: number, targets: readon
 }
 
 /**
- * float32 values one decoder layer saves for backward, per token: the inputs of the norms,
+ * float32 values one decoder layer keeps for backward, per token: the inputs of the norms,
  * matmuls and products the gradient needs, RoPE's rotated halves, the softmax output
- * (H × seqLen per token), SwiGLU's gate, sigmoid, up and product.
+ * (H × seqLen per token), SwiGLU's gate, sigmoid, up and product — times SAVED_OVERHEAD, what
+ * the backends were measured to hold beyond that list (tfjs saves clones of op inputs, and
+ * TensorFlow's kernels keep their own temporaries): SmolLM2-135M at 1 × 256 on tfjs-node holds
+ * 1.0–1.5 GB after the forward pass, 2.1 GB at the peak, over the weights and runtime.
  */
+const SAVED_OVERHEAD = 2.5;
 function savedPerTokenPerLayer(
   d: Dims,
   seqLen: number,
@@ -146,7 +150,7 @@ function savedPerTokenPerLayer(
   const mlp = 5 * d.F;
   // each adapted module keeps its rank-r activations twice; dropout keeps a mask and a copy
   const loraSaved = lora.targets * 2 * lora.rank + (lora.dropout ? lora.targets * 2 * d.D : 0);
-  return norms + attention + mlp + loraSaved;
+  return SAVED_OVERHEAD * (norms + attention + mlp + loraSaved);
 }
 
 /** Everything one layer creates in its forward pass, per token (what backward transiently holds). */
@@ -196,13 +200,22 @@ function estimate(input: TrainingMemoryInput, checkpointing: boolean): TrainingM
 }
 
 /**
- * Peak bytes of one training step. Checkpointing is on when forced, or when `budgetBytes` is
- * given and the step does not fit without it.
+ * Activations above this turn checkpointing on by themselves: beyond it they outweigh what
+ * PyTorch keeps for the same step (which frees as it goes), and the recompute costs about a
+ * third more compute at most. Small models and short rows stay below it and run without.
+ */
+export const CHECKPOINT_ACTIVATIONS_ABOVE = 2 ** 30;
+
+/**
+ * Peak bytes of one training step. Checkpointing is on when forced; otherwise when the
+ * activations without it exceed CHECKPOINT_ACTIVATIONS_ABOVE, or `budgetBytes` is given and the
+ * step does not fit without it.
  */
 export function estimateTrainingMemory(input: TrainingMemoryInput): TrainingMemoryEstimate {
   if (input.gradientCheckpointing !== undefined) return estimate(input, input.gradientCheckpointing);
   const plain = estimate(input, false);
-  if (input.budgetBytes === undefined || plain.totalBytes <= input.budgetBytes) return plain;
+  const overBudget = input.budgetBytes !== undefined && plain.totalBytes > input.budgetBytes;
+  if (!overBudget && plain.breakdown.activations <= CHECKPOINT_ACTIVATIONS_ABOVE) return plain;
   return estimate(input, true);
 }
 
