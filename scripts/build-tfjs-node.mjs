@@ -259,9 +259,16 @@ function main() {
   if (tool) return say(false, tool);
   const capi = ensureCApi();
   layOutDeps(capi.dir);
+  if (!force && restoreBinding()) {
+    const restored = selfCheck();
+    if (restored.ok)
+      return say(true, `the ${wheelName} ${tfVersion} C API and binding from the cache: ${restored.line}`);
+    rmSync(join(pkgDir, "lib"), { recursive: true, force: true });
+  }
   build();
   const after = selfCheck();
   if (!after.ok) return say(false, `built, but it does not load: ${after.line}`);
+  cpSync(join(pkgDir, "lib", "napi-v8", "tfjs_binding.node"), bindingCachePath());
   say(
     true,
     `built against the ${wheelName} ${tfVersion} wheel's C API${capi.cached ? " (cached)" : ""}: ${after.line}`,
