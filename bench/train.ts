@@ -240,8 +240,29 @@ async function benchOne(
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { steps: { type: "string", default: "3" }, only: { type: "string" } },
+    options: {
+      steps: { type: "string", default: "3" },
+      only: { type: "string" },
+      shape: { type: "string" },
+      backend: { type: "string", default: "tensorflow,wasm" },
+      modes: { type: "string", default: "lora,full" },
+      rows: { type: "string" },
+      seq: { type: "string" },
+    },
   });
+  if (values.shape) {
+    // real-size shapes: one process per configuration (bench/train-real-size.ts)
+    const { benchRealSize } = await import("./train-real-size.js");
+    await benchRealSize({
+      shape: values.shape,
+      backends: values.backend!.split(","),
+      modes: values.modes!.split(","),
+      rows: values.rows ? Number(values.rows) : undefined,
+      seq: values.seq ? Number(values.seq) : undefined,
+      steps: values.steps === "3" ? 2 : Number(values.steps),
+    });
+    return;
+  }
   const timedSteps = Number(values.steps);
   console.log(
     `load average before: ${loadavg()

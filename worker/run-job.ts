@@ -10,7 +10,7 @@
 // lost its lease stops without touching anything. A job taken over from a dead worker, or
 // resumed after a pause or a shutdown, continues from `resume_blob_id` (weights, optimizer
 // moments, step, data order, RNG): nothing trained before that checkpoint is redone.
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { eq, inArray, and, desc, sql } from "drizzle-orm";
@@ -27,11 +27,13 @@ import type { JobError, JobRow } from "../src/fine-tuning/job-objects.js";
 import { notifyWorkers } from "../src/fine-tuning/job-repository.js";
 import { newId } from "../src/ids.js";
 import { findBaseModel } from "../src/models/base-models.js";
+import { initBackend } from "./engine/backend.js";
 import { buildDataset, type PreferenceDataset, type SftDataset } from "./engine/data/build-dataset.js";
 import type { TokenBatch } from "./engine/data/batch.js";
 import { type ResolvedDpoHyperparameters, resolveDpoHyperparameters } from "./engine/train/dpo-hyperparameters.js";
 import type { TrainObjective } from "./engine/train/train-objective.js";
 import { dpoObjectives, dpoStartEvents, loadPreferenceData } from "./dpo-job.js";
+import { parseModelConfig } from "./engine/hf/config.js";
 import { resolveChatTemplate } from "./engine/hf/chat-template.js";
 import { loadTokenizer } from "./engine/hf/tokenizer.js";
 import { type CausalLM, loadModel } from "./engine/model/decoder.js";
@@ -49,6 +51,7 @@ import { newEventId } from "../src/fine-tuning/job-ids.js";
 import { enqueueJobWebhookEvent } from "../src/webhooks/webhook-outbox.js";
 import { chainedModelArchive, fetchParentAdapter, type ParentAdapter } from "./parent-adapter.js";
 import { mergeAdapterIntoBase } from "./engine/model/merge-adapter.js";
+import { isOutOfMemory, trainingPreflight } from "./training-preflight.js";
 
 export interface RunJobOptions {
   database: DatabaseHandle;
@@ -404,6 +407,18 @@ async function publish(
   }
 }
 
+/** The rows and length of one forward pass: a DPO pair is two rows (chosen and rejected). */
+function passShape(data: PreparedData, microBatch: number): { microBatch: number; seqLen: number } {
+  if (data.kind === "supervised") {
+    return { microBatch, seqLen: Math.max(data.train.batch.seqLen, data.validation?.batch.seqLen ?? 0) };
+  }
+  let seqLen = 0;
+  for (const p of [...data.train.pairs, ...(data.validation?.pairs ?? [])]) {
+    seqLen = Math.max(seqLen, p.promptIds.length + Math.max(p.chosenIds.length, p.rejectedIds.length));
+  }
+  return { microBatch: 2 * microBatch, seqLen };
+}
+
 export async function runJob(opts: RunJobOptions, claimed: Claimed): Promise<JobOutcome> {
   const { db } = opts.database;
   let job = claimed.job;
@@ -451,6 +466,25 @@ export async function runJob(opts: RunJobOptions, claimed: Claimed): Promise<Job
     [job] = await retry(() => db.select().from(fineTuningJobs).where(eq(fineTuningJobs.id, job.id)));
 
     const hp = data.hp;
+    // the backend and whether a step fits its memory, stated in the job's events on every start
+    const backend = await initBackend();
+    const microBatch = Math.min(opts.microBatchSize ?? 4, hp.batch_size);
+    const preflight = trainingPreflight({
+      backend,
+      config: parseModelConfig(JSON.parse(await readFile(join(data.folder, "config.json"), "utf8"))),
+      method: hp.full_finetune ? "full" : "lora",
+      loraRank: hp.lora_rank,
+      loraTargets: hp.target_modules,
+      loraDropout: hp.lora_dropout,
+      ...passShape(data, microBatch),
+      maxSeqLength: hp.max_seq_length,
+    });
+    await retry(() => addEvents(db, job.id, preflight.events));
+    if (preflight.failure) {
+      const failure = preflight.failure;
+      await retry(() => failJob(opts, job, failure));
+      return "failed";
+    }
     let resumeFrom: Uint8Array | undefined;
     if (job.resumeBlobId) {
       const resumeBlobId = job.resumeBlobId;
@@ -470,6 +504,7 @@ export async function runJob(opts: RunJobOptions, claimed: Claimed): Promise<Job
         targetModules: hp.target_modules as LoraTargetModule[],
       });
     }
+    model.gradientCheckpointing = preflight.estimate.gradientCheckpointing;
     const trainedModel = model;
     const rootModel = job.baseModel ?? job.model;
     const archiveOf = (m: CausalLM) =>
@@ -590,10 +625,15 @@ export async function runJob(opts: RunJobOptions, claimed: Claimed): Promise<Job
     }
     const diverged = err instanceof TrainingDivergedError;
     opts.log(`job ${job.id} failed: ${(err as Error).stack ?? err}`);
+    const oom = !diverged && isOutOfMemory(err);
     await retry(() =>
       failJob(opts, job, {
-        code: diverged ? "training_diverged" : "training_error",
-        message: diverged ? (err as Error).message : `Training failed: ${(err as Error).message}`,
+        code: diverged ? "training_diverged" : oom ? "insufficient_memory" : "training_error",
+        message: diverged
+          ? (err as Error).message
+          : oom
+            ? `Training ran out of memory (${(err as Error).message.split("\n")[0]}). Lower max_seq_length or WORKER_MICRO_BATCH, or run the worker on the tensorflow backend (npm run build:tfjs-node).`
+            : `Training failed: ${(err as Error).message}`,
         param: null,
       }),
     ).catch((e) => opts.log(`could not mark ${job.id} failed: ${(e as Error).message}`));

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
+import path from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
@@ -27,12 +28,13 @@ async function runProbe(env: Record<string, string | undefined>): Promise<any> {
   return JSON.parse(line);
 }
 
+// tfjs-node counts only with its native binding built (its own install, or build-tfjs-node.mjs)
 function tensorflowLoads(): boolean {
   const require = createRequire(import.meta.url);
   for (const pkg of ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node"]) {
     try {
-      require.resolve(pkg);
-      return true;
+      const dir = path.dirname(require.resolve(`${pkg}/package.json`));
+      if (existsSync(path.join(dir, "lib", "napi-v8", "tfjs_binding.node"))) return true;
     } catch {}
   }
   return false;
@@ -54,6 +56,7 @@ test("cpu: plain matMul linear; gradients registered; idempotent", async () => {
   assert.equal(r.info.linear, "matmul");
   assert.equal(r.same, true);
   assert.deepEqual(r.grad, DW);
+  assert.match(r.info.slowFallback, /slow fallback backend: tfjs cpu.*npm run build:tfjs-node/);
 });
 
 test("wasm with TUNEHOUSE_NATIVE_MATMUL=0: the explicit-transpose fallback", async () => {
@@ -63,6 +66,7 @@ test("wasm with TUNEHOUSE_NATIVE_MATMUL=0: the explicit-transpose fallback", asy
   assert.equal(r.info.linear, "explicit-transpose");
   assert.match(r.info.reason, /TUNEHOUSE_NATIVE_MATMUL=0/);
   assert.deepEqual(r.grad, DW);
+  assert.match(r.info.slowFallback, /slow fallback backend: pure wasm.*npm run build:tfjs-node/);
 });
 
 test("auto: tensorflow when it loads, else wasm (+ native when built)", async () => {
@@ -70,11 +74,22 @@ test("auto: tensorflow when it loads, else wasm (+ native when built)", async ()
   assert.equal(r.error, undefined);
   if (tensorflowLoads()) {
     assert.equal(r.info.name, "tensorflow");
+    assert.equal(r.backend, "tensorflow");
+    assert.equal(r.info.slowFallback, undefined);
+    assert.deepEqual(r.grad, DW);
     return;
   }
   assert.equal(r.info.name, "wasm");
   assert.match(r.info.reason, /tensorflow unavailable \(@tensorflow\/tfjs-node-gpu: .*@tensorflow\/tfjs-node: /);
   assert.equal(r.info.nativeMatmul, addonBuilt);
+  assert.deepEqual(r.grad, DW);
+});
+
+test("tensorflow requested and built: tfjs-node runs linear() and its gradient", { skip: !tensorflowLoads() && "tfjs-node not built" }, async () => {
+  const r = await runProbe({ TFJS_BACKEND: "tensorflow", TF_CPP_MIN_LOG_LEVEL: "3" });
+  assert.equal(r.error, undefined);
+  assert.equal(r.info.tensorflowPackage, "@tensorflow/tfjs-node");
+  assert.equal(r.same, true);
   assert.deepEqual(r.grad, DW);
 });
 

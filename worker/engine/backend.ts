@@ -1,3 +1,6 @@
+import { existsSync, readdirSync } from "node:fs";
+import { createRequire } from "node:module";
+import path from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import { installNativeMatmul, type NativeMatmulInfo, nativeMatmulMode } from "./native-matmul.js";
 import { installContiguousSliceKernel } from "./contiguous-slice-kernel.js";
@@ -34,7 +37,14 @@ export interface BackendInfo {
   threads?: number;
   /** One line for the log: why this backend, and why not the faster ones. */
   reason: string;
+  /** Set when training runs on a slow fallback: what it costs and the command that fixes it. */
+  slowFallback?: string;
 }
+
+const SLOW_FALLBACK_PREFIX = "Training on a slow fallback backend:";
+const FIX =
+  "Fix: `npm run build:tfjs-node` (builds the tensorflow backend; needs pip, unzip and build-essential), " +
+  "or at least `apt-get install libopenblas-dev && npm run build:native`, then restart the worker.";
 
 const PREFERENCES: readonly BackendPreference[] = ["auto", "tensorflow", "wasm", "cpu"];
 
@@ -49,9 +59,31 @@ function errorLine(e: unknown): string {
   return msg.split("\n")[0].slice(0, 200);
 }
 
+/**
+ * A package whose native binding was never built (npm dropped its failed install, or it was
+ * installed without scripts) is not imported at all: a half-loaded tfjs-node registers its
+ * kernels and then throws, and the next package would re-register every one of them.
+ */
+function bindingMissing(pkg: string): string | null {
+  let dir: string;
+  try {
+    dir = path.dirname(createRequire(import.meta.url).resolve(`${pkg}/package.json`));
+  } catch {
+    return "not installed";
+  }
+  const lib = path.join(dir, "lib");
+  const built = existsSync(lib) && readdirSync(lib).some((d) => existsSync(path.join(lib, d, "tfjs_binding.node")));
+  return built ? null : "installed, but its native binding is not built (npm run build:tfjs-node)";
+}
+
 async function tryTensorflow(): Promise<{ ok: true; pkg: string } | { ok: false; why: string }> {
   const failures: string[] = [];
   for (const pkg of ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node"]) {
+    const missing = bindingMissing(pkg);
+    if (missing) {
+      failures.push(`${pkg}: ${missing}`);
+      continue;
+    }
     try {
       // A string variable keeps TypeScript from resolving these optional packages.
       const specifier: string = pkg;
@@ -102,6 +134,7 @@ function wasmInfo(requested: BackendPreference, native: NativeMatmulInfo, prefix
         ...base,
         linear: "explicit-transpose",
         reason: `${prefix}wasm with the explicit-transpose linear gradient (native matmul unavailable: ${native.reason})`,
+        slowFallback: `${SLOW_FALLBACK_PREFIX} pure wasm, about 50× slower than tensorflow at real size. ${FIX}`,
       };
 }
 
@@ -139,7 +172,14 @@ async function select(requested: BackendPreference): Promise<BackendInfo> {
   const failure = await trySetBackend("cpu");
   if (failure) throw new Error(`no tfjs backend could be initialised: ${[...skipped, failure].join("; ")}`);
   const why = requested === "cpu" ? "requested" : skipped.join("; ");
-  return { name: "cpu", requested, nativeMatmul: false, linear: "matmul", reason: `cpu (${why}); slow for training` };
+  return {
+    name: "cpu",
+    requested,
+    nativeMatmul: false,
+    linear: "matmul",
+    reason: `cpu (${why}); slow for training`,
+    slowFallback: `${SLOW_FALLBACK_PREFIX} tfjs cpu, hundreds of times slower than tensorflow. ${FIX}`,
+  };
 }
 
 const chosen = new Map<BackendPreference, BackendInfo>();

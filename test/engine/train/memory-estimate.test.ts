@@ -3,6 +3,7 @@ import { test } from "node:test";
 import { parseModelConfig } from "../../../worker/engine/hf/config.js";
 import {
   baseParameterCount,
+  CHECKPOINT_ACTIVATIONS_ABOVE,
   estimateTrainingMemory,
   lmHeadChunkTokens,
   loraParameterCount,
@@ -65,7 +66,7 @@ test("the breakdown adds up and names each part", () => {
   assert.ok(e.totalBytes > parts, "runtime overhead comes on top of the tensors");
   assert.equal(e.breakdown.weights, 134_515_008 * 4);
   assert.equal(e.breakdown.optimizer, 2 * 2_442_240 * 4);
-  assert.equal(e.gradientCheckpointing, false);
+  assert.equal(e.gradientCheckpointing, true, "4 × 256 at this size checkpoints by itself");
 });
 
 test("real shapes land within the PyTorch peer's peak (4.9 GB and 7.6 GB)", () => {
@@ -95,14 +96,24 @@ test("activations grow with micro-batch and sequence length; full fine-tuning co
   assert.ok(full.totalBytes > estimateTrainingMemory(input()).totalBytes + 2 * GB);
 });
 
-test("checkpointing turns on only when the budget needs it, and cuts activations", () => {
-  const plain = estimateTrainingMemory(input());
-  const roomy = estimateTrainingMemory(input({ budgetBytes: plain.totalBytes }));
+test("checkpointing turns on when the budget needs it, and cuts activations", () => {
+  const small = input({ microBatch: 1, seqLen: 64 });
+  const plain = estimateTrainingMemory(small);
+  assert.equal(plain.gradientCheckpointing, false, "short rows of a small model run without");
+  const roomy = estimateTrainingMemory({ ...small, budgetBytes: plain.totalBytes });
   assert.equal(roomy.gradientCheckpointing, false);
-  const tight = estimateTrainingMemory(input({ budgetBytes: plain.totalBytes - 1 }));
+  const tight = estimateTrainingMemory({ ...small, budgetBytes: plain.totalBytes - 1 });
   assert.equal(tight.gradientCheckpointing, true);
   assert.ok(tight.breakdown.activations < plain.breakdown.activations / 3);
-  assert.deepEqual(estimateTrainingMemory(input({ budgetBytes: 1, gradientCheckpointing: false })), plain);
+  assert.deepEqual(estimateTrainingMemory({ ...small, budgetBytes: 1, gradientCheckpointing: false }), plain);
+});
+
+test("real-size activations turn checkpointing on by themselves", () => {
+  const auto = estimateTrainingMemory(input());
+  assert.equal(auto.gradientCheckpointing, true);
+  const off = estimateTrainingMemory(input({ gradientCheckpointing: false }));
+  assert.ok(off.breakdown.activations > CHECKPOINT_ACTIVATIONS_ABOVE);
+  assert.ok(auto.totalBytes < off.totalBytes / 2);
 });
 
 test("budgets: the wasm heap is 4 GiB at most; WORKER_MEMORY_BUDGET wins", () => {

@@ -37,11 +37,14 @@ import { expectedWeightShapes } from "../hf/checkpoint-layout.js";
 import { readModelWeights } from "../hf/model-folder.js";
 import { ensureGradientsRegistered } from "../tfjs-gradients.js";
 import type { FloatTensorData } from "../hf/safetensors.js";
+import { lmHeadChunkTokens } from "../train/memory-estimate.js";
 import { Rng, type RngState } from "../train/rng.js";
 import { buildAttentionBias, buildCachedAttentionBias } from "./attention-mask.js";
-import { correctCount, crossEntropySum, shiftLabels, tokenCrossEntropy } from "./cross-entropy.js";
+import { shiftLabels, tokenCrossEntropy } from "./cross-entropy.js";
 import { embed } from "./embedding.js";
+import { checkpointed } from "./gradient-checkpoint.js";
 import { linear } from "./linear.js";
+import { lmHeadLoss } from "./lm-head-loss.js";
 import {
   initLoraPair,
   type LoraOptions,
@@ -154,6 +157,16 @@ export class CausalLM {
   private rng: Rng;
   private seed: number;
   private disposed = false;
+  /** dropout seeds drawn ahead for a checkpointed layer (its recompute must reuse them) */
+  private pendingSeeds: Map<LoraTargetModule, number | null> | null = null;
+
+  /**
+   * Recompute each decoder layer in the backward pass instead of keeping its activations
+   * (training only; same losses and gradients, about a third more compute).
+   */
+  gradientCheckpointing = false;
+  /** scored tokens per LM-head chunk in training and evaluation (the logits never exceed it × vocab) */
+  lmHeadChunkTokens: number;
 
   /** Builds the model from host weights; entries are removed from `weights` as they are uploaded. */
   constructor(
@@ -167,6 +180,7 @@ export class CausalLM {
     this.fullFinetune = options.fullFinetune === true;
     this.seed = options.seed ?? 0;
     this.rng = seedStreams(this.seed).dropout;
+    this.lmHeadChunkTokens = lmHeadChunkTokens(config.vocabSize);
     const shapes = expectedWeightShapes(config);
     for (const [name, shape] of shapes) {
       const t = weights.get(name);
@@ -286,9 +300,27 @@ export class CausalLM {
 
   private project(x: tf.Tensor2D, p: Projection, options: ForwardOptions): tf.Tensor2D {
     const lora = options.disableAdapter ? undefined : p.lora;
-    const dropoutSeed =
-      options.training && lora && (this.loraSettings?.dropout ?? 0) > 0 ? this.rng.nextSeed() : null;
+    const dropoutSeed = this.pendingSeeds
+      ? (this.pendingSeeds.get(p.kind) ?? null)
+      : this.drawDropoutSeed(p, options);
     return loraLinear(x, p.weight, p.bias, lora, this.loraSettings, dropoutSeed);
+  }
+
+  private drawDropoutSeed(p: Projection, options: ForwardOptions): number | null {
+    const lora = options.disableAdapter ? undefined : p.lora;
+    return options.training && lora && (this.loraSettings?.dropout ?? 0) > 0 ? this.rng.nextSeed() : null;
+  }
+
+  /** The tensors of one layer that gradients are taken for (LoRA pairs, or every weight). */
+  private layerTrainables(layer: DecoderLayer, options: ForwardOptions): tf.Tensor[] {
+    const projections = [layer.q, layer.k, layer.v, layer.o, layer.gate, layer.up, layer.down];
+    if (this.fullFinetune) {
+      const out: tf.Tensor[] = [layer.inputNorm, layer.postAttentionNorm];
+      for (const p of projections) out.push(p.weight, ...(p.bias ? [p.bias] : []));
+      return out;
+    }
+    if (options.disableAdapter) return [];
+    return projections.flatMap((p) => (p.lora ? [p.lora.a, p.lora.b] : []));
   }
 
   /**
@@ -380,6 +412,21 @@ export class CausalLM {
     cache?: KvCache,
     lastPositionOnly = false,
   ): tf.Tensor2D {
+    const normed = this.hiddenStates(ids, positionIds, B, T, biasFor, options, cache, lastPositionOnly);
+    return linear(normed, this.lmHead);
+  }
+
+  /** The decoder stack up to the final norm [B·T, D] (or [1, D] with lastPositionOnly). */
+  private hiddenStates(
+    ids: Int32Array,
+    positionIds: Int32Array,
+    B: number,
+    T: number,
+    biasFor: (layer: number) => tf.Tensor,
+    options: ForwardOptions & { checkpoint?: boolean },
+    cache?: KvCache,
+    lastPositionOnly = false,
+  ): tf.Tensor2D {
     const rope = this.rope(positionIds, B, T);
     let x = this.embed(ids);
     this.layers.forEach((layer, i) => {
@@ -391,15 +438,75 @@ export class CausalLM {
           cache.values[i] = v;
         },
       };
-      const h = rmsNorm(x, layer.inputNorm, this.config.rmsNormEps);
-      x = tf.add(x, this.attention(h, layer, B, T, rope, biasFor(i), options, cacheSlot));
-      const h2 = rmsNorm(x, layer.postAttentionNorm, this.config.rmsNormEps);
-      x = tf.add(x, this.mlp(h2, layer, options));
+      // Each block runs in its own tidy: under a gradient tape only what the backward pass
+      // saved survives it, every other intermediate is freed at once. (Not while filling a KV
+      // cache, whose new tensors the caller keeps.)
+      const scope = cache ? <T>(f: () => T): T => f() : <T extends tf.TensorContainer>(f: () => T): T => tf.tidy(f);
+      const block = (input: tf.Tensor2D, r: RopeTensors, bias: tf.Tensor): tf.Tensor2D => {
+        const afterAttention = scope(() => {
+          const h = rmsNorm(input, layer.inputNorm, this.config.rmsNormEps);
+          return tf.add(input, this.attention(h, layer, B, T, r, bias, options, cacheSlot)) as tf.Tensor2D;
+        });
+        return scope(() => {
+          const h2 = rmsNorm(afterAttention, layer.postAttentionNorm, this.config.rmsNormEps);
+          return tf.add(afterAttention, this.mlp(h2, layer, options)) as tf.Tensor2D;
+        });
+      };
+      if (options.checkpoint && !cache) {
+        const projections = [layer.q, layer.k, layer.v, layer.o, layer.gate, layer.up, layer.down];
+        const seeds = new Map(projections.map((p) => [p.kind, this.drawDropoutSeed(p, options)] as const));
+        x = checkpointed(
+          (input, [cos, sin, qCos, qSin, bias]) => {
+            this.pendingSeeds = seeds;
+            try {
+              return block(input, { cos, sin, qCos, qSin } as RopeTensors, bias);
+            } finally {
+              this.pendingSeeds = null;
+            }
+          },
+          x,
+          [rope.cos, rope.sin, rope.qCos, rope.qSin, biasFor(i)],
+          this.layerTrainables(layer, options),
+        );
+      } else {
+        x = block(x, rope, biasFor(i));
+      }
     });
     // decoding needs only the next-token distribution: skip the [T, V] head for the prompt
     if (lastPositionOnly) x = tf.slice(x, [x.shape[0] - 1, 0], [1, -1]);
-    const normed = rmsNorm(x, this.finalNorm, this.config.rmsNormEps);
-    return linear(normed, this.lmHead);
+    return rmsNorm(x, this.finalNorm, this.config.rmsNormEps);
+  }
+
+  /** Final hidden states [B·T, D] for a batch (the LM head's input). */
+  private hiddenForBatch(batch: TokenBatch, options: ForwardOptions & { checkpoint?: boolean }): tf.Tensor2D {
+    this.assertUsable();
+    const { batchSize: B, seqLen: T } = batch;
+    if (batch.inputIds.length !== B * T)
+      throw new Error(`TokenBatch: inputIds has ${batch.inputIds.length} ids, expected ${B}×${T}`);
+    const biases = new Map<number | null, tf.Tensor>();
+    const biasFor = (layer: number) => {
+      const window = this.config.layerWindows[layer];
+      let bias = biases.get(window);
+      if (!bias) {
+        bias = tf.tensor4d(buildAttentionBias(batch, window), [B, 1, T, T]);
+        biases.set(window, bias);
+      }
+      return bias;
+    };
+    return this.hiddenStates(batch.inputIds, batch.positionIds, B, T, biasFor, options);
+  }
+
+  /** Loss sum and argmax hits through the chunked LM head (never the whole [B·T, V] logits). */
+  private chunkedLoss(
+    batch: TokenBatch,
+    shifted: { targets: Int32Array; weights: Float32Array },
+    options: ForwardOptions & { checkpoint?: boolean },
+  ): { lossSum: tf.Scalar; correct: tf.Scalar } {
+    const hidden = this.hiddenForBatch(batch, options);
+    return lmHeadLoss(hidden, this.lmHead, shifted.targets, shifted.weights, {
+      chunkTokens: this.lmHeadChunkTokens,
+      headTrainable: this.fullFinetune,
+    });
   }
 
   /** Logits [B·T, V] for a batch; logits at t predict the token at t + 1. */
@@ -426,12 +533,10 @@ export class CausalLM {
   /** Loss terms for a batch. Call inside tf.variableGrads / tf.grads to differentiate lossSum. */
   lossTerms(batch: TokenBatch, options: ForwardOptions = {}): LossTerms {
     const shifted = shiftLabels(batch.labels, batch.batchSize, batch.seqLen, this.config.vocabSize);
+    const checkpoint = options.training === true && this.gradientCheckpointing;
     const [lossSum, correct] = tf.tidy(() => {
-      const logits = this.forward(batch, options);
-      return [
-        crossEntropySum(logits, shifted.targets, shifted.weights),
-        correctCount(logits, shifted.targets, shifted.weights),
-      ];
+      const r = this.chunkedLoss(batch, shifted, { ...options, checkpoint });
+      return [r.lossSum, r.correct];
     });
     return { lossSum, correct, tokenCount: shifted.count };
   }
@@ -470,11 +575,10 @@ export class CausalLM {
     let lossSum: tf.Scalar | undefined;
     let correct: tf.Scalar | undefined;
     const { value, grads } = tf.variableGrads(() => {
-      const logits = this.forward(batch, options);
-      correct = tf.keep(correctCount(logits, shifted.targets, shifted.weights));
-      const sum = crossEntropySum(logits, shifted.targets, shifted.weights);
-      lossSum = tf.keep(tf.clone(sum));
-      return tf.div(sum, normalizer) as tf.Scalar;
+      const r = this.chunkedLoss(batch, shifted, { ...options, checkpoint: this.gradientCheckpointing });
+      correct = tf.keep(r.correct);
+      lossSum = tf.keep(tf.clone(r.lossSum));
+      return tf.div(r.lossSum, normalizer) as tf.Scalar;
     }, [...this.trainableParams.values()]);
     value.dispose();
     const named: tf.NamedTensorMap = {};
@@ -494,11 +598,8 @@ export class CausalLM {
   ): Promise<{ lossSum: number; tokenCount: number; correct: number }> {
     const shifted = shiftLabels(batch.labels, batch.batchSize, batch.seqLen, this.config.vocabSize);
     const [sum, correct] = tf.tidy(() => {
-      const logits = this.forward(batch, options);
-      return [
-        crossEntropySum(logits, shifted.targets, shifted.weights),
-        correctCount(logits, shifted.targets, shifted.weights),
-      ];
+      const r = this.chunkedLoss(batch, shifted, options);
+      return [r.lossSum, r.correct];
     });
     const [lossSum, correctN] = [(await sum.data())[0], (await correct.data())[0]];
     sum.dispose();

@@ -132,10 +132,14 @@ export function loraParameterCount(c: ModelConfig, rank: number, targets: readon
 }
 
 /**
- * float32 values one decoder layer saves for backward, per token: the inputs of the norms,
+ * float32 values one decoder layer keeps for backward, per token: the inputs of the norms,
  * matmuls and products the gradient needs, RoPE's rotated halves, the softmax output
- * (H × seqLen per token), SwiGLU's gate, sigmoid, up and product.
+ * (H × seqLen per token), SwiGLU's gate, sigmoid, up and product — times SAVED_OVERHEAD, what
+ * the backends were measured to hold beyond that list (tfjs saves clones of op inputs, and
+ * TensorFlow's kernels keep their own temporaries): SmolLM2-135M at 1 × 256 on tfjs-node holds
+ * 1.0–1.5 GB after the forward pass, 2.1 GB at the peak, over the weights and runtime.
  */
+const SAVED_OVERHEAD = 2.5;
 function savedPerTokenPerLayer(
   d: Dims,
   seqLen: number,
@@ -146,7 +150,7 @@ function savedPerTokenPerLayer(
   const mlp = 5 * d.F;
   // each adapted module keeps its rank-r activations twice; dropout keeps a mask and a copy
   const loraSaved = lora.targets * 2 * lora.rank + (lora.dropout ? lora.targets * 2 * d.D : 0);
-  return norms + attention + mlp + loraSaved;
+  return SAVED_OVERHEAD * (norms + attention + mlp + loraSaved);
 }
 
 /** Everything one layer creates in its forward pass, per token (what backward transiently holds). */
@@ -191,18 +195,32 @@ function estimate(input: TrainingMemoryInput, checkpointing: boolean): TrainingM
 
   const overhead = RUNTIME_OVERHEAD[input.backend] ?? RUNTIME_OVERHEAD.cpu;
   const breakdown = { weights, trainable, optimizer, activations, logits };
-  const totalBytes = Math.ceil(weights + trainable + optimizer + activations + logits + overhead);
+  const step = weights + trainable + optimizer + activations + logits + overhead;
+  // loading holds the file's float32 copy and the backend's at once before the first is freed:
+  // Qwen2.5-0.5B peaks at 4.9 GB on tfjs-node while loading, its 1 × 512 LoRA step below that
+  // (on wasm the file's copy lives outside the heap the budget is about)
+  const loading = input.backend === "wasm" ? 0 : 2 * weights + overhead;
+  const totalBytes = Math.ceil(Math.max(step, loading));
   return { totalBytes, breakdown, gradientCheckpointing: checkpointing };
 }
 
 /**
- * Peak bytes of one training step. Checkpointing is on when forced, or when `budgetBytes` is
- * given and the step does not fit without it.
+ * Activations above this turn checkpointing on by themselves: beyond it they outweigh what
+ * PyTorch keeps for the same step (which frees as it goes), and the recompute costs about a
+ * third more compute at most. Small models and short rows stay below it and run without.
+ */
+export const CHECKPOINT_ACTIVATIONS_ABOVE = 2 ** 30;
+
+/**
+ * Peak bytes of one training step. Checkpointing is on when forced; otherwise when the
+ * activations without it exceed CHECKPOINT_ACTIVATIONS_ABOVE, or `budgetBytes` is given and the
+ * step does not fit without it.
  */
 export function estimateTrainingMemory(input: TrainingMemoryInput): TrainingMemoryEstimate {
   if (input.gradientCheckpointing !== undefined) return estimate(input, input.gradientCheckpointing);
   const plain = estimate(input, false);
-  if (input.budgetBytes === undefined || plain.totalBytes <= input.budgetBytes) return plain;
+  const overBudget = input.budgetBytes !== undefined && plain.totalBytes > input.budgetBytes;
+  if (!overBudget && plain.breakdown.activations <= CHECKPOINT_ACTIVATIONS_ABOVE) return plain;
   return estimate(input, true);
 }
 
@@ -231,7 +249,8 @@ export function parseByteSize(raw: string | undefined): number | null {
 
 /**
  * Memory a training step may use on this backend: WORKER_MEMORY_BUDGET when set; wasm's 4 GiB
- * heap (or less, when the machine has less available); otherwise the RAM available now.
+ * heap (or less, when the machine has less available); otherwise what this process already holds
+ * (the runtime the estimate counts is loaded) plus the RAM still available.
  */
 export function trainingMemoryBudget(backend: string): { bytes: number; source: string } {
   const override = parseByteSize(process.env.WORKER_MEMORY_BUDGET);
@@ -242,5 +261,6 @@ export function trainingMemoryBudget(backend: string): { bytes: number; source: 
       ? { bytes: ram.bytes, source: `${ram.source} (below the 4 GiB wasm heap)` }
       : { bytes: WASM_HEAP_BYTES, source: "the wasm32 heap (4 GiB)" };
   }
-  return ram;
+  const held = process.memoryUsage.rss();
+  return { bytes: ram.bytes + held, source: `this process's RSS + ${ram.source}` };
 }
