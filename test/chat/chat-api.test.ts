@@ -311,7 +311,7 @@ describe("chat completions on a base model", () => {
       message: /Maximum value is 319/,
     });
     await expectError(chat.create({ model: MODEL, messages, logit_bias: { "5": 101 } }), 400, {
-      param: "logit_bias",
+      param: "logit_bias.5",
     });
     await expectError(chat.create({ model: MODEL, messages, tool_choice: "required" }), 400, {
       param: "tool_choice",
