@@ -605,6 +605,18 @@ export class CausalLM {
     });
     const old = rows.flatMap((row) => [...row.cache.keys, ...row.cache.values]);
     const adapters = rows.map((row) => row.adapter);
+    // rows that feed one token at the same position (n choices of a prompt, equal-length requests)
+    const stepGroups: number[][] = [];
+    const byPosition = new Map<number, number[]>();
+    spans.forEach((s, r) => {
+      const group = s.length === 1 && s.past > 0 ? byPosition.get(s.past) : undefined;
+      if (group) group.push(r);
+      else {
+        const fresh = [r];
+        stepGroups.push(fresh);
+        if (s.length === 1 && s.past > 0) byPosition.set(s.past, fresh);
+      }
+    });
     const logits = tf.tidy(() => {
       const ropes = spans.map((s) =>
         this.rope(
@@ -632,20 +644,56 @@ export class CausalLM {
         const q = project(h, layer.q);
         const k = project(h, layer.k);
         const v = project(h, layer.v);
-        const contexts = rows.map((row, r) => {
-          const s = spans[r];
-          const part = (t: tf.Tensor2D) =>
-            rows.length === 1 ? t : (tf.slice(t, [s.start, 0], [s.length, -1]) as tf.Tensor2D);
-          return this.cachedAttentionRow(part(q), part(k), part(v), s.length, ropes[r], biasFor(r, i), {
-            keys: row.cache.keys[i] ?? null,
-            values: row.cache.values[i] ?? null,
-            store: (kk: tf.Tensor4D, vv: tf.Tensor4D) => {
-              row.cache.keys[i] = kk;
-              row.cache.values[i] = vv;
-            },
-          });
+        const slot = (row: CachedRow) => ({
+          keys: row.cache.keys[i] ?? null,
+          values: row.cache.values[i] ?? null,
+          store: (kk: tf.Tensor4D, vv: tf.Tensor4D) => {
+            row.cache.keys[i] = kk;
+            row.cache.values[i] = vv;
+          },
         });
-        const merged = contexts.length === 1 ? contexts[0] : (tf.concat(contexts, 0) as tf.Tensor2D);
+        const part = (t: tf.Tensor2D, r: number) =>
+          rows.length === 1 ? t : (tf.slice(t, [spans[r].start, 0], [spans[r].length, -1]) as tf.Tensor2D);
+        // rows decoding one token at the same position share one attention (their caches stacked)
+        const contexts: tf.Tensor2D[] = [];
+        const order: number[] = [];
+        for (const group of stepGroups) {
+          if (group.length === 1) {
+            const r = group[0];
+            contexts.push(
+              this.cachedAttentionRow(
+                part(q, r),
+                part(k, r),
+                part(v, r),
+                spans[r].length,
+                ropes[r],
+                biasFor(r, i),
+                slot(rows[r]),
+              ),
+            );
+          } else {
+            const pick = (t: tf.Tensor2D) => tf.gather(t, tf.tensor1d(group, "int32")) as tf.Tensor2D;
+            contexts.push(
+              this.cachedAttentionGroup(
+                pick(q),
+                pick(k),
+                pick(v),
+                ropes[group[0]],
+                biasFor(group[0], i),
+                group.map((r) => slot(rows[r])),
+              ),
+            );
+          }
+          order.push(...group);
+        }
+        let merged = contexts.length === 1 ? contexts[0] : (tf.concat(contexts, 0) as tf.Tensor2D);
+        if (order.some((r, at) => r !== at)) {
+          const inverse = new Int32Array(order.length);
+          order.forEach((r, at) => {
+            inverse[r] = at;
+          });
+          merged = tf.gather(merged, tf.tensor1d(inverse, "int32")) as tf.Tensor2D;
+        }
         x = tf.add(x, project(merged, layer.o));
         const h2 = rmsNorm(x, layer.postAttentionNorm, this.config.rmsNormEps);
         const gate = project(h2, layer.gate);
@@ -714,6 +762,61 @@ export class CausalLM {
       r = end;
     }
     return tf.add(base, tf.concat(pieces, 0));
+  }
+
+  /**
+   * Attention of G rows that each feed one token at the same position, against their own caches
+   * stacked into one batch: q/k/v [G, ·], rope and bias of that position; returns [G, H·dh].
+   */
+  private cachedAttentionGroup(
+    qFlat: tf.Tensor2D,
+    kFlat: tf.Tensor2D,
+    vFlat: tf.Tensor2D,
+    rope: RopeTensors,
+    bias: tf.Tensor,
+    caches: {
+      keys: tf.Tensor4D | null;
+      values: tf.Tensor4D | null;
+      store: (k: tf.Tensor4D, v: tf.Tensor4D) => void;
+    }[],
+  ): tf.Tensor2D {
+    const { numHeads: H, numKvHeads: Hkv, headDim: dh } = this.config;
+    const g = H / Hkv;
+    const G = caches.length;
+    const q = applyRope(tf.reshape(qFlat, [G, 1, H, dh]), rope.qCos, rope.qSin);
+    const kNew = applyRope(tf.reshape(kFlat, [G, 1, Hkv, dh]), rope.cos, rope.sin);
+    const vNew = tf.reshape(vFlat, [G, 1, Hkv, dh]);
+    const k = tf.concat(
+      [
+        tf.concat(
+          caches.map((c) => c.keys as tf.Tensor4D),
+          0,
+        ),
+        tf.transpose(kNew, [0, 2, 1, 3]),
+      ],
+      2,
+    ) as tf.Tensor4D;
+    const v = tf.concat(
+      [
+        tf.concat(
+          caches.map((c) => c.values as tf.Tensor4D),
+          0,
+        ),
+        tf.transpose(vNew, [0, 2, 1, 3]),
+      ],
+      2,
+    ) as tf.Tensor4D;
+    // slices along the batch axis are contiguous (cheap); tf.split copies slowly on wasm
+    caches.forEach((c, r) => {
+      c.store(tf.slice(k, [r, 0, 0, 0], [1, -1, -1, -1]), tf.slice(v, [r, 0, 0, 0], [1, -1, -1, -1]));
+    });
+    const Tk = k.shape[2];
+    const qHeads = tf.reshape(tf.transpose(q, [0, 2, 1, 3]), [G, Hkv, g, dh]);
+    const scores = tf.matMul(qHeads, k, false, true);
+    const masked = tf.add(tf.reshape(scores, [G, H, 1, Tk]), bias);
+    const probs = tf.reshape(tf.softmax(masked), [G, Hkv, g, Tk]);
+    const context = tf.reshape(tf.matMul(probs, v), [G, H, 1, dh]);
+    return tf.reshape(tf.transpose(context, [0, 2, 1, 3]), [G, H * dh]) as tf.Tensor2D;
   }
 
   /** Attention of one row (T new positions) against its cache; same ops as attention() with B = 1. */
