@@ -82,7 +82,7 @@ function randomAdapter(model: CausalLM): ServedAdapter {
   const settings = model.attachLora({ r: 8, alpha: 16, dropout: 0 });
   const pairs = new Map(model.projections().map((p) => [p.name, p.lora!]));
   for (const pair of pairs.values()) pair.b.assign(tf.randomNormal(pair.b.shape, 0, 0.02, "float32", 1));
-  // take the pairs off the model: the adapter view mounts them per forward pass
+  // take the pairs off the model: the adapter view passes them to each forward pass
   for (const p of model.projections()) p.lora = undefined;
   model.loraSettings = null;
   model.trainableParams.clear();

@@ -49,6 +49,9 @@ describe("continuous batching", () => {
       const alone = await generate(base, PROMPT_A, options);
       assert.deepEqual(batched[i].ids, alone.ids, `choice ${i}`);
       assert.equal(batched[i].finishReason, alone.finishReason);
+      // the logprobs too, up to the rounding of a many-row matmul
+      for (const [k, t] of batched[i].tokens.entries())
+        assert.ok(Math.abs(t.logprob - alone.tokens[k].logprob) < 1e-4, `choice ${i} token ${k} logprob`);
       assert.deepEqual(
         batched[i].tokens.map((t) => t.topLogprobs?.map((a) => a.id)),
         alone.tokens.map((t) => t.topLogprobs?.map((a) => a.id)),

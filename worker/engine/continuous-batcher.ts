@@ -180,7 +180,8 @@ export class ContinuousBatcher {
       );
       const data = (await out.data()) as Float32Array;
       out.dispose();
-      return batch.map((_, r) => data.slice(r * V, (r + 1) * V));
+      // views, not copies: a row's logits are only read (adjustLogits and masks work on copies)
+      return batch.map((_, r) => data.subarray(r * V, (r + 1) * V));
     };
     try {
       return await run(rows);
@@ -218,10 +219,12 @@ export class ContinuousBatcher {
       const id =
         temperature === 0 ? argmax(choose) : sampleToken(choose, temperature, options.topP ?? 1, row.rng);
       row.counts.set(id, (row.counts.get(id) ?? 0) + 1);
-      const logp = logSoftmax(logits);
-      const token: GeneratedToken = { id, logprob: logp[id] };
+      // logprobs are the model's own distribution (before penalties, bias and masks), as reported;
+      // the full log_softmax row only when alternatives are asked for
       const topLogprobs = options.topLogprobs ?? 0;
-      if (topLogprobs > 0) token.topLogprobs = topK(logp, topLogprobs);
+      const logp = topLogprobs > 0 ? logSoftmax(logits) : null;
+      const token: GeneratedToken = { id, logprob: logp ? logp[id] : logits[id] - logSumExp(logits) };
+      if (logp) token.topLogprobs = topK(logp, topLogprobs);
       result.tokens.push(token);
       if (row.stop.has(id)) {
         result.finishReason = "stop";
@@ -249,6 +252,15 @@ export class ContinuousBatcher {
     this.model.disposeCache(row.cache);
     row.reject(err);
   }
+}
+
+/** log Σ exp(logits), computed as logSoftmax computes it (the same float64 value). */
+function logSumExp(logits: Float32Array): number {
+  let max = Number.NEGATIVE_INFINITY;
+  for (const x of logits) if (x > max) max = x;
+  let sum = 0;
+  for (const x of logits) sum += Math.exp(x - max);
+  return max + Math.log(sum);
 }
 
 /** Rows reordered so that rows with the same adapter sit together (stable within a group). */
