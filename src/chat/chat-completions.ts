@@ -24,7 +24,13 @@ import { ANY_OBJECT, compileSchema, type SchemaNode } from "./json-grammar.js";
 import { literalChoiceConstraint } from "./literal-choice-constraint.js";
 import { encodeChatPrompt } from "./prompt-encoding.js";
 import { type ChatParams, checkLogitBiasIds } from "./request-params.js";
-import { type ChoiceExtras, type ChoicePiece, type ChoiceResult, runChoices } from "./run-choice.js";
+import {
+  allChoices,
+  type ChoiceExtras,
+  type ChoicePiece,
+  type ChoiceResult,
+  runChoices,
+} from "./run-choice.js";
 import type { ServingSession } from "./serving-session.js";
 import { SseStream } from "./sse-stream.js";
 import { tokenBytesTable } from "./token-bytes.js";
@@ -183,7 +189,7 @@ export async function completeChat(
 
   if (!params.stream) {
     const gone = clientGone(reply);
-    const results = await Promise.all(runAll(undefined, gone));
+    const results = await allChoices(runAll(undefined, gone));
     return chatCompletion({
       id,
       created,
@@ -276,7 +282,7 @@ export async function completeChat(
       }
       send(i, {}, finishOf(result, calls));
     });
-    await Promise.all(choices);
+    await allChoices(choices);
     if (params.includeUsage) {
       sse.send(
         chatChunk({

@@ -142,3 +142,14 @@ export function runChoice(
 ): Promise<ChoiceResult> {
   return runChoices(target, tokenizer, promptIds, stopIds, [{ params, onPiece, cancelled, extras }])[0];
 }
+
+/**
+ * Every choice's result, once all have ended: the request's weights (its adapter lease) stay held
+ * until its last row has left the batch, even when one choice fails (then its error is thrown).
+ */
+export async function allChoices<T>(pending: Promise<T>[]): Promise<T[]> {
+  const settled = await Promise.allSettled(pending);
+  const failed = settled.find((s) => s.status === "rejected");
+  if (failed) throw failed.reason;
+  return settled.map((s) => (s as PromiseFulfilledResult<T>).value);
+}

@@ -124,6 +124,29 @@ describe("continuous batching", () => {
     assert.ok(batcher.stats.steps < 19 + 15 + 11, "fewer forward passes than one-at-a-time decoding");
   });
 
+  test("a forward pass that fails for one row (its adapter freed mid-run) fails that row only", async () => {
+    const batcher = new ContinuousBatcher(base);
+    const doomed = await readServedAdapter(base, ADAPTER);
+    const options: GenerateOptions = { maxNewTokens: 12, temperature: 0 };
+    let steps = 0;
+    const [victim] = batcher.generate(PROMPT_B, doomed, [
+      {
+        ...options,
+        onToken: () => {
+          if (++steps === 3) doomed.dispose();
+          return undefined;
+        },
+      },
+    ]);
+    const [first, second] = batcher.generate(PROMPT_A, adapter, [options, { ...options, maxNewTokens: 9 }]);
+    const plain = batcher.generate(PROMPT_C, null, [options])[0];
+    await assert.rejects(victim); // tfjs: a freed tensor has no backend
+    const tuned = await generate(viewOf(adapter), PROMPT_A, options);
+    assert.deepEqual((await first).ids, tuned.ids);
+    assert.deepEqual((await second).ids, tuned.ids.slice(0, 9));
+    assert.deepEqual((await plain).ids, (await generate(base, PROMPT_C, options)).ids);
+  });
+
   test("a row that stops early or fails leaves the others finishing", async () => {
     const batcher = new ContinuousBatcher(base);
     const options: GenerateOptions = { maxNewTokens: 12, temperature: 0 };

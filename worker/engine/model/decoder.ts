@@ -617,7 +617,37 @@ export class CausalLM {
         if (s.length === 1 && s.past > 0) byPosition.set(s.past, fresh);
       }
     });
-    const logits = tf.tidy(() => {
+    // a pass that throws leaves every cache as it was (its new tensors are freed by tidy)
+    const before = rows.map((row) => ({ keys: [...row.cache.keys], values: [...row.cache.values] }));
+    const restore = () =>
+      rows.forEach((row, r) => {
+        row.cache.keys = before[r].keys;
+        row.cache.values = before[r].values;
+      });
+    let logits: tf.Tensor2D;
+    try {
+      logits = this.batchedCachedForward(rows, spans, ids, adapters, stepGroups, total, options);
+    } catch (err) {
+      restore();
+      throw err;
+    }
+    for (const t of old) t.dispose();
+    rows.forEach((row, r) => {
+      row.cache.length = spans[r].past + spans[r].length;
+    });
+    return logits;
+  }
+
+  private batchedCachedForward(
+    rows: readonly CachedRow[],
+    spans: readonly { start: number; length: number; past: number }[],
+    ids: Int32Array,
+    adapters: readonly (RowAdapter | null)[],
+    stepGroups: readonly number[][],
+    total: number,
+    options: { allPositions?: boolean },
+  ): tf.Tensor2D {
+    return tf.tidy(() => {
       const ropes = spans.map((s) =>
         this.rope(
           Int32Array.from({ length: s.length }, (_, i) => s.past + i),
@@ -717,11 +747,6 @@ export class CausalLM {
       for (const row of rows) for (const t of [...row.cache.keys, ...row.cache.values]) tf.keep(t);
       return linear(normed, this.lmHead);
     });
-    for (const t of old) t.dispose();
-    rows.forEach((row, r) => {
-      row.cache.length = spans[r].past + spans[r].length;
-    });
-    return logits;
   }
 
   /**
