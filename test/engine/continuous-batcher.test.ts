@@ -147,6 +147,22 @@ describe("continuous batching", () => {
     assert.deepEqual((await plain).ids, (await generate(base, PROMPT_C, options)).ids);
   });
 
+  test("rows beyond the batcher's bound wait for others to leave, then decode the same", async () => {
+    const batcher = new ContinuousBatcher(base, 2);
+    const options: GenerateOptions = { maxNewTokens: 8, temperature: 0 };
+    const runs = [PROMPT_A, PROMPT_B, PROMPT_C].map(
+      (prompt) => batcher.generate(prompt, adapter, [options])[0],
+    );
+    const results = await Promise.all(runs);
+    assert.equal(batcher.stats.widest, 2);
+    for (const [i, prompt] of [PROMPT_A, PROMPT_B, PROMPT_C].entries())
+      assert.deepEqual(
+        results[i].ids,
+        (await generate(viewOf(adapter), prompt, options)).ids,
+        `request ${i}`,
+      );
+  });
+
   test("a row that stops early or fails leaves the others finishing", async () => {
     const batcher = new ContinuousBatcher(base);
     const options: GenerateOptions = { maxNewTokens: 12, temperature: 0 };

@@ -57,10 +57,33 @@ function checkOptions(options: GenerateOptions): void {
 export class ContinuousBatcher {
   private active: Row[] = [];
   private running = false;
-  /** forward passes run by the decoding loop, and rows they carried (tests, benchmarks) */
-  readonly stats = { steps: 0, rows: 0 };
+  /** rows admitted (prefilling or decoding): each holds a KV cache */
+  private held = 0;
+  private waiting: (() => void)[] = [];
+  /** forward passes run by the decoding loop, rows they carried, the most in one (tests, benchmarks) */
+  readonly stats = { steps: 0, rows: 0, widest: 0 };
 
-  constructor(readonly model: CausalLM) {}
+  /**
+   * `maxRows` bounds the rows decoding at once (and so the KV caches held): a request that would
+   * exceed it waits for rows to leave; one larger than the bound runs once the batch is empty.
+   */
+  constructor(
+    readonly model: CausalLM,
+    readonly maxRows = 32,
+  ) {}
+
+  private async admit(rows: number): Promise<void> {
+    while (this.held > 0 && this.held + rows > this.maxRows)
+      await new Promise<void>((r) => this.waiting.push(r));
+    this.held += rows;
+  }
+
+  private releaseRow(): void {
+    this.held--;
+    const wake = this.waiting;
+    this.waiting = [];
+    for (const w of wake) w();
+  }
 
   /**
    * Prefill `promptIds` once with `adapter`, then decode one row per entry of `choices` in the
@@ -101,6 +124,7 @@ export class ContinuousBatcher {
       );
     if (choices.length === 0) return;
 
+    await this.admit(choices.length);
     const cache = this.model.newCache();
     let logits: Float32Array;
     try {
@@ -109,6 +133,7 @@ export class ContinuousBatcher {
       out.dispose();
     } catch (err) {
       this.model.disposeCache(cache);
+      for (const _ of choices) this.releaseRow();
       throw err;
     }
     const rows = choices.map((options, i): Row => {
@@ -158,6 +183,7 @@ export class ContinuousBatcher {
         const logits = await this.forwardRows(rows);
         this.stats.steps++;
         this.stats.rows += rows.length;
+        this.stats.widest = Math.max(this.stats.widest, rows.length);
         await Promise.all(rows.map((row, r) => (logits[r] ? this.accept(row, logits[r]) : undefined)));
         this.active = this.active.filter((row) => !row.done);
         // let sockets, disconnects and new requests in between steps
@@ -243,6 +269,7 @@ export class ContinuousBatcher {
     if (row.done) return;
     row.done = true;
     this.model.disposeCache(row.cache);
+    this.releaseRow();
     row.resolve(row.result);
   }
 
@@ -250,6 +277,7 @@ export class ContinuousBatcher {
     if (row.done) return;
     row.done = true;
     this.model.disposeCache(row.cache);
+    this.releaseRow();
     row.reject(err);
   }
 }
