@@ -12,6 +12,10 @@
 // `--json` also times decoding under a JSON constraint (response_format json_schema: the vocabulary
 // byte-trie walk and mask every step) against the same model unconstrained; the llama fixture uses
 // the tiny-chatml tokenizer, llm-20M the Llama 3 tokenizer (128k tokens: a worst case for the trie).
+// `--concurrency N` also decodes N streams at once (different prompts, every other one through the
+// adapter) with the continuous batcher, as concurrent chat requests run, and prints their aggregate
+// decoding tokens/s against one stream's, after checking that each stream's greedy tokens equal
+// its one-at-a-time generation.
 
 import { loadavg, tmpdir } from "node:os";
 import path from "node:path";
@@ -23,6 +27,7 @@ import { jsonConstraint, vocabTrie } from "../src/chat/json-constraint.js";
 import { compileSchema } from "../src/chat/json-grammar.js";
 import type { ServedAdapter } from "../src/chat/served-adapter.js";
 import { initBackend } from "../worker/engine/backend.js";
+import { ContinuousBatcher } from "../worker/engine/continuous-batcher.js";
 import { generate } from "../worker/engine/generate.js";
 import { parseModelConfig } from "../worker/engine/hf/config.js";
 import { type HfTokenizer, loadTokenizer } from "../worker/engine/hf/tokenizer.js";
@@ -77,7 +82,7 @@ function randomAdapter(model: CausalLM): ServedAdapter {
   const settings = model.attachLora({ r: 8, alpha: 16, dropout: 0 });
   const pairs = new Map(model.projections().map((p) => [p.name, p.lora!]));
   for (const pair of pairs.values()) pair.b.assign(tf.randomNormal(pair.b.shape, 0, 0.02, "float32", 1));
-  // take the pairs off the model: the adapter view mounts them per forward pass
+  // take the pairs off the model: the adapter view passes them to each forward pass
   for (const p of model.projections()) p.lora = undefined;
   model.loraSettings = null;
   model.trainableParams.clear();
@@ -125,6 +130,88 @@ async function timeGeneration(
   };
 }
 
+/**
+ * Aggregate decoding tokens/s of streams decoded together by one batcher: tokens produced after
+ * the last stream got its first token (all prefills done), over the time from then to the end.
+ */
+async function timeConcurrent(
+  model: CausalLM,
+  prompts: number[][],
+  adapters: (ServedAdapter | null)[],
+  newTokens: number,
+): Promise<{ tokensPerSecond: number; ids: number[][]; rowsPerStep: number }> {
+  const batcher = new ContinuousBatcher(model);
+  const stamps: number[][] = prompts.map(() => []);
+  const results = await Promise.all(
+    prompts.map(
+      (prompt, i) =>
+        batcher.generate(prompt, adapters[i], [
+          {
+            maxNewTokens: newTokens,
+            temperature: 0,
+            onToken: () => {
+              stamps[i].push(performance.now());
+              return undefined;
+            },
+          },
+        ])[0],
+    ),
+  );
+  const start = Math.max(...stamps.map((s) => s[0]));
+  const end = Math.max(...stamps.map((s) => s[s.length - 1]));
+  const tokens = stamps.reduce((n, s) => n + s.filter((t) => t > start).length, 0);
+  return {
+    tokensPerSecond: (tokens / (end - start)) * 1000,
+    ids: results.map((r) => r.ids),
+    rowsPerStep: batcher.stats.rows / batcher.stats.steps,
+  };
+}
+
+async function benchConcurrency(
+  model: CausalLM,
+  adapter: ServedAdapter,
+  promptLength: number,
+  newTokens: number,
+  runs: number,
+  concurrency: number,
+): Promise<void> {
+  const rng = Rng.fromSeed(9);
+  const vocab = model.config.vocabSize;
+  const prompts = Array.from({ length: concurrency }, () =>
+    Array.from({ length: promptLength }, () => 3 + Math.floor(rng.nextFloat() * (vocab - 3))),
+  );
+  const adapters = prompts.map((_, i) => (i % 2 === 1 ? adapter : null));
+  // every stream's greedy tokens, one at a time, to hold the batched ones against
+  const alone: number[][] = [];
+  for (const [i, prompt] of prompts.entries())
+    alone.push(
+      (await generate(adapterView(model, adapters[i]), prompt, { maxNewTokens: newTokens, temperature: 0 }))
+        .ids,
+    );
+  await timeConcurrent(model, prompts.slice(0, 1), adapters.slice(0, 1), newTokens);
+  await timeConcurrent(model, prompts, adapters, newTokens);
+  const single: number[] = [];
+  const many: number[] = [];
+  let identical = true;
+  let rowsPerStep = 0;
+  for (let r = 0; r < runs; r++) {
+    single.push(
+      (await timeConcurrent(model, prompts.slice(0, 1), adapters.slice(0, 1), newTokens)).tokensPerSecond,
+    );
+    const together = await timeConcurrent(model, prompts, adapters, newTokens);
+    many.push(together.tokensPerSecond);
+    rowsPerStep = together.rowsPerStep;
+    identical &&= together.ids.every((ids, i) => ids.join() === alone[i].join());
+  }
+  const [one, all] = [median(single), median(many)];
+  console.log(
+    `  ${concurrency} concurrent streams (half on the adapter)  decoding ${all.toFixed(1).padStart(7)} tok/s aggregate` +
+      ` vs ${one.toFixed(1)} tok/s for 1 stream: ${(all / one).toFixed(2)}×` +
+      ` (${rowsPerStep.toFixed(1)} rows per forward; greedy outputs ${identical ? "identical to" : "DIFFER from"} one-at-a-time)`,
+  );
+  if (!identical) process.exitCode = 1;
+}
+
 async function benchModel(
   name: string,
   model: CausalLM,
@@ -132,6 +219,7 @@ async function benchModel(
   newTokens: number,
   runs: number,
   jsonTokenizer: HfTokenizer | null = null,
+  concurrency = 1,
 ) {
   const rng = Rng.fromSeed(5);
   const vocab = model.config.vocabSize;
@@ -161,6 +249,7 @@ async function benchModel(
         `   decoding ${(1000 / decode).toFixed(1).padStart(7)} tok/s (${decode.toFixed(2)} ms/token)`,
     );
   }
+  if (concurrency > 1) await benchConcurrency(model, adapter, promptLength, newTokens, runs, concurrency);
   if (jsonTokenizer) {
     const trieStart = performance.now();
     const trie = vocabTrie(jsonTokenizer);
@@ -212,9 +301,11 @@ async function main(): Promise<void> {
       runs: { type: "string", default: "3" },
       only: { type: "string" },
       json: { type: "boolean", default: false },
+      concurrency: { type: "string", default: "1" },
     },
   });
   const [newTokens, promptLength, runs] = [Number(values.new), Number(values.prompt), Number(values.runs)];
+  const concurrency = Number(values.concurrency);
   console.log(
     `load average before: ${loadavg()
       .map((x) => x.toFixed(2))
@@ -235,6 +326,7 @@ async function main(): Promise<void> {
       newTokens,
       runs,
       tokenizer,
+      concurrency,
     );
   }
   if (!values.only || values.only === "llm-20M") {
@@ -246,6 +338,7 @@ async function main(): Promise<void> {
       newTokens,
       runs,
       tokenizer,
+      concurrency,
     );
   }
   console.log(

@@ -1,5 +1,5 @@
 // POST /v1/chat/completions for one request, once its model is open: the messages rendered with
-// the model's chat template, then each choice generated in turn, returned whole or streamed as
+// the model's chat template, then all choices decoded together (one batch), returned whole or streamed as
 // chat.completion.chunk events (role first, one finish_reason per choice, usage last if asked).
 // With `tools`, a reply is parsed for calls in the syntax of the model's template: whole replies
 // get `message.tool_calls`, streams `delta.tool_calls` (content before a call streams as usual).
@@ -24,7 +24,13 @@ import { ANY_OBJECT, compileSchema, type SchemaNode } from "./json-grammar.js";
 import { literalChoiceConstraint } from "./literal-choice-constraint.js";
 import { encodeChatPrompt } from "./prompt-encoding.js";
 import { type ChatParams, checkLogitBiasIds } from "./request-params.js";
-import { type ChoiceExtras, type ChoiceResult, runChoice } from "./run-choice.js";
+import {
+  allChoices,
+  type ChoiceExtras,
+  type ChoicePiece,
+  type ChoiceResult,
+  runChoices,
+} from "./run-choice.js";
 import type { ServingSession } from "./serving-session.js";
 import { SseStream } from "./sse-stream.js";
 import { tokenBytesTable } from "./token-bytes.js";
@@ -153,24 +159,37 @@ export async function completeChat(
   const topLogprobs = params.logprobs ? params.topLogprobs : 0;
   const id = newCompletionId("chatcmpl");
   const created = Math.floor(Date.now() / 1000);
-  const run = (index: number, onPiece?: Parameters<typeof runChoice>[5], cancelled?: () => boolean) =>
-    runChoice(
+  /** every choice at once: one prefill, then the n choices decode as rows of one batch */
+  const runAll = (
+    onPiece?: (index: number, piece: ChoicePiece) => void,
+    cancelled?: () => boolean,
+  ): Promise<ChoiceResult>[] => {
+    // a choice that fails fails the request: its siblings stop at their next step
+    let failed = false;
+    return runChoices(
       model,
       runtime.tokenizer,
       prompt.ids,
       runtime.stopIds,
-      samplingFor(params, budget, topLogprobs, index),
-      onPiece,
-      cancelled,
-      extrasFor(),
+      Array.from({ length: params.n }, (_, i) => ({
+        params: samplingFor(params, budget, topLogprobs, i),
+        onPiece: onPiece && ((piece: ChoicePiece) => onPiece(i, piece)),
+        cancelled: () => failed || cancelled?.() === true,
+        extras: extrasFor(),
+      })),
+    ).map((pending) =>
+      pending.catch((err) => {
+        failed = true;
+        throw err;
+      }),
     );
+  };
   const finishOf = (r: ChoiceResult, calls: unknown[]): FinishReason =>
     calls.length > 0 && r.finishReason === "stop" ? "tool_calls" : r.finishReason;
 
   if (!params.stream) {
     const gone = clientGone(reply);
-    const results: ChoiceResult[] = [];
-    for (let i = 0; i < params.n && !gone(); i++) results.push(await run(i, undefined, gone));
+    const results = await allChoices(runAll(undefined, gone));
     return chatCompletion({
       id,
       created,
@@ -215,26 +234,29 @@ export async function completeChat(
     );
   try {
     let completionTokens = 0;
-    for (let i = 0; i < params.n && !sse.closed; i++) {
-      // the first delta of every choice carries the role (the SDK's stream helper needs it)
-      send(i, { role: "assistant", content: "", refusal: null }, null);
-      const splitter = tools ? new ToolCallStreamSplitter(tools.format.syntax, prefix) : null;
-      const result = await run(
-        i,
-        (piece) => {
-          const text = splitter ? splitter.push(piece.text) : piece.text;
-          if (text.length === 0 && !params.logprobs) return;
-          send(
-            i,
-            { content: text },
-            null,
-            params.logprobs ? chatLogprobs(runtime.tokenizer, piece.tokens) : undefined,
-          );
-        },
-        () => sse.closed,
-      );
+    // the first delta of every choice carries the role (the SDK's stream helper needs it)
+    for (let i = 0; i < params.n; i++) send(i, { role: "assistant", content: "", refusal: null }, null);
+    const splitters = Array.from({ length: params.n }, () =>
+      tools ? new ToolCallStreamSplitter(tools.format.syntax, prefix) : null,
+    );
+    const choices = runAll(
+      (i, piece) => {
+        const splitter = splitters[i];
+        const text = splitter ? splitter.push(piece.text) : piece.text;
+        if (text.length === 0 && !params.logprobs) return;
+        send(
+          i,
+          { content: text },
+          null,
+          params.logprobs ? chatLogprobs(runtime.tokenizer, piece.tokens) : undefined,
+        );
+      },
+      () => sse.closed,
+    ).map(async (pending, i) => {
+      const result = await pending;
       completionTokens += result.completionTokens;
       let calls: ChatToolCall[] = [];
+      const splitter = splitters[i];
       if (splitter) {
         const end = splitter.finish();
         if (end.content.length > 0) send(i, { content: end.content }, null);
@@ -259,7 +281,8 @@ export async function completeChat(
         });
       }
       send(i, {}, finishOf(result, calls));
-    }
+    });
+    await allChoices(choices);
     if (params.includeUsage) {
       sse.send(
         chatChunk({

@@ -7,7 +7,7 @@
 //   const server = new ChatModelServer({ adapterCacheSize: 16 });
 //   const base = await server.base("tiny-chatml", "/models/tiny-chatml");
 //   const lease = await server.tuned(base, { key: blobId, materialize: async () => ({ dir }) });
-//   lease.value.kind === "adapter" ? adapterView(base.model, lease.value.adapter) : lease.value.runtime.model
+//   lease.value.kind === "adapter" ? { model: base.model, adapter: lease.value.adapter } : { model: lease.value.runtime.model, adapter: null }
 //   lease.release();
 
 import { initBackend } from "../../worker/engine/backend.js";

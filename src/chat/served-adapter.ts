@@ -1,6 +1,6 @@
 // A LoRA adapter held in memory for serving: its PEFT settings and one (A, B) pair per adapted
 // projection of a base model, kept apart from the base model itself so that any number of
-// adapters can share one copy of the base weights (adapter-view.ts mounts one per forward pass).
+// adapters can share one copy of the base weights (the forward pass takes the adapter of each row).
 //
 // Read with the engine's adapter I/O (readAdapterFolder, PEFT tensor names): the
 // same folders the worker writes and PEFT/vLLM read. Unlike CausalLM.loadAdapter, nothing is

@@ -15,7 +15,7 @@ import {
 import { completionBudget, samplingFor } from "./generation-plan.js";
 import { encodeCompletionPrompt } from "./prompt-encoding.js";
 import { type CompletionParams, checkLogitBiasIds } from "./request-params.js";
-import { runChoice } from "./run-choice.js";
+import { allChoices, runChoice } from "./run-choice.js";
 import type { ServingSession } from "./serving-session.js";
 import { SseStream } from "./sse-stream.js";
 
@@ -74,9 +74,10 @@ export async function completeText(
     const gone = clientGone(reply);
     const choices = [];
     let completionTokens = 0;
-    for (const job of jobs) {
-      if (gone()) break;
-      const r = await run(job, undefined, gone);
+    // every prompt × choice decodes at once, as rows of the model's continuous batch
+    const results = await allChoices(jobs.map((job) => run(job, undefined, gone)));
+    for (const [k, job] of jobs.entries()) {
+      const r = results[k];
       completionTokens += r.completionTokens;
       const head = echoed(job);
       choices.push({

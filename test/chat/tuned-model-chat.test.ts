@@ -175,6 +175,44 @@ for (const target of testDatabases()) {
       assert.ok(["stop", "length"].includes(early.choices[0].finish_reason));
     });
 
+    test("concurrent requests on the base and two adapters decode together, each as it would alone", async () => {
+      const checkpoints = (await app.client.fineTuning.jobs.checkpoints.list(jobId)).data;
+      const early = [...checkpoints].sort((x, y) => x.step_number - y.step_number)[0]
+        .fine_tuned_model_checkpoint;
+      const bodies = [
+        { model: baseModel, messages: ask(QA[0][0]), temperature: 0, max_tokens: 24 },
+        { model: tuned, messages: ask(QA[1][0]), temperature: 0, max_tokens: 24 },
+        { model: early, messages: ask(QA[2][0]), temperature: 0, max_tokens: 16 },
+        { model: tuned, messages: ask(QA[2][0]), temperature: 0, max_tokens: 24, n: 3 },
+      ];
+      const alone: (string | null)[][] = [];
+      for (const body of bodies)
+        alone.push((await app.client.chat.completions.create(body)).choices.map((c) => c.message.content));
+      assert.deepEqual(alone[3], [QA[2][1], QA[2][1], QA[2][1]], "n greedy choices agree");
+      // a stream on the base model that its client leaves after a few chunks, among the others
+      const leaving = (async () => {
+        const stream = await app.client.chat.completions.create({
+          model: baseModel,
+          messages: ask(QA[1][0]),
+          temperature: 0,
+          max_tokens: 1000,
+          stream: true,
+        });
+        let chunks = 0;
+        for await (const _ of stream) if (++chunks === 3) break; // leaving the loop aborts the request
+        return chunks;
+      })();
+      const together = await Promise.all([
+        ...bodies.map((body) => app.client.chat.completions.create(body)),
+        leaving,
+      ]);
+      assert.equal(together.pop(), 3);
+      assert.deepEqual(
+        together.map((r) => (r as OpenAI.ChatCompletion).choices.map((c) => c.message.content)),
+        alone,
+      );
+    });
+
     test("the served adapter gives the logprobs of the merged weights W + scaling·B·A", async () => {
       const res = await fetch(`${app.baseURL}/fine_tuning/jobs/${jobId}/adapter`, {
         headers: { authorization: `Bearer ${app.apiKey}` },

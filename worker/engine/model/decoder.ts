@@ -21,6 +21,8 @@
 //   model.saveFullModel(dir)           model.safetensors + config for full fine-tuning
 //   model.newCache() / forwardCached(ids, cache) / disposeCache(cache)   KV-cache decoding:
 //                                      next-token logits [1, V] (generate.ts builds on it)
+//   model.forwardCachedRows(rows)      one forward for many sequences, each with its own cache and
+//                                      LoRA adapter: next-token logits [rows, V] (batched decoding)
 //   model.dispose()
 //
 // Shapes: activations are kept flat as [B·T, D] around every linear layer (linear.ts), and only
@@ -87,6 +89,22 @@ export interface LossTerms {
   tokenCount: number;
   /** label tokens where argmax(logits) = label (scalar, no gradient) */
   correct: tf.Scalar;
+}
+
+/** A LoRA adapter held apart from the model (serving): its settings and a pair per adapted projection. */
+export interface RowAdapter {
+  settings: LoraSettings;
+  /** projection module path (model.layers.0.self_attn.q_proj) → its pair */
+  pairs: ReadonlyMap<string, LoraPair>;
+}
+
+/** One sequence of a batched cached forward. */
+export interface CachedRow {
+  /** the new tokens of this sequence (the prompt at prefill, one token per decoding step) */
+  ids: ArrayLike<number>;
+  cache: KvCache;
+  /** the adapter for this row; null = the base weights alone (pairs attached to the model are not used) */
+  adapter: RowAdapter | null;
 }
 
 export interface KvCache {
@@ -663,6 +681,303 @@ export class CausalLM {
     for (const t of old) t.dispose();
     cache.length = past + T;
     return logits;
+  }
+
+  /**
+   * One forward pass over several sequences, each after what its own cache holds and with its own
+   * adapter (given here, never mounted on the model, so concurrent requests cannot see each
+   * other's weights). The linear layers and the LM head run once over all rows' tokens; attention
+   * runs per row against that row's cache. Caches are extended in place. Returns the logits of
+   * each row's last position [rows, V], or of every new position [Σ ids, V] with `allPositions`.
+   */
+  forwardCachedRows(rows: readonly CachedRow[], options: { allPositions?: boolean } = {}): tf.Tensor2D {
+    this.assertUsable();
+    if (rows.length === 0) throw new Error("forwardCachedRows: no rows given");
+    const spans: { start: number; length: number; past: number }[] = [];
+    let total = 0;
+    for (const row of rows) {
+      if (row.ids.length === 0) throw new Error("forwardCachedRows: a row has no ids");
+      spans.push({ start: total, length: row.ids.length, past: row.cache.length });
+      total += row.ids.length;
+    }
+    const ids = new Int32Array(total);
+    rows.forEach((row, r) => {
+      ids.set(Array.from(row.ids), spans[r].start);
+    });
+    const old = rows.flatMap((row) => [...row.cache.keys, ...row.cache.values]);
+    const adapters = rows.map((row) => row.adapter);
+    // rows that feed one token at the same position (n choices of a prompt, equal-length requests)
+    const stepGroups: number[][] = [];
+    const byPosition = new Map<number, number[]>();
+    spans.forEach((s, r) => {
+      const group = s.length === 1 && s.past > 0 ? byPosition.get(s.past) : undefined;
+      if (group) group.push(r);
+      else {
+        const fresh = [r];
+        stepGroups.push(fresh);
+        if (s.length === 1 && s.past > 0) byPosition.set(s.past, fresh);
+      }
+    });
+    // a pass that throws leaves every cache as it was (its new tensors are freed by tidy)
+    const before = rows.map((row) => ({ keys: [...row.cache.keys], values: [...row.cache.values] }));
+    const restore = () =>
+      rows.forEach((row, r) => {
+        row.cache.keys = before[r].keys;
+        row.cache.values = before[r].values;
+      });
+    let logits: tf.Tensor2D;
+    try {
+      logits = this.batchedCachedForward(rows, spans, ids, adapters, stepGroups, total, options);
+    } catch (err) {
+      restore();
+      throw err;
+    }
+    for (const t of old) t.dispose();
+    rows.forEach((row, r) => {
+      row.cache.length = spans[r].past + spans[r].length;
+    });
+    return logits;
+  }
+
+  private batchedCachedForward(
+    rows: readonly CachedRow[],
+    spans: readonly { start: number; length: number; past: number }[],
+    ids: Int32Array,
+    adapters: readonly (RowAdapter | null)[],
+    stepGroups: readonly number[][],
+    total: number,
+    options: { allPositions?: boolean },
+  ): tf.Tensor2D {
+    return tf.tidy(() => {
+      const ropes = spans.map((s) =>
+        this.rope(
+          Int32Array.from({ length: s.length }, (_, i) => s.past + i),
+          1,
+          s.length,
+        ),
+      );
+      const biasCache = new Map<string, tf.Tensor>();
+      const biasFor = (r: number, layer: number) => {
+        const window = this.config.layerWindows[layer];
+        const { past, length } = spans[r];
+        const key = `${past},${length},${window}`;
+        let bias = biasCache.get(key);
+        if (!bias) {
+          bias = tf.tensor4d(buildCachedAttentionBias(past, length, window), [1, 1, length, past + length]);
+          biasCache.set(key, bias);
+        }
+        return bias;
+      };
+      const project = (x: tf.Tensor2D, p: Projection) => this.projectRows(x, p, adapters, spans);
+      let x = this.embed(ids);
+      this.layers.forEach((layer, i) => {
+        const h = rmsNorm(x, layer.inputNorm, this.config.rmsNormEps);
+        const q = project(h, layer.q);
+        const k = project(h, layer.k);
+        const v = project(h, layer.v);
+        const slot = (row: CachedRow) => ({
+          keys: row.cache.keys[i] ?? null,
+          values: row.cache.values[i] ?? null,
+          store: (kk: tf.Tensor4D, vv: tf.Tensor4D) => {
+            row.cache.keys[i] = kk;
+            row.cache.values[i] = vv;
+          },
+        });
+        const part = (t: tf.Tensor2D, r: number) =>
+          rows.length === 1 ? t : (tf.slice(t, [spans[r].start, 0], [spans[r].length, -1]) as tf.Tensor2D);
+        // rows decoding one token at the same position share one attention (their caches stacked)
+        const contexts: tf.Tensor2D[] = [];
+        const order: number[] = [];
+        for (const group of stepGroups) {
+          if (group.length === 1) {
+            const r = group[0];
+            contexts.push(
+              this.cachedAttentionRow(
+                part(q, r),
+                part(k, r),
+                part(v, r),
+                spans[r].length,
+                ropes[r],
+                biasFor(r, i),
+                slot(rows[r]),
+              ),
+            );
+          } else {
+            const pick = (t: tf.Tensor2D) => tf.gather(t, tf.tensor1d(group, "int32")) as tf.Tensor2D;
+            contexts.push(
+              this.cachedAttentionGroup(
+                pick(q),
+                pick(k),
+                pick(v),
+                ropes[group[0]],
+                biasFor(group[0], i),
+                group.map((r) => slot(rows[r])),
+              ),
+            );
+          }
+          order.push(...group);
+        }
+        let merged = contexts.length === 1 ? contexts[0] : (tf.concat(contexts, 0) as tf.Tensor2D);
+        if (order.some((r, at) => r !== at)) {
+          const inverse = new Int32Array(order.length);
+          order.forEach((r, at) => {
+            inverse[r] = at;
+          });
+          merged = tf.gather(merged, tf.tensor1d(inverse, "int32")) as tf.Tensor2D;
+        }
+        x = tf.add(x, project(merged, layer.o));
+        const h2 = rmsNorm(x, layer.postAttentionNorm, this.config.rmsNormEps);
+        const gate = project(h2, layer.gate);
+        const up = project(h2, layer.up);
+        const silu = tf.mul(gate, tf.sigmoid(gate));
+        x = tf.add(x, project(tf.mul(silu, up) as tf.Tensor2D, layer.down));
+      });
+      if (!options.allPositions) {
+        x =
+          rows.length === 1
+            ? tf.slice(x, [total - 1, 0], [1, -1])
+            : tf.gather(
+                x,
+                tf.tensor1d(
+                  spans.map((s) => s.start + s.length - 1),
+                  "int32",
+                ),
+              );
+      }
+      const normed = rmsNorm(x as tf.Tensor2D, this.finalNorm, this.config.rmsNormEps);
+      for (const row of rows) for (const t of [...row.cache.keys, ...row.cache.values]) tf.keep(t);
+      return linear(normed, this.lmHead);
+    });
+  }
+
+  /**
+   * x·Wᵀ (+ b) for all rows at once, plus each row's own LoRA delta (rows that share an adapter
+   * and sit next to each other get one delta product). Same ops as loraLinear for a single row.
+   */
+  private projectRows(
+    x: tf.Tensor2D,
+    p: Projection,
+    adapters: readonly (RowAdapter | null)[],
+    spans: readonly { start: number; length: number }[],
+  ): tf.Tensor2D {
+    const base = linear(x, p.weight, p.bias);
+    const pairOf = (r: number) => adapters[r]?.pairs.get(p.name);
+    if (adapters.every((_, r) => pairOf(r) === undefined)) return base;
+    const delta = (input: tf.Tensor2D, r: number) => {
+      const pair = pairOf(r) as LoraPair;
+      const down = linear(input, pair.a as unknown as tf.Tensor2D);
+      const scaling = (adapters[r] as RowAdapter).settings.scaling;
+      return linear(tf.mul(down, scaling), pair.b as unknown as tf.Tensor2D);
+    };
+    if (adapters.every((a, r) => pairOf(r) === pairOf(0) && a?.settings === adapters[0]?.settings))
+      return tf.add(base, delta(x, 0));
+    // mixed adapters: one delta per run of neighbouring rows with the same pair, zeros elsewhere
+    const out = p.weight.shape[0];
+    const pieces: tf.Tensor2D[] = [];
+    for (let r = 0; r < spans.length; ) {
+      let end = r + 1;
+      const same = (a: number) => pairOf(a) === pairOf(r) && adapters[a]?.settings === adapters[r]?.settings;
+      while (end < spans.length && same(end)) end++;
+      const start = spans[r].start;
+      const length = spans[end - 1].start + spans[end - 1].length - start;
+      pieces.push(
+        pairOf(r) === undefined
+          ? tf.zeros([length, out])
+          : delta(tf.slice(x, [start, 0], [length, -1]) as tf.Tensor2D, r),
+      );
+      r = end;
+    }
+    return tf.add(base, tf.concat(pieces, 0));
+  }
+
+  /**
+   * Attention of G rows that each feed one token at the same position, against their own caches
+   * stacked into one batch: q/k/v [G, ·], rope and bias of that position; returns [G, H·dh].
+   */
+  private cachedAttentionGroup(
+    qFlat: tf.Tensor2D,
+    kFlat: tf.Tensor2D,
+    vFlat: tf.Tensor2D,
+    rope: RopeTensors,
+    bias: tf.Tensor,
+    caches: {
+      keys: tf.Tensor4D | null;
+      values: tf.Tensor4D | null;
+      store: (k: tf.Tensor4D, v: tf.Tensor4D) => void;
+    }[],
+  ): tf.Tensor2D {
+    const { numHeads: H, numKvHeads: Hkv, headDim: dh } = this.config;
+    const g = H / Hkv;
+    const G = caches.length;
+    const q = applyRope(tf.reshape(qFlat, [G, 1, H, dh]), rope.qCos, rope.qSin);
+    const kNew = applyRope(tf.reshape(kFlat, [G, 1, Hkv, dh]), rope.cos, rope.sin);
+    const vNew = tf.reshape(vFlat, [G, 1, Hkv, dh]);
+    const k = tf.concat(
+      [
+        tf.concat(
+          caches.map((c) => c.keys as tf.Tensor4D),
+          0,
+        ),
+        tf.transpose(kNew, [0, 2, 1, 3]),
+      ],
+      2,
+    ) as tf.Tensor4D;
+    const v = tf.concat(
+      [
+        tf.concat(
+          caches.map((c) => c.values as tf.Tensor4D),
+          0,
+        ),
+        tf.transpose(vNew, [0, 2, 1, 3]),
+      ],
+      2,
+    ) as tf.Tensor4D;
+    // slices along the batch axis are contiguous (cheap); tf.split copies slowly on wasm
+    caches.forEach((c, r) => {
+      c.store(tf.slice(k, [r, 0, 0, 0], [1, -1, -1, -1]), tf.slice(v, [r, 0, 0, 0], [1, -1, -1, -1]));
+    });
+    const Tk = k.shape[2];
+    const qHeads = tf.reshape(tf.transpose(q, [0, 2, 1, 3]), [G, Hkv, g, dh]);
+    const scores = tf.matMul(qHeads, k, false, true);
+    const masked = tf.add(tf.reshape(scores, [G, H, 1, Tk]), bias);
+    const probs = tf.reshape(tf.softmax(masked), [G, Hkv, g, Tk]);
+    const context = tf.reshape(tf.matMul(probs, v), [G, H, 1, dh]);
+    return tf.reshape(tf.transpose(context, [0, 2, 1, 3]), [G, H * dh]) as tf.Tensor2D;
+  }
+
+  /** Attention of one row (T new positions) against its cache; same ops as attention() with B = 1. */
+  private cachedAttentionRow(
+    qFlat: tf.Tensor2D,
+    kFlat: tf.Tensor2D,
+    vFlat: tf.Tensor2D,
+    T: number,
+    rope: RopeTensors,
+    bias: tf.Tensor,
+    cache: {
+      keys: tf.Tensor4D | null;
+      values: tf.Tensor4D | null;
+      store: (k: tf.Tensor4D, v: tf.Tensor4D) => void;
+    },
+  ): tf.Tensor2D {
+    const { numHeads: H, numKvHeads: Hkv, headDim: dh } = this.config;
+    const g = H / Hkv;
+    const q = applyRope(tf.reshape(qFlat, [1, T, H, dh]), rope.qCos, rope.qSin);
+    const kNew = applyRope(tf.reshape(kFlat, [1, T, Hkv, dh]), rope.cos, rope.sin);
+    const vNew = tf.reshape(vFlat, [1, T, Hkv, dh]);
+    let k = tf.transpose(kNew, [0, 2, 1, 3]) as tf.Tensor4D;
+    let v = tf.transpose(vNew, [0, 2, 1, 3]) as tf.Tensor4D;
+    if (cache.keys && cache.values) {
+      k = tf.concat([cache.keys, k], 2);
+      v = tf.concat([cache.values, v], 2);
+    }
+    cache.store(k, v);
+    const Tk = k.shape[2];
+    const qHeads = tf.reshape(tf.transpose(q, [0, 2, 1, 3]), [1, Hkv, g * T, dh]);
+    const scores = tf.matMul(qHeads, k, false, true);
+    const masked = tf.add(tf.reshape(scores, [1, H, T, Tk]), bias);
+    const probs = tf.reshape(tf.softmax(masked), [1, Hkv, g * T, Tk]);
+    const context = tf.reshape(tf.matMul(probs, v), [1, H, T, dh]);
+    return tf.reshape(tf.transpose(context, [0, 2, 1, 3]), [T, H * dh]) as tf.Tensor2D;
   }
 
   // ------------------------------------------------------------------------------- saving
