@@ -4,10 +4,10 @@
 // `--strict` (for CI) exits 1 when the addon was not built.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { findNodeGyp, nodedirArgs } from "./node-gyp-command.mjs";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const nativeDir = join(root, "native");
@@ -41,25 +41,6 @@ function probeToolchain() {
   }
 }
 
-// node-gyp: npm tells scripts where its bundled copy is; otherwise our devDependency.
-function findNodeGyp() {
-  const fromNpm = process.env.npm_config_node_gyp;
-  if (fromNpm && existsSync(fromNpm)) return fromNpm;
-  try {
-    return createRequire(join(root, "package.json")).resolve("node-gyp/bin/node-gyp.js");
-  } catch {
-    return null;
-  }
-}
-
-// Use the headers that ship with this Node (Debian: /usr/include/node) so node-gyp
-// never tries to download them; honour an explicit nodedir from the user.
-function nodedirArgs() {
-  if (process.env.npm_config_nodedir) return [];
-  const prefix = resolve(dirname(process.execPath), "..");
-  return existsSync(join(prefix, "include", "node", "node_api.h")) ? [`--nodedir=${prefix}`] : [];
-}
-
 function main() {
   if (process.env.TUNEHOUSE_NATIVE_MATMUL === "0") return say(false, "disabled by TUNEHOUSE_NATIVE_MATMUL=0");
   if (process.platform !== "linux" && process.platform !== "darwin") {
@@ -67,7 +48,7 @@ function main() {
   }
   const missing = probeToolchain();
   if (missing) return say(false, missing);
-  const gyp = findNodeGyp();
+  const gyp = findNodeGyp(root);
   if (!gyp) return say(false, "node-gyp not found");
   const r = spawnSync(process.execPath, [gyp, "rebuild", ...nodedirArgs()], {
     cwd: nativeDir,

@@ -27,10 +27,10 @@ import {
   symlinkSync,
   writeFileSync,
 } from "node:fs";
-import { createRequire } from "node:module";
 import { homedir, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { findNodeGyp, nodedirArgs } from "./node-gyp-command.mjs";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const args = process.argv.slice(2);
@@ -188,24 +188,8 @@ function layOutDeps(capi) {
   symlinkSync("libtensorflow_framework.so.2", join(lib, "libtensorflow_framework.so"));
 }
 
-function findNodeGyp() {
-  const fromNpm = process.env.npm_config_node_gyp;
-  if (fromNpm && existsSync(fromNpm)) return fromNpm;
-  try {
-    return createRequire(join(root, "package.json")).resolve("node-gyp/bin/node-gyp.js");
-  } catch {
-    return null;
-  }
-}
-
-function nodedirArgs() {
-  if (process.env.npm_config_nodedir) return [];
-  const prefix = resolve(dirname(process.execPath), "..");
-  return existsSync(join(prefix, "include", "node", "node_api.h")) ? [`--nodedir=${prefix}`] : [];
-}
-
 function build() {
-  const gyp = findNodeGyp();
+  const gyp = findNodeGyp(root);
   if (!gyp) throw new Error("node-gyp not found");
   // the package's loader looks in lib/napi-v8 on Node ≥ 18 (the highest N-API version it lists)
   const r = run(
