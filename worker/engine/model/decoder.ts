@@ -497,12 +497,18 @@ export class CausalLM {
 
   /** Final hidden states [B·T, D] for a batch (the LM head's input). */
   private hiddenForBatch(batch: TokenBatch, options: ForwardOptions & { checkpoint?: boolean }): tf.Tensor2D {
+    const biasFor = this.batchAttentionBias(batch);
+    return this.hiddenStates(batch.inputIds, batch.positionIds, batch.batchSize, batch.seqLen, biasFor, options);
+  }
+
+  /** Checks a batch's shape; answers each layer's attention bias, built once per window size. */
+  private batchAttentionBias(batch: TokenBatch): (layer: number) => tf.Tensor {
     this.assertUsable();
     const { batchSize: B, seqLen: T } = batch;
     if (batch.inputIds.length !== B * T)
       throw new Error(`TokenBatch: inputIds has ${batch.inputIds.length} ids, expected ${B}×${T}`);
     const biases = new Map<number | null, tf.Tensor>();
-    const biasFor = (layer: number) => {
+    return (layer: number) => {
       const window = this.config.layerWindows[layer];
       let bias = biases.get(window);
       if (!bias) {
@@ -511,7 +517,6 @@ export class CausalLM {
       }
       return bias;
     };
-    return this.hiddenStates(batch.inputIds, batch.positionIds, B, T, biasFor, options);
   }
 
   /** Loss sum and argmax hits through the chunked LM head (never the whole [B·T, V] logits). */
@@ -529,23 +534,9 @@ export class CausalLM {
 
   /** Logits [B·T, V] for a batch; logits at t predict the token at t + 1. */
   forward(batch: TokenBatch, options: ForwardOptions = {}): tf.Tensor2D {
-    this.assertUsable();
-    const { batchSize: B, seqLen: T } = batch;
-    if (batch.inputIds.length !== B * T)
-      throw new Error(`TokenBatch: inputIds has ${batch.inputIds.length} ids, expected ${B}×${T}`);
-    return tf.tidy(() => {
-      const biases = new Map<number | null, tf.Tensor>();
-      const biasFor = (layer: number) => {
-        const window = this.config.layerWindows[layer];
-        let bias = biases.get(window);
-        if (!bias) {
-          bias = tf.tensor4d(buildAttentionBias(batch, window), [B, 1, T, T]);
-          biases.set(window, bias);
-        }
-        return bias;
-      };
-      return this.run(batch.inputIds, batch.positionIds, B, T, biasFor, options);
-    });
+    const biasFor = this.batchAttentionBias(batch);
+    // the biases are made lazily inside the tidy, so it frees them with the activations
+    return tf.tidy(() => this.run(batch.inputIds, batch.positionIds, batch.batchSize, batch.seqLen, biasFor, options));
   }
 
   /** Loss terms for a batch. Call inside tf.variableGrads / tf.grads to differentiate lossSum. */
