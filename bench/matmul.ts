@@ -34,20 +34,29 @@ const CASES: Case[] = [
   {
     name: "linear fwd  x·Wᵀ   [1024,256]×[256,256]ᵀ",
     flops: 2 * N * D * D,
-    inputs: [[N, D], [D, D]],
+    inputs: [
+      [N, D],
+      [D, D],
+    ],
     run: ([x, w]) => mm(x, w, false, true),
     fallback: ([x, w]) => mm(x, tf.transpose(w)),
   },
   {
     name: "linear dX   dy·W   [1024,256]×[256,256]",
     flops: 2 * N * D * D,
-    inputs: [[N, D], [D, D]],
+    inputs: [
+      [N, D],
+      [D, D],
+    ],
     run: ([dy, w]) => mm(dy, w),
   },
   {
     name: "linear dW   dyᵀ·x  [1024,256]ᵀ×[1024,256]",
     flops: 2 * N * D * D,
-    inputs: [[N, D], [N, D]],
+    inputs: [
+      [N, D],
+      [N, D],
+    ],
     run: ([dy, x]) => mm(dy, x, true, false),
     fallback: ([dy, x]) => mm(tf.transpose(dy), x),
   },
@@ -55,25 +64,37 @@ const CASES: Case[] = [
   {
     name: "attn scores q·kᵀ   [32,128,64]×[32,128,64]ᵀ",
     flops: 2 * BH * T * T * DH,
-    inputs: [[BH, T, DH], [BH, T, DH]],
+    inputs: [
+      [BH, T, DH],
+      [BH, T, DH],
+    ],
     run: ([q, k]) => mm(q, k, false, true),
   },
   {
     name: "attn out    p·v    [32,128,128]×[32,128,64]",
     flops: 2 * BH * T * T * DH,
-    inputs: [[BH, T, T], [BH, T, DH]],
+    inputs: [
+      [BH, T, T],
+      [BH, T, DH],
+    ],
     run: ([p, v]) => mm(p, v),
   },
   {
     name: "attn dV     pᵀ·dO  [32,128,128]ᵀ×[32,128,64]",
     flops: 2 * BH * T * T * DH,
-    inputs: [[BH, T, T], [BH, T, DH]],
+    inputs: [
+      [BH, T, T],
+      [BH, T, DH],
+    ],
     run: ([p, dO]) => mm(p, dO, true, false),
   },
   {
     name: "attn dK     dSᵀ·q  [32,128,128]ᵀ×[32,128,64]",
     flops: 2 * BH * T * T * DH,
-    inputs: [[BH, T, T], [BH, T, DH]],
+    inputs: [
+      [BH, T, T],
+      [BH, T, DH],
+    ],
     run: ([dS, q]) => mm(dS, q, true, false),
   },
 ];
@@ -124,7 +145,8 @@ async function main() {
         { name: "wasm stock", backend: "wasm", native: false, useFallback: false },
         { name: "wasm fallback (explicit transposes)", backend: "wasm", native: false, useFallback: true },
       ];
-  if (info.active) variants.push({ name: "wasm + OpenBLAS", backend: "wasm", native: true, useFallback: false });
+  if (info.active)
+    variants.push({ name: "wasm + OpenBLAS", backend: "wasm", native: true, useFallback: false });
   if (withCpu) variants.push({ name: "cpu stock", backend: "cpu", native: false, useFallback: false });
 
   const loadBefore = loadAverage();

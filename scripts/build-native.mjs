@@ -17,7 +17,11 @@ const BUILD_TIMEOUT_MS = 300_000;
 
 function say(built, why) {
   const prefix = "[tunehouse] native matmul (OpenBLAS):";
-  console.log(built ? `${prefix} fast path built (${why})` : `${prefix} not built, using the pure-tfjs fallback: ${why}`);
+  console.log(
+    built
+      ? `${prefix} fast path built (${why})`
+      : `${prefix} not built, using the pure-tfjs fallback: ${why}`,
+  );
   process.exitCode = !built && strict ? 1 : 0;
 }
 
@@ -29,7 +33,10 @@ function probeToolchain() {
   try {
     const src = join(dir, "probe.c");
     writeFileSync(src, "#include <cblas.h>\nint main(void) { return cblas_sgemm == 0; }\n");
-    const r = spawnSync(cc, [src, "-o", join(dir, "probe"), "-lopenblas"], { encoding: "utf8", timeout: 60_000 });
+    const r = spawnSync(cc, [src, "-o", join(dir, "probe"), "-lopenblas"], {
+      encoding: "utf8",
+      timeout: 60_000,
+    });
     if (r.error) return `no C compiler (${cc}: ${r.error.code ?? r.error.message})`;
     if (r.status === 0) return null;
     const err = `${r.stderr}`;

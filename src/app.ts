@@ -72,7 +72,10 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   });
 
   app.get("/openapi.json", { config: { public: true } }, async () => openApiDocument());
-  app.get("/health", { config: { public: true } }, async () => ({ status: "ok", database: opts.database.kind }));
+  app.get("/health", { config: { public: true } }, async () => ({
+    status: "ok",
+    database: opts.database.kind,
+  }));
   registerFileRoutes(app, ctx);
   registerUploadRoutes(app, ctx);
   registerModelRoutes(app, ctx);

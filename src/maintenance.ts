@@ -27,7 +27,8 @@ export function startSweeper(db: Database, log: FastifyBaseLogger, intervalMs = 
     running = true;
     try {
       const swept = await sweepOnce(db);
-      if (swept.blobs + swept.files + swept.uploads + swept.webhookEvents > 0) log.info({ swept }, "swept expired and abandoned data");
+      if (swept.blobs + swept.files + swept.uploads + swept.webhookEvents > 0)
+        log.info({ swept }, "swept expired and abandoned data");
     } catch (err) {
       log.warn({ err }, "sweep failed; will retry");
     } finally {

@@ -25,7 +25,9 @@ async function ensureDefaultModel(config: Config, log: (msg: string) => void): P
     const id = await ensureTinyModel(config.modelsDir);
     log(`No model in ${config.modelsDir}: wrote the tiny default model '${id}'.`);
   } catch (err) {
-    log(`No model in ${config.modelsDir}, and the default model could not be made (${(err as Error).message}).`);
+    log(
+      `No model in ${config.modelsDir}, and the default model could not be made (${(err as Error).message}).`,
+    );
   }
 }
 
@@ -35,7 +37,9 @@ function shutdownGraceMs(env: NodeJS.ProcessEnv): number {
   if (!raw) return 10_000;
   const seconds = Number(raw);
   if (!Number.isFinite(seconds) || seconds < 0) {
-    throw new ConfigError(`SHUTDOWN_GRACE_SECONDS must be a number of seconds ≥ 0 (got ${JSON.stringify(raw)})`);
+    throw new ConfigError(
+      `SHUTDOWN_GRACE_SECONDS must be a number of seconds ≥ 0 (got ${JSON.stringify(raw)})`,
+    );
   }
   return seconds * 1000;
 }
@@ -82,7 +86,8 @@ async function main(): Promise<void> {
   }
   if (embedded) await ensureDefaultModel(config, log);
   await provisionEnvEndpoints(database.db, config.webhookUrls);
-  if (config.webhookUrls.length > 0) log(`WEBHOOK_URLS: ${config.webhookUrls.length} endpoint(s) in project 'default'.`);
+  if (config.webhookUrls.length > 0)
+    log(`WEBHOOK_URLS: ${config.webhookUrls.length} endpoint(s) in project 'default'.`);
 
   const stopSweeper = startSweeper(database.db, app.log);
   const stopWorker = embedded ? await startEmbeddedWorker(config, database, log) : null;
@@ -114,7 +119,10 @@ async function main(): Promise<void> {
     // Requests in flight get a grace period; a slow upload or a live event stream would
     // otherwise hold the process forever. Cut ones leave no file (the upload is not published).
     const closed = app.close();
-    const inTime = await Promise.race([closed.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), graceMs).unref())]);
+    const inTime = await Promise.race([
+      closed.then(() => true),
+      new Promise<boolean>((r) => setTimeout(() => r(false), graceMs).unref()),
+    ]);
     if (!inTime) {
       app.log.warn(`requests still open after ${graceMs / 1000} s: closing their connections`);
       app.server.closeAllConnections();

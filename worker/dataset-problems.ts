@@ -62,7 +62,8 @@ export function datasetWarnings(stats: DatasetStats, which: string, maxSeqLength
       `${stats.dropped} ${which} example(s) dropped: nothing trainable left after truncation to max_seq_length ${maxSeqLength} (${lineList(stats, "dropped")})`,
     );
   }
-  if (stats.truncated > 0) out.push(`${stats.truncated} ${which} example(s) truncated to max_seq_length ${maxSeqLength}`);
+  if (stats.truncated > 0)
+    out.push(`${stats.truncated} ${which} example(s) truncated to max_seq_length ${maxSeqLength}`);
   for (const w of stats.warnings.slice(0, 5)) out.push(`${which} file: ${w}`);
   return out;
 }

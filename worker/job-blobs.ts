@@ -12,7 +12,11 @@ export async function readBlobBytes(handle: BlobDatabase, blobId: string): Promi
 /** JSONL text lines as buildDataset wants them (blank lines kept so line numbers stay right). */
 export { readBlobLines as readFileLines } from "../src/blobs/blob-lines.js";
 
-export async function writeBlobBytes(handle: BlobDatabase, projectId: string, bytes: Uint8Array): Promise<BlobWriter> {
+export async function writeBlobBytes(
+  handle: BlobDatabase,
+  projectId: string,
+  bytes: Uint8Array,
+): Promise<BlobWriter> {
   const writer = await startBlob(handle, projectId);
   try {
     await writer.write(bytes);

@@ -31,11 +31,19 @@ async function main(): Promise<void> {
   const backend = await initBackend();
   log(`worker ${settings.workerId}: tfjs backend ${backend.name} (${backend.reason})`);
   // a worker started before its database (or while it restarts) waits for it
-  const database = await retryTransient(() => openDatabase({ kind: "postgres", url: config.databaseUrl!, poolSize: 4 }), {
-    maxDelayMs: 10_000,
-    onRetry: (err, n, delay) => log(`worker ${settings.workerId}: database unavailable (${(err as Error).message}); retry ${n} in ${delay} ms`),
-  });
-  log(`worker ${settings.workerId}: ${database.description}, models in ${config.modelsDir}, lease ${settings.leaseSeconds}s`);
+  const database = await retryTransient(
+    () => openDatabase({ kind: "postgres", url: config.databaseUrl!, poolSize: 4 }),
+    {
+      maxDelayMs: 10_000,
+      onRetry: (err, n, delay) =>
+        log(
+          `worker ${settings.workerId}: database unavailable (${(err as Error).message}); retry ${n} in ${delay} ms`,
+        ),
+    },
+  );
+  log(
+    `worker ${settings.workerId}: ${database.description}, models in ${config.modelsDir}, lease ${settings.leaseSeconds}s`,
+  );
   const worker = await startWorker({ database, modelsDir: config.modelsDir, settings, log });
   // workers send pending webhooks too, so events go out while every api process is down
   const webhooks = config.webhookDelivery

@@ -22,7 +22,14 @@ import { archiveFolder } from "../src/fine-tuning/adapter-archive.js";
 import { type JobMethod, methodHyperparameters } from "../src/fine-tuning/create-job-request.js";
 import { addEvent, addEvents, metricsData, type NewEvent } from "../src/fine-tuning/job-events.js";
 import { checkpointModelName, newCheckpointId, tunedModelName } from "../src/fine-tuning/job-ids.js";
-import { type Claimed, type JobControl, ownedAndActive, readControl, releaseJob, renewLease } from "../src/fine-tuning/job-lease.js";
+import {
+  type Claimed,
+  type JobControl,
+  ownedAndActive,
+  readControl,
+  releaseJob,
+  renewLease,
+} from "../src/fine-tuning/job-lease.js";
 import type { JobError, JobRow } from "../src/fine-tuning/job-objects.js";
 import { notifyWorkers } from "../src/fine-tuning/job-repository.js";
 import { newId } from "../src/ids.js";
@@ -30,7 +37,10 @@ import { findBaseModel } from "../src/models/base-models.js";
 import { initBackend } from "./engine/backend.js";
 import { buildDataset, type PreferenceDataset, type SftDataset } from "./engine/data/build-dataset.js";
 import type { TokenBatch } from "./engine/data/batch.js";
-import { type ResolvedDpoHyperparameters, resolveDpoHyperparameters } from "./engine/train/dpo-hyperparameters.js";
+import {
+  type ResolvedDpoHyperparameters,
+  resolveDpoHyperparameters,
+} from "./engine/train/dpo-hyperparameters.js";
 import type { TrainObjective } from "./engine/train/train-objective.js";
 import { dpoObjectives, dpoStartEvents, loadPreferenceData } from "./dpo-job.js";
 import { parseModelConfig } from "./engine/hf/config.js";
@@ -40,7 +50,13 @@ import { type CausalLM, loadModel } from "./engine/model/decoder.js";
 import type { LoraTargetModule } from "./engine/model/lora.js";
 import { type ResolvedHyperparameters, resolveHyperparameters } from "./engine/train/hyperparameters.js";
 import { type EpochEnd, type StepMetrics, train, TrainingDivergedError } from "./engine/train/train-loop.js";
-import { datasetError, datasetWarnings, formatError, missingFileError, soleFormat } from "./dataset-problems.js";
+import {
+  datasetError,
+  datasetWarnings,
+  formatError,
+  missingFileError,
+  soleFormat,
+} from "./dataset-problems.js";
 import { readBlobBytes, readFileLines, writeBlobBytes } from "./job-blobs.js";
 import { JobProgress } from "./job-progress.js";
 import { recordResume } from "./resume-point.js";
@@ -66,7 +82,14 @@ export interface RunJobOptions {
 }
 
 /** interrupted: the database went away outside training; the job was handed back to the queue */
-export type JobOutcome = "succeeded" | "failed" | "cancelled" | "paused" | "requeued" | "lost" | "interrupted";
+export type JobOutcome =
+  | "succeeded"
+  | "failed"
+  | "cancelled"
+  | "paused"
+  | "requeued"
+  | "lost"
+  | "interrupted";
 
 /** A job-level failure with OpenAI's error shape. */
 class JobFailure extends Error {
@@ -124,7 +147,12 @@ async function failJob(opts: RunJobOptions, job: JobRow, error: JobError): Promi
 
 type PreparedData = (
   | { kind: "supervised"; train: SftDataset; validation: SftDataset | null; hp: ResolvedHyperparameters }
-  | { kind: "dpo"; train: PreferenceDataset; validation: PreferenceDataset | null; hp: ResolvedDpoHyperparameters }
+  | {
+      kind: "dpo";
+      train: PreferenceDataset;
+      validation: PreferenceDataset | null;
+      hp: ResolvedDpoHyperparameters;
+    }
 ) & {
   folder: string;
   padId: number;
@@ -139,11 +167,19 @@ async function prepareData(opts: RunJobOptions, job: JobRow): Promise<PreparedDa
   const baseName = job.baseModel ?? job.model;
   const base = await findBaseModel({ modelsDir: opts.modelsDir }, baseName);
   if (!base) {
-    throw new JobFailure({ code: "model_not_found", message: `Base model '${baseName}' is no longer under MODELS_DIR on this worker`, param: "model" });
+    throw new JobFailure({
+      code: "model_not_found",
+      message: `Base model '${baseName}' is no longer under MODELS_DIR on this worker`,
+      param: "model",
+    });
   }
   const parent = job.baseModel ? await fetchParentAdapter(handle, job.projectId, job.model) : null;
   if (job.baseModel && !parent) {
-    throw new JobFailure({ code: "model_not_found", message: `The model '${job.model}' no longer exists (it was deleted, or the checkpoint pruned)`, param: "model" });
+    throw new JobFailure({
+      code: "model_not_found",
+      message: `The model '${job.model}' no longer exists (it was deleted, or the checkpoint pruned)`,
+      param: "model",
+    });
   }
   const tokenizer = await loadTokenizer(base.dir);
   const template = resolveChatTemplate(tokenizer.chatTemplate, {
@@ -159,36 +195,65 @@ async function prepareData(opts: RunJobOptions, job: JobRow): Promise<PreparedDa
   };
   if (method.type === "dpo") {
     const loadPairs = async (fileId: string, param: "training_file" | "validation_file") => {
-      const { data, problem } = loadPreferenceData(await readLines(fileId, param), tokenizer, template, maxSeqLength, param);
+      const { data, problem } = loadPreferenceData(
+        await readLines(fileId, param),
+        tokenizer,
+        template,
+        maxSeqLength,
+        param,
+      );
       if (problem) throw new JobFailure(problem);
       return data;
     };
     const trainPairs = await loadPairs(job.trainingFile, "training_file");
     const validPairs = job.validationFile ? await loadPairs(job.validationFile, "validation_file") : null;
     const hp = resolveDpoHyperparameters(method.dpo.hyperparameters, trainPairs.stats.examples);
-    return { kind: "dpo", train: trainPairs, validation: validPairs, hp, folder: base.dir, padId: tokenizer.padId, parent };
+    return {
+      kind: "dpo",
+      train: trainPairs,
+      validation: validPairs,
+      hp,
+      folder: base.dir,
+      padId: tokenizer.padId,
+      parent,
+    };
   }
   const load = async (fileId: string, param: "training_file" | "validation_file") => {
     const lines = await readLines(fileId, param);
     const data = buildDataset(lines, tokenizer, template, { maxSeqLength, packing, seed: job.seed });
-    const problem = formatError(soleFormat(data.stats.formats), param) ?? datasetError(data.stats, param, maxSeqLength);
+    const problem =
+      formatError(soleFormat(data.stats.formats), param) ?? datasetError(data.stats, param, maxSeqLength);
     if (problem) throw new JobFailure(problem);
     return data;
   };
   const trainData = await load(job.trainingFile, "training_file");
   const validation = job.validationFile ? await load(job.validationFile, "validation_file") : null;
   const hp = resolveHyperparameters(requested, trainData.stats.examples);
-  return { kind: "supervised", train: trainData, validation, hp, folder: base.dir, padId: tokenizer.padId, parent };
+  return {
+    kind: "supervised",
+    train: trainData,
+    validation,
+    hp,
+    folder: base.dir,
+    padId: tokenizer.padId,
+    parent,
+  };
 }
 
 /**
  * A job that never ran before: claimed from `queued` (the api validated its files) or, as the
  * fallback, from `validating_files`, and not resuming from a checkpoint.
  */
-const isFirstStart = (claimed: Claimed) => claimed.previousStatus !== "running" && claimed.job.resumeStep === null;
+const isFirstStart = (claimed: Claimed) =>
+  claimed.previousStatus !== "running" && claimed.job.resumeStep === null;
 
 /** queued (or validating_files) → running, with the resolved numbers written back into the job. */
-async function startRunning(opts: RunJobOptions, job: JobRow, data: PreparedData, firstStart: boolean): Promise<boolean> {
+async function startRunning(
+  opts: RunJobOptions,
+  job: JobRow,
+  data: PreparedData,
+  firstStart: boolean,
+): Promise<boolean> {
   const { db } = opts.database;
   const method: JobMethod =
     data.kind === "dpo"
@@ -197,14 +262,18 @@ async function startRunning(opts: RunJobOptions, job: JobRow, data: PreparedData
   const s = data.train.stats;
   const events: NewEvent[] = [];
   if (firstStart && data.kind === "dpo") {
-    events.push(...dpoStartEvents(data.train, data.validation, data.hp), { message: "Fine-tuning job started" });
+    events.push(...dpoStartEvents(data.train, data.validation, data.hp), {
+      message: "Fine-tuning job started",
+    });
   } else if (firstStart) {
     events.push({
       message: `Training data: ${s.examples} examples, ${s.totalTokens} tokens in ${s.rows} rows (packing efficiency ${(s.packingEfficiency * 100).toFixed(1)}%)`,
     });
-    for (const w of datasetWarnings(s, "training", data.hp.max_seq_length)) events.push({ level: "warn", message: w });
+    for (const w of datasetWarnings(s, "training", data.hp.max_seq_length))
+      events.push({ level: "warn", message: w });
     if (data.validation) {
-      for (const w of datasetWarnings(data.validation.stats, "validation", data.hp.max_seq_length)) events.push({ level: "warn", message: w });
+      for (const w of datasetWarnings(data.validation.stats, "validation", data.hp.max_seq_length))
+        events.push({ level: "warn", message: w });
     }
     events.push({
       message: `Hyperparameters: n_epochs=${data.hp.n_epochs}, batch_size=${data.hp.batch_size}, learning_rate_multiplier=${data.hp.learning_rate_multiplier}`,
@@ -223,7 +292,11 @@ async function startRunning(opts: RunJobOptions, job: JobRow, data: PreparedData
   });
 }
 
-async function saveModelArchive(model: CausalLM, hp: Pick<ResolvedHyperparameters, "full_finetune">, baseModel: string): Promise<Uint8Array> {
+async function saveModelArchive(
+  model: CausalLM,
+  hp: Pick<ResolvedHyperparameters, "full_finetune">,
+  baseModel: string,
+): Promise<Uint8Array> {
   const dir = await mkdtemp(join(tmpdir(), "tunehouse-adapter-"));
   try {
     if (hp.full_finetune) await model.saveFullModel(dir);
@@ -246,7 +319,10 @@ async function storeEpochCheckpoint(
   const handle = opts.database;
   const adapter = await writeBlobBytes(handle, job.projectId, archive);
   const state = await writeBlobBytes(handle, job.projectId, resume);
-  const modelName = checkpointModelName(tunedModelName(job.baseModel ?? job.model, job.projectId, job.suffix, job.id), end.step);
+  const modelName = checkpointModelName(
+    tunedModelName(job.baseModel ?? job.model, job.projectId, job.suffix, job.id),
+    end.step,
+  );
   const m = end.metrics;
   const metrics: Record<string, number> = { step: end.step };
   if (m) {
@@ -261,7 +337,10 @@ async function storeEpochCheckpoint(
       .where(ownedAndActive(job.id, opts.workerId))
       .for("update");
     if (!previous) return false;
-    await tx.update(fineTuningJobs).set({ resumeBlobId: state.blobId, resumeStep: end.step }).where(eq(fineTuningJobs.id, job.id));
+    await tx
+      .update(fineTuningJobs)
+      .set({ resumeBlobId: state.blobId, resumeStep: end.step })
+      .where(eq(fineTuningJobs.id, job.id));
     if (previous.resumeBlobId) await deleteBlob(tx, previous.resumeBlobId);
     // a step redone after a takeover replaces the dead worker's checkpoint of that step
     const [old] = await tx
@@ -288,7 +367,12 @@ async function storeEpochCheckpoint(
       .orderBy(desc(fineTuningCheckpoints.stepNumber));
     const stale = all.slice(KEEP_CHECKPOINTS);
     if (stale.length > 0) {
-      await tx.delete(fineTuningCheckpoints).where(inArray(fineTuningCheckpoints.id, stale.map((c) => c.id)));
+      await tx.delete(fineTuningCheckpoints).where(
+        inArray(
+          fineTuningCheckpoints.id,
+          stale.map((c) => c.id),
+        ),
+      );
       for (const c of stale) if (c.blobId) await deleteBlob(tx, c.blobId);
     }
     await addEvent(tx, job.id, { message: `Checkpoint created at step ${end.step}` });
@@ -317,10 +401,21 @@ async function storeResumeState(
     const [previous] = await tx
       .select({ resumeBlobId: fineTuningJobs.resumeBlobId })
       .from(fineTuningJobs)
-      .where(and(eq(fineTuningJobs.id, job.id), eq(fineTuningJobs.workerId, opts.workerId), inArray(fineTuningJobs.status, fromStatuses)))
+      .where(
+        and(
+          eq(fineTuningJobs.id, job.id),
+          eq(fineTuningJobs.workerId, opts.workerId),
+          inArray(fineTuningJobs.status, fromStatuses),
+        ),
+      )
       .for("update");
     if (!previous) return false;
-    const set: Partial<typeof fineTuningJobs.$inferInsert> = { resumeBlobId: state.blobId, resumeStep: step, workerId: null, leaseExpiresAt: null };
+    const set: Partial<typeof fineTuningJobs.$inferInsert> = {
+      resumeBlobId: state.blobId,
+      resumeStep: step,
+      workerId: null,
+      leaseExpiresAt: null,
+    };
     if (then.status === "queued") set.status = "queued";
     await tx.update(fineTuningJobs).set(set).where(eq(fineTuningJobs.id, job.id));
     if (previous.resumeBlobId) await deleteBlob(tx, previous.resumeBlobId);
@@ -368,7 +463,10 @@ async function publish(
         .returning({ resumeBlobId: fineTuningJobs.resumeBlobId });
       if (!row) {
         // an earlier try committed, but its answer was lost with the connection
-        const [now] = await tx.select({ resultFiles: fineTuningJobs.resultFiles }).from(fineTuningJobs).where(eq(fineTuningJobs.id, job.id));
+        const [now] = await tx
+          .select({ resultFiles: fineTuningJobs.resultFiles })
+          .from(fineTuningJobs)
+          .where(eq(fineTuningJobs.id, job.id));
         publishedBefore = (now?.resultFiles as string[] | null)?.includes(fileId) ?? false;
         return false;
       }
@@ -429,10 +527,19 @@ export async function runJob(opts: RunJobOptions, claimed: Claimed): Promise<Job
     retryTransient(attempt, {
       giveUp: opts.shuttingDown,
       onRetry: (err, n, delay) => {
-        if (n === 1 || n % 10 === 0) opts.log(`job ${job.id}: database unavailable (${(err as Error).message}); retrying in ${delay} ms`);
+        if (n === 1 || n % 10 === 0)
+          opts.log(
+            `job ${job.id}: database unavailable (${(err as Error).message}); retrying in ${delay} ms`,
+          );
       },
     });
-  const progress = new JobProgress({ database: opts.database, jobId: job.id, workerId: opts.workerId, leaseSeconds: opts.leaseSeconds, log: opts.log });
+  const progress = new JobProgress({
+    database: opts.database,
+    jobId: job.id,
+    workerId: opts.workerId,
+    leaseSeconds: opts.leaseSeconds,
+    log: opts.log,
+  });
   let parent: ParentAdapter | null = null;
   try {
     if (claimed.takenOver) {
@@ -508,7 +615,9 @@ export async function runJob(opts: RunJobOptions, claimed: Claimed): Promise<Job
     const trainedModel = model;
     const rootModel = job.baseModel ?? job.model;
     const archiveOf = (m: CausalLM) =>
-      data.parent ? chainedModelArchive(m, data.parent, hp.full_finetune, rootModel) : saveModelArchive(m, hp, rootModel);
+      data.parent
+        ? chainedModelArchive(m, data.parent, hp.full_finetune, rootModel)
+        : saveModelArchive(m, hp, rootModel);
 
     let stopReason = "continue" as JobControl | "shutdown";
     let startedAt = Date.now();
@@ -530,7 +639,11 @@ export async function runJob(opts: RunJobOptions, claimed: Claimed): Promise<Job
       // One event per step, as OpenAI sends them: a `metrics` event whose message reads as a log line.
       const valid = m.valid_loss !== undefined ? `, validation loss=${m.valid_loss.toFixed(4)}` : "";
       const events: NewEvent[] = [
-        { type: "metrics", message: `Step ${m.step}/${m.total_steps}: training loss=${m.train_loss.toFixed(4)}${valid}`, data },
+        {
+          type: "metrics",
+          message: `Step ${m.step}/${m.total_steps}: training loss=${m.train_loss.toFixed(4)}${valid}`,
+          data,
+        },
       ];
       // written now, or kept while the database is away (training goes on meanwhile)
       progress.addEvents(events, estimatedFinish);
@@ -557,9 +670,18 @@ export async function runJob(opts: RunJobOptions, claimed: Claimed): Promise<Job
     };
     let objectives: { train: TrainObjective | TokenBatch; validation?: TrainObjective | TokenBatch };
     if (data.kind === "dpo") {
-      const dpo = await dpoObjectives(trainedModel, data.train, data.validation, data.hp, data.padId, opts.microBatchSize ?? 4);
+      const dpo = await dpoObjectives(
+        trainedModel,
+        data.train,
+        data.validation,
+        data.hp,
+        data.padId,
+        opts.microBatchSize ?? 4,
+      );
       objectives = dpo;
-      opts.log(`job ${job.id}: reference log-probs of ${data.train.pairs.length + (data.validation?.pairs.length ?? 0)} pairs in ${dpo.referenceMs.toFixed(0)} ms`);
+      opts.log(
+        `job ${job.id}: reference log-probs of ${data.train.pairs.length + (data.validation?.pairs.length ?? 0)} pairs in ${dpo.referenceMs.toFixed(0)} ms`,
+      );
     } else {
       objectives = { train: data.train.batch, validation: data.validation?.batch };
     }
@@ -594,7 +716,10 @@ export async function runJob(opts: RunJobOptions, claimed: Claimed): Promise<Job
       case "paused":
         if (checkpoint) {
           await retry(() =>
-            storeResumeState(opts, job, result.step, checkpoint, { status: "paused", message: `Job paused at step ${result.step}` }),
+            storeResumeState(opts, job, result.step, checkpoint, {
+              status: "paused",
+              message: `Job paused at step ${result.step}`,
+            }),
           );
         }
         await retry(() => releaseJob(db, job.id, opts.workerId));
@@ -619,7 +744,9 @@ export async function runJob(opts: RunJobOptions, claimed: Claimed): Promise<Job
   } catch (err) {
     if (isTransientDatabaseError(err)) {
       // not the job's fault: hand it back (it resumes from its last checkpoint) instead of failing it
-      opts.log(`job ${job.id} interrupted by the database (${(err as Error).message}); handing it back to the queue`);
+      opts.log(
+        `job ${job.id} interrupted by the database (${(err as Error).message}); handing it back to the queue`,
+      );
       await retry(() => releaseJob(db, job.id, opts.workerId)).catch(() => {});
       return "interrupted";
     }

@@ -65,7 +65,9 @@ export async function startWorker(opts: StartWorkerOptions): Promise<RunningWork
         if (!stopping) await sleep();
         continue;
       }
-      log(`worker ${settings.workerId}: claimed ${claimed.job.id}${claimed.takenOver ? " (taken over)" : ""}`);
+      log(
+        `worker ${settings.workerId}: claimed ${claimed.job.id}${claimed.takenOver ? " (taken over)" : ""}`,
+      );
       const outcome = await runJob(
         {
           database,

@@ -26,7 +26,10 @@ export async function ensureProject(db: Database, name: string): Promise<{ id: s
     .insert(projects)
     .values({ id: newId("proj_"), name })
     .onConflictDoNothing({ target: projects.name });
-  const [row] = await db.select({ id: projects.id, name: projects.name }).from(projects).where(eq(projects.name, name));
+  const [row] = await db
+    .select({ id: projects.id, name: projects.name })
+    .from(projects)
+    .where(eq(projects.name, name));
   return row;
 }
 

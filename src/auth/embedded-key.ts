@@ -25,7 +25,8 @@ export async function ensureEmbeddedKey(
 ): Promise<{ key: string; created: boolean; path: string }> {
   const path = embeddedKeyPath(dataDir);
   const stored = readKeyFile(path);
-  if (stored !== null && (await findActiveKey(db, stored)) !== null) return { key: stored, created: false, path };
+  if (stored !== null && (await findActiveKey(db, stored)) !== null)
+    return { key: stored, created: false, path };
   const { key } = await createApiKey(db, { projectName: DEFAULT_PROJECT, source: "embedded" });
   writeFileSync(path, `${key}\n`, { mode: 0o600 });
   return { key, created: true, path };

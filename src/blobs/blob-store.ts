@@ -183,7 +183,11 @@ export async function* readBlob(handle: BlobDatabase, blobId: string): AsyncGene
 export async function appendBlobs(q: Queryable, target: string, sources: string[]): Promise<void> {
   if (sources.length === 0) return;
   const counts = await q
-    .select({ blobId: blobChunks.blobId, n: sql<number>`count(*)::int`, last: sql<number>`max(${blobChunks.seq})` })
+    .select({
+      blobId: blobChunks.blobId,
+      n: sql<number>`count(*)::int`,
+      last: sql<number>`max(${blobChunks.seq})`,
+    })
     .from(blobChunks)
     .where(inArray(blobChunks.blobId, [target, ...sources]))
     .groupBy(blobChunks.blobId);

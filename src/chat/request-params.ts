@@ -371,7 +371,11 @@ export const MAX_CHOICES = 128;
 
 function checkBatch(prompts: unknown[], n: number): void {
   if (prompts.length > MAX_PROMPTS)
-    throw badRequest(`Invalid 'prompt': at most ${MAX_PROMPTS} prompts are allowed per request.`, "prompt", "invalid_value");
+    throw badRequest(
+      `Invalid 'prompt': at most ${MAX_PROMPTS} prompts are allowed per request.`,
+      "prompt",
+      "invalid_value",
+    );
   if (prompts.length * n > MAX_CHOICES)
     throw badRequest(
       `Invalid 'n': ${prompts.length} prompts × n=${n} asks for more than ${MAX_CHOICES} choices in one request.`,

@@ -25,12 +25,14 @@ interface ChatEngine {
 }
 
 async function loadChatEngine(ctx: AppContext): Promise<ChatEngine> {
-  const [{ ChatModelServer }, { openServingSession }, { completeChat }, { completeText }] = await Promise.all([
-    import("./model-server.js"),
-    import("./serving-session.js"),
-    import("./chat-completions.js"),
-    import("./text-completions.js"),
-  ]);
+  const [{ ChatModelServer }, { openServingSession }, { completeChat }, { completeText }] = await Promise.all(
+    [
+      import("./model-server.js"),
+      import("./serving-session.js"),
+      import("./chat-completions.js"),
+      import("./text-completions.js"),
+    ],
+  );
   const server = new ChatModelServer({ adapterCacheSize: ctx.config.adapterCacheSize });
   return { server, openServingSession, completeChat, completeText };
 }

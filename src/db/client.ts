@@ -84,7 +84,10 @@ async function openPglite(dataDir: string | null, loadDataDir?: Blob): Promise<D
   const { drizzle } = await import("drizzle-orm/pglite");
   const { migrate } = await import("drizzle-orm/pglite/migrator");
   if (dataDir !== null) mkdirSync(dataDir, { recursive: true });
-  const client = await PGlite.create({ ...(dataDir === null ? {} : { dataDir }), ...(loadDataDir ? { loadDataDir } : {}) });
+  const client = await PGlite.create({
+    ...(dataDir === null ? {} : { dataDir }),
+    ...(loadDataDir ? { loadDataDir } : {}),
+  });
   const pdb = drizzle({ client, schema });
   await migrate(pdb, { migrationsFolder: MIGRATIONS_DIR });
   return {
@@ -105,7 +108,8 @@ async function openPglite(dataDir: string | null, loadDataDir?: Blob): Promise<D
 function returnLostClients(pool: import("pg").Pool): void {
   const connect = pool.connect.bind(pool) as () => Promise<import("pg").PoolClient>;
   (pool as { connect: unknown }).connect = (callback?: unknown) => {
-    if (callback !== undefined) return (pool.constructor as typeof import("pg").Pool).prototype.connect.call(pool, callback as never);
+    if (callback !== undefined)
+      return (pool.constructor as typeof import("pg").Pool).prototype.connect.call(pool, callback as never);
     return connect().then((client) => {
       const release = client.release.bind(client);
       let released = false;

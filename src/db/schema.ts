@@ -100,9 +100,7 @@ export const files = pgTable(
   },
   (t) => [
     index("files_project_created_idx").on(t.projectId, t.createdAt, t.id),
-    index("files_expires_idx")
-      .on(t.expiresAt)
-      .where(sql`${t.expiresAt} IS NOT NULL`),
+    index("files_expires_idx").on(t.expiresAt).where(sql`${t.expiresAt} IS NOT NULL`),
   ],
 );
 
@@ -323,9 +321,7 @@ export const webhookDeliveries = pgTable(
     finishedAt: timestamp("finished_at", { withTimezone: true, mode: "date" }),
   },
   (t) => [
-    index("webhook_deliveries_due_idx")
-      .on(t.nextAttemptAt)
-      .where(sql`${t.status} = 'pending'`),
+    index("webhook_deliveries_due_idx").on(t.nextAttemptAt).where(sql`${t.status} = 'pending'`),
     index("webhook_deliveries_endpoint_idx").on(t.endpointId),
   ],
 );

@@ -5,7 +5,12 @@
 // speculatively and its verdict is applied once the purpose is known.
 import { createHash, type Hash } from "node:crypto";
 import { ApiError, badRequest } from "../http/api-error.js";
-import { createJsonlValidator, JsonlFatalError, type JsonlSummary, type JsonlValidator } from "./jsonl-validator.js";
+import {
+  createJsonlValidator,
+  JsonlFatalError,
+  type JsonlSummary,
+  type JsonlValidator,
+} from "./jsonl-validator.js";
 
 export interface InspectorLimits {
   maxBytes: number;
@@ -81,7 +86,8 @@ export function createContentInspector(
       }
     },
     finish(finalPurpose) {
-      if (bytes === 0) throw badRequest("The file is empty: upload a file with content.", "file", "empty_file");
+      if (bytes === 0)
+        throw badRequest("The file is empty: upload a file with content.", "file", "empty_file");
       let validation: JsonlSummary | null = null;
       if (finalPurpose === "fine-tune") {
         if (validator) {

@@ -1,7 +1,11 @@
 // expires_after {anchor: "created_at", seconds: 3600..2592000}: a JSON object on /uploads,
 // two form fields `expires_after[anchor]` / `expires_after[seconds]` on multipart /files.
 import { badRequest } from "../http/api-error.js";
-import { BATCH_DEFAULT_EXPIRY_SECONDS, MAX_EXPIRES_AFTER_SECONDS, MIN_EXPIRES_AFTER_SECONDS } from "./purposes.js";
+import {
+  BATCH_DEFAULT_EXPIRY_SECONDS,
+  MAX_EXPIRES_AFTER_SECONDS,
+  MIN_EXPIRES_AFTER_SECONDS,
+} from "./purposes.js";
 
 /** Seconds after creation when the file expires, or null (kept until deleted). */
 export function expirySeconds(
@@ -20,7 +24,13 @@ export function expirySeconds(
     );
   }
   const n = typeof seconds === "number" ? seconds : Number(seconds);
-  if (seconds === undefined || seconds === "" || !Number.isInteger(n) || n < MIN_EXPIRES_AFTER_SECONDS || n > MAX_EXPIRES_AFTER_SECONDS) {
+  if (
+    seconds === undefined ||
+    seconds === "" ||
+    !Number.isInteger(n) ||
+    n < MIN_EXPIRES_AFTER_SECONDS ||
+    n > MAX_EXPIRES_AFTER_SECONDS
+  ) {
     throw badRequest(
       `Invalid value for 'expires_after.seconds': ${JSON.stringify(seconds ?? null)}. It must be an integer between ${MIN_EXPIRES_AFTER_SECONDS} and ${MAX_EXPIRES_AFTER_SECONDS}.`,
       "expires_after.seconds",

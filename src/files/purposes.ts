@@ -3,7 +3,14 @@ export const UPLOAD_PURPOSES = ["assistants", "batch", "fine-tune", "vision", "u
 export type UploadPurpose = (typeof UPLOAD_PURPOSES)[number];
 
 /** Purposes the Uploads API accepts (OpenAI's CreateUploadRequest enum). */
-export const UPLOADS_API_PURPOSES = ["assistants", "batch", "fine-tune", "vision", "user_data", "evals"] as const;
+export const UPLOADS_API_PURPOSES = [
+  "assistants",
+  "batch",
+  "fine-tune",
+  "vision",
+  "user_data",
+  "evals",
+] as const;
 
 export function isUploadPurpose(value: string): value is UploadPurpose {
   return (UPLOAD_PURPOSES as readonly string[]).includes(value);

@@ -9,7 +9,13 @@ import { type BlobWriter, markBlobReady, readBlob, startBlob } from "../blobs/bl
 import { files } from "../db/schema.js";
 import { badRequest, notFound } from "../http/api-error.js";
 import { attachmentDisposition } from "../http/content-disposition.js";
-import { formParts, multipartError, pumpFilePart, skipPart, unstorablePartText } from "../http/multipart-stream.js";
+import {
+  formParts,
+  multipartError,
+  pumpFilePart,
+  skipPart,
+  unstorablePartText,
+} from "../http/multipart-stream.js";
 import { operationSchema } from "../http/openapi-document.js";
 import { toListPage } from "../http/pagination.js";
 import { newId } from "../ids.js";
@@ -24,7 +30,10 @@ export function cleanFilename(raw: string | undefined): string {
   return (name.length > 0 ? name : "upload").slice(0, 255);
 }
 
-export function checkPurpose(purpose: string | undefined, allowed: readonly string[] = UPLOAD_PURPOSES): string {
+export function checkPurpose(
+  purpose: string | undefined,
+  allowed: readonly string[] = UPLOAD_PURPOSES,
+): string {
   if (purpose === undefined || purpose === "") {
     throw badRequest("Missing required parameter: 'purpose'.", "purpose", "missing_required_parameter");
   }
@@ -50,7 +59,11 @@ async function receiveFileForm(
   request: FastifyRequest,
 ): Promise<{ fields: Record<string, string>; file: ReceivedFile | null }> {
   if (!request.isMultipart()) {
-    throw badRequest("POST /v1/files takes multipart/form-data with 'file' and 'purpose'.", null, "invalid_multipart");
+    throw badRequest(
+      "POST /v1/files takes multipart/form-data with 'file' and 'purpose'.",
+      null,
+      "invalid_multipart",
+    );
   }
   const { config, database } = ctx;
   const fields: Record<string, string> = {};
@@ -71,13 +84,16 @@ async function receiveFileForm(
       if (part.fieldname !== "file" || file !== null) {
         await skipPart(part.file);
         refusal ??= badRequest(
-          file !== null ? "Only one 'file' may be uploaded per request." : `Unexpected file field '${part.fieldname}'.`,
+          file !== null
+            ? "Only one 'file' may be uploaded per request."
+            : `Unexpected file field '${part.fieldname}'.`,
           part.fieldname,
         );
         continue;
       }
       // The purpose is known here only if the client sent it before the file.
-      const knownPurpose = fields.purpose !== undefined && isUploadPurpose(fields.purpose) ? fields.purpose : undefined;
+      const knownPurpose =
+        fields.purpose !== undefined && isUploadPurpose(fields.purpose) ? fields.purpose : undefined;
       const limits = {
         maxBytes: config.maxFileBytes,
         maxLineBytes: config.maxLineBytes,
@@ -101,7 +117,9 @@ async function receiveFileForm(
     if (file !== null) await file.writer.finish();
     return { fields, file };
   } catch (err) {
-    await file?.writer.abort().catch((e) => request.log.error({ err: e }, "could not delete a refused upload"));
+    await file?.writer
+      .abort()
+      .catch((e) => request.log.error({ err: e }, "could not delete a refused upload"));
     throw multipartError(err);
   }
 }
@@ -113,9 +131,14 @@ export function registerFileRoutes(app: FastifyInstance, ctx: AppContext): void 
   app.post("/v1/files", async (request) => {
     const { fields, file } = await receiveFileForm(ctx, request);
     try {
-      if (file === null) throw badRequest("Missing required parameter: 'file'.", "file", "missing_required_parameter");
+      if (file === null)
+        throw badRequest("Missing required parameter: 'file'.", "file", "missing_required_parameter");
       const purpose = checkPurpose(fields.purpose);
-      const expiresIn = expirySeconds(purpose, fields["expires_after[anchor]"], fields["expires_after[seconds]"]);
+      const expiresIn = expirySeconds(
+        purpose,
+        fields["expires_after[anchor]"],
+        fields["expires_after[seconds]"],
+      );
       const content = file.inspector.finish(purpose);
       const row = await db.transaction(async (tx) => {
         await markBlobReady(tx, file.writer.blobId);
@@ -167,14 +190,18 @@ export function registerFileRoutes(app: FastifyInstance, ctx: AppContext): void 
     toFileObject(await fileOr404(request)),
   );
 
-  app.get("/v1/files/:file_id/content", { schema: operationSchema("downloadFile") }, async (request, reply) => {
-    const row = await fileOr404(request);
-    reply
-      .header("content-type", "application/octet-stream")
-      .header("content-length", String(row.bytes))
-      .header("content-disposition", attachmentDisposition(row.filename));
-    return reply.send(Readable.from(readBlob(database, row.blobId)));
-  });
+  app.get(
+    "/v1/files/:file_id/content",
+    { schema: operationSchema("downloadFile") },
+    async (request, reply) => {
+      const row = await fileOr404(request);
+      reply
+        .header("content-type", "application/octet-stream")
+        .header("content-length", String(row.bytes))
+        .header("content-disposition", attachmentDisposition(row.filename));
+      return reply.send(Readable.from(readBlob(database, row.blobId)));
+    },
+  );
 
   app.delete("/v1/files/:file_id", { schema: operationSchema("deleteFile") }, async (request) => {
     const { file_id } = request.params as { file_id: string };

@@ -41,7 +41,10 @@ function entryHeader(name: string, size: number, mtime: number): Buffer {
 export function tarArchive(entries: ArchiveEntry[], mtime = Math.floor(Date.now() / 1000)): Uint8Array {
   const parts: Buffer[] = [];
   for (const { name, data } of entries) {
-    parts.push(entryHeader(name, data.length, mtime), Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+    parts.push(
+      entryHeader(name, data.length, mtime),
+      Buffer.from(data.buffer, data.byteOffset, data.byteLength),
+    );
     const pad = (BLOCK - (data.length % BLOCK)) % BLOCK;
     if (pad > 0) parts.push(Buffer.alloc(pad));
   }
@@ -71,7 +74,10 @@ export function readTarArchive(bytes: Uint8Array): ArchiveEntry[] {
 
 /** Archives every file of a folder the engine wrote (saveAdapter / saveFullModel), sorted by name. */
 export async function archiveFolder(dir: string): Promise<Uint8Array> {
-  const names = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name).sort();
+  const names = (await readdir(dir, { withFileTypes: true }))
+    .filter((e) => e.isFile())
+    .map((e) => e.name)
+    .sort();
   const entries: ArchiveEntry[] = [];
   for (const name of names) entries.push({ name, data: await readFile(join(dir, name)) });
   return tarArchive(entries);

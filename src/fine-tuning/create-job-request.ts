@@ -45,20 +45,30 @@ function requiredString(body: Record<string, unknown>, name: string): string {
 
 export function checkMetadata(raw: unknown): Record<string, string> | null {
   if (raw === undefined || raw === null) return null;
-  if (!isPlainObject(raw)) throw badRequest("'metadata' must be an object of string values.", "metadata", "invalid_type");
+  if (!isPlainObject(raw))
+    throw badRequest("'metadata' must be an object of string values.", "metadata", "invalid_type");
   const entries = Object.entries(raw);
-  if (entries.length > 16) throw badRequest("'metadata' may hold at most 16 pairs.", "metadata", "invalid_value");
+  if (entries.length > 16)
+    throw badRequest("'metadata' may hold at most 16 pairs.", "metadata", "invalid_value");
   for (const [k, v] of entries) {
-    if (k.length > 64) throw badRequest(`metadata key '${k.slice(0, 20)}…' is longer than 64 characters.`, "metadata", "invalid_value");
-    if (typeof v !== "string") throw badRequest(`metadata['${k}'] must be a string.`, `metadata.${k}`, "invalid_type");
-    if (v.length > 512) throw badRequest(`metadata['${k}'] is longer than 512 characters.`, `metadata.${k}`, "invalid_value");
+    if (k.length > 64)
+      throw badRequest(
+        `metadata key '${k.slice(0, 20)}…' is longer than 64 characters.`,
+        "metadata",
+        "invalid_value",
+      );
+    if (typeof v !== "string")
+      throw badRequest(`metadata['${k}'] must be a string.`, `metadata.${k}`, "invalid_type");
+    if (v.length > 512)
+      throw badRequest(`metadata['${k}'] is longer than 512 characters.`, `metadata.${k}`, "invalid_value");
   }
   return raw as Record<string, string>;
 }
 
 function checkIntegrations(raw: unknown): unknown[] | null {
   if (raw === undefined || raw === null) return null;
-  if (!Array.isArray(raw)) throw badRequest("'integrations' must be an array.", "integrations", "invalid_type");
+  if (!Array.isArray(raw))
+    throw badRequest("'integrations' must be an array.", "integrations", "invalid_type");
   raw.forEach((item, i) => {
     const ok =
       isPlainObject(item) &&
@@ -81,7 +91,10 @@ function checkMethod(body: Record<string, unknown>): JobMethod {
   const legacy = body.hyperparameters;
   const method = body.method;
   if (method === undefined || method === null) {
-    return { type: "supervised", supervised: { hyperparameters: checkHyperparameters(legacy, "hyperparameters", false) } };
+    return {
+      type: "supervised",
+      supervised: { hyperparameters: checkHyperparameters(legacy, "hyperparameters", false) },
+    };
   }
   if (!isPlainObject(method)) throw badRequest("'method' must be an object.", "method", "invalid_type");
   if (method.type === "reinforcement") {
@@ -100,8 +113,12 @@ function checkMethod(body: Record<string, unknown>): JobMethod {
       );
     }
     const dpo = method.dpo ?? {};
-    if (!isPlainObject(dpo)) throw badRequest("'method.dpo' must be an object.", "method.dpo", "invalid_type");
-    return { type: "dpo", dpo: { hyperparameters: checkDpoHyperparameters(dpo.hyperparameters, "method.dpo.hyperparameters") } };
+    if (!isPlainObject(dpo))
+      throw badRequest("'method.dpo' must be an object.", "method.dpo", "invalid_type");
+    return {
+      type: "dpo",
+      dpo: { hyperparameters: checkDpoHyperparameters(dpo.hyperparameters, "method.dpo.hyperparameters") },
+    };
   }
   if (method.type !== "supervised") {
     throw badRequest(
@@ -111,7 +128,8 @@ function checkMethod(body: Record<string, unknown>): JobMethod {
     );
   }
   const supervised = method.supervised ?? {};
-  if (!isPlainObject(supervised)) throw badRequest("'method.supervised' must be an object.", "method.supervised", "invalid_type");
+  if (!isPlainObject(supervised))
+    throw badRequest("'method.supervised' must be an object.", "method.supervised", "invalid_type");
   const fromMethod = supervised.hyperparameters;
   if (legacy !== undefined && legacy !== null && fromMethod !== undefined && fromMethod !== null) {
     throw badRequest(
@@ -144,7 +162,10 @@ export function parseCreateJobRequest(body: unknown): CreateJobRequest {
     );
   }
   const seedRaw = body.seed ?? null;
-  if (seedRaw !== null && !(Number.isInteger(seedRaw) && (seedRaw as number) >= 0 && (seedRaw as number) <= MAX_SEED)) {
+  if (
+    seedRaw !== null &&
+    !(Number.isInteger(seedRaw) && (seedRaw as number) >= 0 && (seedRaw as number) <= MAX_SEED)
+  ) {
     throw badRequest(`'seed' must be an integer from 0 to ${MAX_SEED}.`, "seed", "invalid_value");
   }
   return {

@@ -43,7 +43,8 @@ export function checkHyperparameters(
   allowExtensions: boolean,
 ): HyperparametersInput {
   if (raw === undefined || raw === null) return {};
-  if (!isPlainObject(raw)) throw badRequest(`'${paramPrefix}' must be an object.`, paramPrefix, "invalid_type");
+  if (!isPlainObject(raw))
+    throw badRequest(`'${paramPrefix}' must be an object.`, paramPrefix, "invalid_type");
   const allowed: readonly string[] = allowExtensions ? [...OPENAI_KEYS, ...EXTENSION_KEYS] : OPENAI_KEYS;
   for (const key of Object.keys(raw)) {
     if (!allowed.includes(key)) {
@@ -57,7 +58,11 @@ export function checkHyperparameters(
   for (const key of OPENAI_KEYS) {
     const v = raw[key];
     if (v !== undefined && v !== "auto" && typeof v !== "number") {
-      throw badRequest(`'${paramPrefix}.${key}' must be "auto" or a number.`, `${paramPrefix}.${key}`, "invalid_type");
+      throw badRequest(
+        `'${paramPrefix}.${key}' must be "auto" or a number.`,
+        `${paramPrefix}.${key}`,
+        "invalid_type",
+      );
     }
   }
   for (const key of ["packing", "full_finetune"] as const) {
@@ -72,7 +77,11 @@ export function checkHyperparameters(
     resolveHyperparameters(input, 100);
   } catch (err) {
     if (err instanceof HyperparameterError) {
-      throw badRequest(`Invalid value for '${paramPrefix}.${err.param}': ${err.message}.`, `${paramPrefix}.${err.param}`, "invalid_value");
+      throw badRequest(
+        `Invalid value for '${paramPrefix}.${err.param}': ${err.message}.`,
+        `${paramPrefix}.${err.param}`,
+        "invalid_value",
+      );
     }
     throw err;
   }
@@ -85,8 +94,13 @@ const DPO_KEYS = ["beta", "loss_type", "rpo_alpha"] as const;
 /** Checks `method.dpo.hyperparameters` and returns it as the engine's input. */
 export function checkDpoHyperparameters(raw: unknown, paramPrefix: string): DpoHyperparametersInput {
   if (raw === undefined || raw === null) return {};
-  if (!isPlainObject(raw)) throw badRequest(`'${paramPrefix}' must be an object.`, paramPrefix, "invalid_type");
-  const allowed: readonly string[] = [...OPENAI_KEYS, ...EXTENSION_KEYS.filter((k) => k !== "packing"), ...DPO_KEYS];
+  if (!isPlainObject(raw))
+    throw badRequest(`'${paramPrefix}' must be an object.`, paramPrefix, "invalid_type");
+  const allowed: readonly string[] = [
+    ...OPENAI_KEYS,
+    ...EXTENSION_KEYS.filter((k) => k !== "packing"),
+    ...DPO_KEYS,
+  ];
   for (const key of Object.keys(raw)) {
     if (!allowed.includes(key)) {
       throw badRequest(
@@ -99,18 +113,30 @@ export function checkDpoHyperparameters(raw: unknown, paramPrefix: string): DpoH
   for (const key of [...OPENAI_KEYS, "beta"]) {
     const v = raw[key];
     if (v !== undefined && v !== "auto" && typeof v !== "number") {
-      throw badRequest(`'${paramPrefix}.${key}' must be "auto" or a number.`, `${paramPrefix}.${key}`, "invalid_type");
+      throw badRequest(
+        `'${paramPrefix}.${key}' must be "auto" or a number.`,
+        `${paramPrefix}.${key}`,
+        "invalid_type",
+      );
     }
   }
   if (raw.full_finetune !== undefined && typeof raw.full_finetune !== "boolean") {
-    throw badRequest(`'${paramPrefix}.full_finetune' must be a boolean.`, `${paramPrefix}.full_finetune`, "invalid_type");
+    throw badRequest(
+      `'${paramPrefix}.full_finetune' must be a boolean.`,
+      `${paramPrefix}.full_finetune`,
+      "invalid_type",
+    );
   }
   const input = raw as DpoHyperparametersInput;
   try {
     resolveDpoHyperparameters(input, 100);
   } catch (err) {
     if (err instanceof HyperparameterError) {
-      throw badRequest(`Invalid value for '${paramPrefix}.${err.param}': ${err.message}.`, `${paramPrefix}.${err.param}`, "invalid_value");
+      throw badRequest(
+        `Invalid value for '${paramPrefix}.${err.param}': ${err.message}.`,
+        `${paramPrefix}.${err.param}`,
+        "invalid_value",
+      );
     }
     throw err;
   }

@@ -19,19 +19,23 @@ export interface NewEvent {
 
 export async function addEvents(q: Queryable, jobId: string, events: NewEvent[]): Promise<void> {
   if (events.length === 0) return;
-  await q.insert(fineTuningJobEvents).values(
-    events.map((e) => ({
-      id: e.id ?? newEventId(),
-      jobId,
-      level: e.level ?? "info",
-      message: e.message,
-      type: e.type ?? "message",
-      data: e.data ?? null,
-    })),
-  ).onConflictDoNothing({ target: fineTuningJobEvents.id });
+  await q
+    .insert(fineTuningJobEvents)
+    .values(
+      events.map((e) => ({
+        id: e.id ?? newEventId(),
+        jobId,
+        level: e.level ?? "info",
+        message: e.message,
+        type: e.type ?? "message",
+        data: e.data ?? null,
+      })),
+    )
+    .onConflictDoNothing({ target: fineTuningJobEvents.id });
 }
 
-export const addEvent = (q: Queryable, jobId: string, event: NewEvent): Promise<void> => addEvents(q, jobId, [event]);
+export const addEvent = (q: Queryable, jobId: string, event: NewEvent): Promise<void> =>
+  addEvents(q, jobId, [event]);
 
 async function seqOf(q: Queryable, jobId: string, eventId: string): Promise<number | null> {
   const [row] = await q
@@ -42,7 +46,11 @@ async function seqOf(q: Queryable, jobId: string, eventId: string): Promise<numb
 }
 
 /** Newest first; up to limit + 1 rows (the extra one says has_more). */
-export async function listEvents(q: Queryable, jobId: string, opts: { after?: string; limit: number }): Promise<EventRow[]> {
+export async function listEvents(
+  q: Queryable,
+  jobId: string,
+  opts: { after?: string; limit: number },
+): Promise<EventRow[]> {
   const conditions = [eq(fineTuningJobEvents.jobId, jobId)];
   if (opts.after !== undefined) {
     const seq = await seqOf(q, jobId, opts.after);
@@ -58,7 +66,12 @@ export async function listEvents(q: Queryable, jobId: string, opts: { after?: st
 }
 
 /** Oldest first, strictly after `afterSeq` (the live stream). */
-export async function eventsSince(q: Queryable, jobId: string, afterSeq: number, limit = 500): Promise<EventRow[]> {
+export async function eventsSince(
+  q: Queryable,
+  jobId: string,
+  afterSeq: number,
+  limit = 500,
+): Promise<EventRow[]> {
   return q
     .select()
     .from(fineTuningJobEvents)
@@ -68,7 +81,11 @@ export async function eventsSince(q: Queryable, jobId: string, afterSeq: number,
 }
 
 /** The seq of a Last-Event-ID, or 0 (from the start) when it is unknown. */
-export async function streamStart(q: Queryable, jobId: string, lastEventId: string | undefined): Promise<number> {
+export async function streamStart(
+  q: Queryable,
+  jobId: string,
+  lastEventId: string | undefined,
+): Promise<number> {
   if (!lastEventId) return 0;
   return (await seqOf(q, jobId, lastEventId)) ?? 0;
 }

@@ -7,7 +7,12 @@ export const newEventId = (): string => `ftevent-${randomAlphanumeric(24)}`;
 export const newCheckpointId = (): string => `ftckpt_${randomAlphanumeric(24)}`;
 
 /** The owner segment is the project id: project names are the operator's and may change. */
-export function tunedModelName(baseModel: string, projectId: string, suffix: string | null, jobId: string): string {
+export function tunedModelName(
+  baseModel: string,
+  projectId: string,
+  suffix: string | null,
+  jobId: string,
+): string {
   return `ft:${baseModel}:${projectId}:${suffix ?? ""}:${jobId}`;
 }
 

@@ -25,9 +25,14 @@ export interface Claimed {
 /** How long the api's own validation step has before a worker takes a new job over. */
 export const VALIDATION_FALLBACK_SECONDS = 15;
 
-const leaseEnd = (leaseSeconds: number) => sql`now() + make_interval(secs => ${leaseSeconds}::double precision)`;
+const leaseEnd = (leaseSeconds: number) =>
+  sql`now() + make_interval(secs => ${leaseSeconds}::double precision)`;
 
-export async function claimJob(q: Queryable, workerId: string, leaseSeconds: number): Promise<Claimed | null> {
+export async function claimJob(
+  q: Queryable,
+  workerId: string,
+  leaseSeconds: number,
+): Promise<Claimed | null> {
   const t = fineTuningJobs;
   // The CTE keeps the previous owner for the "taken over" event; the UPDATE is the claim.
   const rows = await q.execute(sql`
@@ -47,7 +52,8 @@ export async function claimJob(q: Queryable, workerId: string, leaseSeconds: num
       status = CASE WHEN ${t.status} = 'validating_files' THEN 'validating_files' ELSE 'running' END
     FROM candidate WHERE ${t.id} = candidate.id
     RETURNING ${t.id} AS id, candidate.old_status AS old_status, candidate.old_worker AS old_worker`);
-  const raw = (rows as unknown as { rows: { id: string; old_status: string; old_worker: string | null }[] }).rows;
+  const raw = (rows as unknown as { rows: { id: string; old_status: string; old_worker: string | null }[] })
+    .rows;
   if (!raw || raw.length === 0) return null;
   const [job] = await q.select().from(t).where(eq(t.id, raw[0].id));
   return {
@@ -59,7 +65,12 @@ export async function claimJob(q: Queryable, workerId: string, leaseSeconds: num
 }
 
 /** Renews the lease; returns the job's status, or null when this worker no longer owns it. */
-export async function renewLease(q: Queryable, jobId: string, workerId: string, leaseSeconds: number): Promise<JobStatus | null> {
+export async function renewLease(
+  q: Queryable,
+  jobId: string,
+  workerId: string,
+  leaseSeconds: number,
+): Promise<JobStatus | null> {
   const [row] = await q
     .update(fineTuningJobs)
     .set({ leaseExpiresAt: leaseEnd(leaseSeconds) })

@@ -22,7 +22,12 @@ export async function notifyWorkers(q: Queryable, jobId: string): Promise<void> 
 }
 
 /** `baseModel`: the base under MODELS_DIR when `req.model` is a tuned model (fine-tuning a fine-tuned model). */
-export async function createJob(db: Database, projectId: string, req: CreateJobRequest, baseModel: string | null = null): Promise<JobRow> {
+export async function createJob(
+  db: Database,
+  projectId: string,
+  req: CreateJobRequest,
+  baseModel: string | null = null,
+): Promise<JobRow> {
   return db.transaction(async (tx) => {
     const [row] = await tx
       .insert(fineTuningJobs)
@@ -94,22 +99,45 @@ export async function listJobs(db: Database, projectId: string, q: JobListQuery)
 }
 
 /** The answer when a guarded transition matched nothing: 404, or 400 naming the status. */
-async function transitionRefused(db: Database, projectId: string, id: string, action: string): Promise<never> {
+async function transitionRefused(
+  db: Database,
+  projectId: string,
+  id: string,
+  action: string,
+): Promise<never> {
   const row = await jobOr404(db, projectId, id);
-  throw badRequest(`Job ${id} cannot be ${action}: its status is '${row.status}'.`, "fine_tuning_job_id", "invalid_job_status");
+  throw badRequest(
+    `Job ${id} cannot be ${action}: its status is '${row.status}'.`,
+    "fine_tuning_job_id",
+    "invalid_job_status",
+  );
 }
 
 const ACTIVE: JobStatus[] = ["validating_files", "queued", "running", "paused"];
 
 export async function cancelJob(db: Database, projectId: string, id: string): Promise<JobRow> {
   const row = await db.transaction(async (tx) => {
-    const guard = and(eq(fineTuningJobs.id, id), eq(fineTuningJobs.projectId, projectId), inArray(fineTuningJobs.status, ACTIVE));
+    const guard = and(
+      eq(fineTuningJobs.id, id),
+      eq(fineTuningJobs.projectId, projectId),
+      inArray(fineTuningJobs.status, ACTIVE),
+    );
     // locked, so a worker storing a checkpoint right now waits, then sees the job cancelled
-    const [current] = await tx.select({ resumeBlobId: fineTuningJobs.resumeBlobId }).from(fineTuningJobs).where(guard).for("update");
+    const [current] = await tx
+      .select({ resumeBlobId: fineTuningJobs.resumeBlobId })
+      .from(fineTuningJobs)
+      .where(guard)
+      .for("update");
     if (!current) return undefined;
     const [updated] = await tx
       .update(fineTuningJobs)
-      .set({ status: "cancelled", finishedAt: sql`now()`, estimatedFinish: null, resumeBlobId: null, resumeStep: null })
+      .set({
+        status: "cancelled",
+        finishedAt: sql`now()`,
+        estimatedFinish: null,
+        resumeBlobId: null,
+        resumeStep: null,
+      })
       .where(guard)
       .returning();
     // a cancelled job is never resumed: its resume state goes (its checkpoints stay usable)
@@ -135,7 +163,8 @@ export async function pauseJob(db: Database, projectId: string, id: string): Pro
         ),
       )
       .returning();
-    if (updated) await addEvent(tx, id, { message: "Pause requested: the job checkpoints at its next step and pauses" });
+    if (updated)
+      await addEvent(tx, id, { message: "Pause requested: the job checkpoints at its next step and pauses" });
     return updated;
   });
   return row ?? transitionRefused(db, projectId, id, "paused");
@@ -146,7 +175,13 @@ export async function resumeJob(db: Database, projectId: string, id: string): Pr
     const [updated] = await tx
       .update(fineTuningJobs)
       .set({ status: "queued" })
-      .where(and(eq(fineTuningJobs.id, id), eq(fineTuningJobs.projectId, projectId), eq(fineTuningJobs.status, "paused")))
+      .where(
+        and(
+          eq(fineTuningJobs.id, id),
+          eq(fineTuningJobs.projectId, projectId),
+          eq(fineTuningJobs.status, "paused"),
+        ),
+      )
       .returning();
     if (updated) {
       await addEvent(tx, id, { message: "Job resumed: queued to continue from its latest checkpoint" });
@@ -158,7 +193,11 @@ export async function resumeJob(db: Database, projectId: string, id: string): Pr
 }
 
 /** Newest (highest step) first; the API shows the last three, as OpenAI does. */
-export async function listCheckpoints(q: Queryable, jobId: string, opts: { after?: string; limit: number }): Promise<CheckpointRow[]> {
+export async function listCheckpoints(
+  q: Queryable,
+  jobId: string,
+  opts: { after?: string; limit: number },
+): Promise<CheckpointRow[]> {
   const newest = await q
     .select()
     .from(fineTuningCheckpoints)

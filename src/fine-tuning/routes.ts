@@ -48,7 +48,10 @@ async function checkModel(ctx: AppContext, projectId: string, id: string): Promi
   try {
     parseModelConfig(JSON.parse(await readFile(join(model.dir, "config.json"), "utf8")));
   } catch (err) {
-    const why = err instanceof UnsupportedModelError ? err.message : `config.json cannot be read (${(err as Error).message})`;
+    const why =
+      err instanceof UnsupportedModelError
+        ? err.message
+        : `config.json cannot be read (${(err as Error).message})`;
     throw badRequest(`Model '${id}' cannot be fine-tuned: ${why}`, "model", "unsupported_model");
   }
   if (parent?.fullFinetune) {
@@ -61,7 +64,12 @@ async function checkModel(ctx: AppContext, projectId: string, id: string): Promi
   return baseId;
 }
 
-async function checkTrainingFile(ctx: AppContext, projectId: string, id: string, param: string): Promise<void> {
+async function checkTrainingFile(
+  ctx: AppContext,
+  projectId: string,
+  id: string,
+  param: string,
+): Promise<void> {
   const file = await findFile(ctx.database.db, projectId, id);
   if (!file) throw badRequest(`Invalid file id '${id}': no such file.`, param, "invalid_file_id");
   if (file.purpose !== "fine-tune") {
@@ -73,14 +81,25 @@ async function checkTrainingFile(ctx: AppContext, projectId: string, id: string,
   }
 }
 
-export async function checkCreate(ctx: AppContext, projectId: string, req: CreateJobRequest): Promise<string> {
+export async function checkCreate(
+  ctx: AppContext,
+  projectId: string,
+  req: CreateJobRequest,
+): Promise<string> {
   const baseModel = await checkModel(ctx, projectId, req.model);
   await checkTrainingFile(ctx, projectId, req.trainingFile, "training_file");
-  if (req.validationFile !== null) await checkTrainingFile(ctx, projectId, req.validationFile, "validation_file");
+  if (req.validationFile !== null)
+    await checkTrainingFile(ctx, projectId, req.validationFile, "validation_file");
   return baseModel;
 }
 
-function sendAdapter(ctx: AppContext, reply: import("fastify").FastifyReply, blobId: string, bytes: number, name: string) {
+function sendAdapter(
+  ctx: AppContext,
+  reply: import("fastify").FastifyReply,
+  blobId: string,
+  bytes: number,
+  name: string,
+) {
   reply
     .header("content-type", "application/x-tar")
     .header("content-length", String(bytes))
@@ -90,7 +109,8 @@ function sendAdapter(ctx: AppContext, reply: import("fastify").FastifyReply, blo
 
 export function registerFineTuningRoutes(app: FastifyInstance, ctx: AppContext): void {
   const { db } = ctx.database;
-  const jobParam = (request: FastifyRequest) => (request.params as { fine_tuning_job_id: string }).fine_tuning_job_id;
+  const jobParam = (request: FastifyRequest) =>
+    (request.params as { fine_tuning_job_id: string }).fine_tuning_job_id;
 
   // The files are validated after the answer (which says `validating_files`, as OpenAI's does);
   // close waits for the validations still running, so none outlives the database.
@@ -101,7 +121,12 @@ export function registerFineTuningRoutes(app: FastifyInstance, ctx: AppContext):
   const validateAfterReply = (job: JobRow) => {
     const done = new Promise<void>((resolve) => setImmediate(resolve))
       .then(() => validateJobFiles(db, job))
-      .catch((err: unknown) => app.log.error({ err, job: job.id }, "validating the files of a new job failed; a worker will validate them"))
+      .catch((err: unknown) =>
+        app.log.error(
+          { err, job: job.id },
+          "validating the files of a new job failed; a worker will validate them",
+        ),
+      )
       .finally(() => validations.delete(done));
     validations.add(done);
   };
@@ -127,23 +152,36 @@ export function registerFineTuningRoutes(app: FastifyInstance, ctx: AppContext):
   app.get("/v1/fine_tuning/jobs", { schema: operationSchema("listFineTuningJobs") }, async (request) => {
     const q = request.query as { after?: string; limit?: number; metadata?: unknown };
     const limit = q.limit ?? 20;
-    const metadata = q.metadata === "null" ? null : q.metadata === undefined ? undefined : checkMetadata(q.metadata) ?? undefined;
+    const metadata =
+      q.metadata === "null"
+        ? null
+        : q.metadata === undefined
+          ? undefined
+          : (checkMetadata(q.metadata) ?? undefined);
     const rows = await listJobs(db, request.projectId, { after: q.after, limit, metadata });
     const page = toListPage(rows.map(toJobObject), limit);
     return { object: page.object, data: page.data, has_more: page.has_more };
   });
 
-  app.get("/v1/fine_tuning/jobs/:fine_tuning_job_id", { schema: operationSchema("retrieveFineTuningJob") }, async (request) =>
-    toJobObject(await jobOr404(db, request.projectId, jobParam(request))),
+  app.get(
+    "/v1/fine_tuning/jobs/:fine_tuning_job_id",
+    { schema: operationSchema("retrieveFineTuningJob") },
+    async (request) => toJobObject(await jobOr404(db, request.projectId, jobParam(request))),
   );
-  app.post("/v1/fine_tuning/jobs/:fine_tuning_job_id/cancel", { schema: operationSchema("cancelFineTuningJob") }, async (request) =>
-    toJobObject(await cancelJob(db, request.projectId, jobParam(request))),
+  app.post(
+    "/v1/fine_tuning/jobs/:fine_tuning_job_id/cancel",
+    { schema: operationSchema("cancelFineTuningJob") },
+    async (request) => toJobObject(await cancelJob(db, request.projectId, jobParam(request))),
   );
-  app.post("/v1/fine_tuning/jobs/:fine_tuning_job_id/pause", { schema: operationSchema("pauseFineTuningJob") }, async (request) =>
-    toJobObject(await pauseJob(db, request.projectId, jobParam(request))),
+  app.post(
+    "/v1/fine_tuning/jobs/:fine_tuning_job_id/pause",
+    { schema: operationSchema("pauseFineTuningJob") },
+    async (request) => toJobObject(await pauseJob(db, request.projectId, jobParam(request))),
   );
-  app.post("/v1/fine_tuning/jobs/:fine_tuning_job_id/resume", { schema: operationSchema("resumeFineTuningJob") }, async (request) =>
-    toJobObject(await resumeJob(db, request.projectId, jobParam(request))),
+  app.post(
+    "/v1/fine_tuning/jobs/:fine_tuning_job_id/resume",
+    { schema: operationSchema("resumeFineTuningJob") },
+    async (request) => toJobObject(await resumeJob(db, request.projectId, jobParam(request))),
   );
 
   app.get(
@@ -154,10 +192,19 @@ export function registerFineTuningRoutes(app: FastifyInstance, ctx: AppContext):
       const q = request.query as { after?: string; limit?: number; stream?: boolean };
       if (q.stream) {
         const lastEventId = request.headers["last-event-id"];
-        return streamJobEvents(ctx, request, reply, job.id, typeof lastEventId === "string" ? lastEventId : undefined);
+        return streamJobEvents(
+          ctx,
+          request,
+          reply,
+          job.id,
+          typeof lastEventId === "string" ? lastEventId : undefined,
+        );
       }
       const limit = q.limit ?? 20;
-      const page = toListPage((await listEvents(db, job.id, { after: q.after, limit })).map(toEventObject), limit);
+      const page = toListPage(
+        (await listEvents(db, job.id, { after: q.after, limit })).map(toEventObject),
+        limit,
+      );
       return { object: page.object, data: page.data, has_more: page.has_more };
     },
   );
@@ -169,7 +216,10 @@ export function registerFineTuningRoutes(app: FastifyInstance, ctx: AppContext):
       const job = await jobOr404(db, request.projectId, jobParam(request));
       const q = request.query as { after?: string; limit?: number };
       const limit = q.limit ?? 10;
-      return toListPage((await listCheckpoints(db, job.id, { after: q.after, limit })).map(toCheckpointObject), limit);
+      return toListPage(
+        (await listCheckpoints(db, job.id, { after: q.after, limit })).map(toCheckpointObject),
+        limit,
+      );
     },
   );
 
@@ -183,13 +233,22 @@ export function registerFineTuningRoutes(app: FastifyInstance, ctx: AppContext):
             .select({ blobId: fineTunedModels.adapterBlobId, bytes: blobs.bytes })
             .from(fineTunedModels)
             .innerJoin(blobs, eq(blobs.id, fineTunedModels.adapterBlobId))
-            .where(and(eq(fineTunedModels.id, job.fineTunedModel), eq(fineTunedModels.projectId, request.projectId)))
+            .where(
+              and(
+                eq(fineTunedModels.id, job.fineTunedModel),
+                eq(fineTunedModels.projectId, request.projectId),
+              ),
+            )
         : [];
       if (!model) {
-        throw new ApiError(404, `Job ${job.id} has no fine-tuned model (status '${job.status}', or the model was deleted).`, {
-          param: "fine_tuning_job_id",
-          code: "model_not_found",
-        });
+        throw new ApiError(
+          404,
+          `Job ${job.id} has no fine-tuned model (status '${job.status}', or the model was deleted).`,
+          {
+            param: "fine_tuning_job_id",
+            code: "model_not_found",
+          },
+        );
       }
       return sendAdapter(ctx, reply, model.blobId, model.bytes, job.fineTunedModel!);
     },
@@ -204,19 +263,31 @@ export function registerFineTuningRoutes(app: FastifyInstance, ctx: AppContext):
         ? await db
             .select({ blobId: fineTunedModels.adapterBlobId, baseModel: fineTunedModels.baseModel })
             .from(fineTunedModels)
-            .where(and(eq(fineTunedModels.id, job.fineTunedModel), eq(fineTunedModels.projectId, request.projectId)))
+            .where(
+              and(
+                eq(fineTunedModels.id, job.fineTunedModel),
+                eq(fineTunedModels.projectId, request.projectId),
+              ),
+            )
         : [];
       if (!model) {
-        throw new ApiError(404, `Job ${job.id} has no fine-tuned model (status '${job.status}', or the model was deleted).`, {
-          param: "fine_tuning_job_id",
-          code: "model_not_found",
-        });
+        throw new ApiError(
+          404,
+          `Job ${job.id} has no fine-tuned model (status '${job.status}', or the model was deleted).`,
+          {
+            param: "fine_tuning_job_id",
+            code: "model_not_found",
+          },
+        );
       }
       const archive = await mergedModelArchive(ctx, model.baseModel, model.blobId);
       return reply
         .header("content-type", "application/x-tar")
         .header("content-length", String(archive.length))
-        .header("content-disposition", attachmentDisposition(`${job.fineTunedModel!.replace(/[^A-Za-z0-9._-]/g, "_")}-merged.tar`))
+        .header(
+          "content-disposition",
+          attachmentDisposition(`${job.fineTunedModel!.replace(/[^A-Za-z0-9._-]/g, "_")}-merged.tar`),
+        )
         .send(Buffer.from(archive.buffer, archive.byteOffset, archive.byteLength));
     },
   );

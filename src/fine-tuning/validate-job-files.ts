@@ -54,7 +54,10 @@ async function fileProblem(
   if (!file) return missingFileError(fileId, param);
   const summary = file.validation as JsonlSummary | null;
   if (!summary) return "unknown";
-  return formatError(summary.format, param, methodType) ?? datasetError(summaryCounts(summary), param, maxSeqLength);
+  return (
+    formatError(summary.format, param, methodType) ??
+    datasetError(summaryCounts(summary), param, maxSeqLength)
+  );
 }
 
 /** The job's verdict, written with its events; the job is untouched when it left `validating_files`. */
@@ -74,7 +77,11 @@ export async function validateJobFiles(db: Database, job: JobRow): Promise<Files
       break;
     }
   }
-  const guard = and(eq(fineTuningJobs.id, job.id), eq(fineTuningJobs.status, "validating_files"), isNull(fineTuningJobs.workerId));
+  const guard = and(
+    eq(fineTuningJobs.id, job.id),
+    eq(fineTuningJobs.status, "validating_files"),
+    isNull(fineTuningJobs.workerId),
+  );
   return db.transaction(async (tx) => {
     if (problem) {
       const [row] = await tx
@@ -87,7 +94,11 @@ export async function validateJobFiles(db: Database, job: JobRow): Promise<Files
       await enqueueJobWebhookEvent(tx, job, "fine_tuning.job.failed");
       return "failed";
     }
-    const [row] = await tx.update(fineTuningJobs).set({ status: "queued" }).where(guard).returning({ id: fineTuningJobs.id });
+    const [row] = await tx
+      .update(fineTuningJobs)
+      .set({ status: "queued" })
+      .where(guard)
+      .returning({ id: fineTuningJobs.id });
     if (!row) return "unchanged";
     await addEvent(tx, job.id, { message: "Files validated, moving job to queued state" });
     await notifyWorkers(tx, job.id);

@@ -29,7 +29,11 @@ export class ApiError extends Error {
 }
 
 /** 400 invalid_request_error; also used for non-retriable conflicts (never 409: the SDK retries 409). */
-export function badRequest(message: string, param: string | null = null, code: string | null = null): ApiError {
+export function badRequest(
+  message: string,
+  param: string | null = null,
+  code: string | null = null,
+): ApiError {
   return new ApiError(400, message, { param, code });
 }
 

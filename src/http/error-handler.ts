@@ -14,7 +14,8 @@ interface AjvError {
 /** "body/expires_after/seconds" + missing "x" → "expires_after.seconds.x" */
 function paramOf(context: string | undefined, e: AjvError): string | null {
   const path = (e.instancePath ?? "").split("/").filter(Boolean);
-  if (e.keyword === "required" && typeof e.params?.missingProperty === "string") path.push(e.params.missingProperty);
+  if (e.keyword === "required" && typeof e.params?.missingProperty === "string")
+    path.push(e.params.missingProperty);
   if (e.keyword === "additionalProperties" && typeof e.params?.additionalProperty === "string") {
     path.push(e.params.additionalProperty);
   }
@@ -48,7 +49,9 @@ function describeFailure(e: AjvError, param: string | null): string {
     case "anyOf":
     case "oneOf": {
       const description = typeof e.parentSchema?.description === "string" ? e.parentSchema.description : null;
-      const expected = description ? description.replace(/^./, (c) => c.toLowerCase()).replace(/\.$/, "") : null;
+      const expected = description
+        ? description.replace(/^./, (c) => c.toLowerCase()).replace(/\.$/, "")
+        : null;
       return `Invalid value for '${param}': ${expected ? `expected ${expected}` : "it has none of the allowed forms"}.`;
     }
     default:
@@ -62,7 +65,8 @@ function validationError(err: FastifyError): ApiError {
   const param = paramOf(err.validationContext, first);
   let message: string;
   if (first.keyword === "required") message = `Missing required parameter: '${param}'.`;
-  else if (first.keyword === "additionalProperties") message = `Unrecognized request argument supplied: ${param}`;
+  else if (first.keyword === "additionalProperties")
+    message = `Unrecognized request argument supplied: ${param}`;
   else if (first.keyword === "enum" && Array.isArray(first.params?.allowedValues)) {
     message = `Invalid value for '${param}': must be one of ${(first.params.allowedValues as unknown[]).map((v) => `'${v}'`).join(", ")}.`;
   } else message = describeFailure(first, param ?? err.validationContext ?? null);
@@ -84,18 +88,26 @@ export function toApiError(err: unknown): ApiError {
       return new ApiError(400, "We could not parse the JSON body of your request.", { code: "invalid_json" });
   }
   if (e instanceof SyntaxError && (e as FastifyError).statusCode === 400) {
-    return new ApiError(400, `We could not parse the JSON body of your request: ${e.message}`, { code: "invalid_json" });
+    return new ApiError(400, `We could not parse the JSON body of your request: ${e.message}`, {
+      code: "invalid_json",
+    });
   }
   const status = typeof e?.statusCode === "number" ? e.statusCode : 500;
   if (status >= 400 && status < 500) return new ApiError(status, e.message, { code: e.code ?? null });
-  return new ApiError(500, "The server had an error while processing your request.", { type: "server_error" });
+  return new ApiError(500, "The server had an error while processing your request.", {
+    type: "server_error",
+  });
 }
 
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err, request, reply) => {
     const apiError = toApiError(err);
     if (apiError.status >= 500) request.log.error({ err }, "request failed");
-    else request.log.info({ status: apiError.status, code: apiError.code, param: apiError.param }, apiError.message);
+    else
+      request.log.info(
+        { status: apiError.status, code: apiError.code, param: apiError.param },
+        apiError.message,
+      );
     return reply.status(apiError.status).type("application/json").send(apiError.toEnvelope());
   });
   app.setNotFoundHandler((request, reply) => {

@@ -17,7 +17,15 @@ export function openApiDocument(): JsonObject {
 }
 
 // OpenAPI-only keywords that a JSON Schema validator does not know (ajv would warn or refuse).
-const OPENAPI_ONLY = new Set(["example", "discriminator", "xml", "externalDocs", "deprecated", "readOnly", "writeOnly"]);
+const OPENAPI_ONLY = new Set([
+  "example",
+  "discriminator",
+  "xml",
+  "externalDocs",
+  "deprecated",
+  "readOnly",
+  "writeOnly",
+]);
 // Formats that only describe transport (ajv-formats has no checker for them).
 const DESCRIPTIVE_FORMATS = new Set(["binary", "unixtime", "int64", "int32"]);
 
@@ -38,7 +46,8 @@ function toJsonSchema(doc: JsonObject, node: Json, seen: string[] = []): Json {
   if (Array.isArray(node)) return node.map((n) => toJsonSchema(doc, n, seen));
   if (node === null || typeof node !== "object") return node;
   if (typeof node.$ref === "string") {
-    if (seen.includes(node.$ref)) throw new Error(`openapi.yaml: recursive $ref ${node.$ref} is not supported`);
+    if (seen.includes(node.$ref))
+      throw new Error(`openapi.yaml: recursive $ref ${node.$ref} is not supported`);
     return toJsonSchema(doc, resolveRef(doc, node.$ref), [...seen, node.$ref]);
   }
   const out: JsonObject = {};

@@ -24,7 +24,9 @@ const SEGMENT = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 /** `name` or `org/name`, each segment a plain file name (no `.`/`..`, no hidden folders). */
 export function isValidModelId(id: string): boolean {
   const segments = id.split("/");
-  return segments.length >= 1 && segments.length <= 2 && segments.every((s) => SEGMENT.test(s) && !/^\.+$/.test(s));
+  return (
+    segments.length >= 1 && segments.length <= 2 && segments.every((s) => SEGMENT.test(s) && !/^\.+$/.test(s))
+  );
 }
 
 async function isModelFolder(dir: string): Promise<boolean> {

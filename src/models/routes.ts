@@ -5,7 +5,13 @@ import type { AppContext } from "../app-context.js";
 import { ApiError } from "../http/api-error.js";
 import { operationSchema } from "../http/openapi-document.js";
 import { findBaseModel, listBaseModels, toModelObject } from "./base-models.js";
-import { deleteTunedModel, findTunedModel, isTunedModelId, listTunedModels, tunedToModelObject } from "./tuned-models.js";
+import {
+  deleteTunedModel,
+  findTunedModel,
+  isTunedModelId,
+  listTunedModels,
+  tunedToModelObject,
+} from "./tuned-models.js";
 
 function modelNotFound(id: string): ApiError {
   return new ApiError(404, `The model '${id}' does not exist or you do not have access to it.`, {
@@ -48,7 +54,10 @@ export function registerModelRoutes(app: FastifyInstance, ctx: AppContext): void
     const id = (request.params as { model: string }).model;
     if (!isTunedModelId(id)) {
       if (await findBaseModel(ctx.config, id)) {
-        throw new ApiError(400, `The model '${id}' is a base model and cannot be deleted.`, { param: "model", code: "invalid_model" });
+        throw new ApiError(400, `The model '${id}' is a base model and cannot be deleted.`, {
+          param: "model",
+          code: "invalid_model",
+        });
       }
       throw modelNotFound(id);
     }

@@ -63,7 +63,10 @@ function fromCheckpointRow({ ckpt, baseModel }: { ckpt: CheckpointRow; baseModel
  */
 function servableCheckpoints(q: Queryable, projectId: string, modelName?: string) {
   return q
-    .select({ ckpt: fineTuningCheckpoints, baseModel: sql<string>`coalesce(${fineTuningJobs.baseModel}, ${fineTuningJobs.model})` })
+    .select({
+      ckpt: fineTuningCheckpoints,
+      baseModel: sql<string>`coalesce(${fineTuningJobs.baseModel}, ${fineTuningJobs.model})`,
+    })
     .from(fineTuningCheckpoints)
     .innerJoin(fineTuningJobs, eq(fineTuningJobs.id, fineTuningCheckpoints.jobId))
     .where(
@@ -89,7 +92,11 @@ export async function listTunedModels(q: Queryable, projectId: string): Promise<
 }
 
 /** A tuned model or checkpoint of this project, or null (another project's is null too). */
-export async function findTunedModel(q: Queryable, projectId: string, id: string): Promise<TunedModel | null> {
+export async function findTunedModel(
+  q: Queryable,
+  projectId: string,
+  id: string,
+): Promise<TunedModel | null> {
   if (!isTunedModelId(id)) return null;
   const [m] = await q
     .select()

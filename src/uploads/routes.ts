@@ -12,7 +12,13 @@ import { expirySeconds } from "../files/expires-after.js";
 import { toFileObject } from "../files/file-repository.js";
 import { cleanFilename } from "../files/routes.js";
 import { ApiError, badRequest, notFound } from "../http/api-error.js";
-import { formParts, multipartError, pumpFilePart, skipPart, unstorablePartText } from "../http/multipart-stream.js";
+import {
+  formParts,
+  multipartError,
+  pumpFilePart,
+  skipPart,
+  unstorablePartText,
+} from "../http/multipart-stream.js";
 import { operationSchema } from "../http/openapi-document.js";
 import { newId } from "../ids.js";
 import { and, eq, inArray, isNotNull, sql } from "drizzle-orm";
@@ -89,7 +95,11 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: AppContext): voi
     const upload = await uploadOr404(request);
     requirePending(upload, "add a part");
     if (!request.isMultipart()) {
-      throw badRequest("Adding a part takes multipart/form-data with a 'data' field.", null, "invalid_multipart");
+      throw badRequest(
+        "Adding a part takes multipart/form-data with a 'data' field.",
+        null,
+        "invalid_multipart",
+      );
     }
     let writer: BlobWriter | null = null;
     let refusal: unknown = null;
@@ -104,7 +114,10 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: AppContext): voi
         if (part.type === "field") continue;
         if (part.fieldname !== "data" || writer !== null) {
           await skipPart(part.file);
-          refusal ??= badRequest(`Unexpected file field '${part.fieldname}': send one 'data' field.`, part.fieldname);
+          refusal ??= badRequest(
+            `Unexpected file field '${part.fieldname}': send one 'data' field.`,
+            part.fieldname,
+          );
           continue;
         }
         const w = await startBlob(database, request.projectId);
@@ -112,15 +125,18 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: AppContext): voi
         refusal ??= await pumpFilePart(
           part.file,
           async (chunk) => {
-            if (w.bytes + chunk.length > config.maxUploadPartBytes) throw fileTooLarge(config.maxUploadPartBytes, "data");
-            if (w.bytes + chunk.length > upload.bytes) throw partsExceedDeclared(upload, w.bytes + chunk.length);
+            if (w.bytes + chunk.length > config.maxUploadPartBytes)
+              throw fileTooLarge(config.maxUploadPartBytes, "data");
+            if (w.bytes + chunk.length > upload.bytes)
+              throw partsExceedDeclared(upload, w.bytes + chunk.length);
             await w.write(chunk);
           },
           () => request.raw.destroy(),
         );
       }
       if (refusal !== null) throw refusal;
-      if (writer === null) throw badRequest("Missing required parameter: 'data'.", "data", "missing_required_parameter");
+      if (writer === null)
+        throw badRequest("Missing required parameter: 'data'.", "data", "missing_required_parameter");
       const bytes = await writer.finish();
       const blobId = writer.blobId;
       const row = await db.transaction(async (tx) => {
@@ -147,87 +163,102 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: AppContext): voi
     }
   });
 
-  app.post("/v1/uploads/:upload_id/complete", { schema: operationSchema("completeUpload") }, async (request) => {
-    const upload = await uploadOr404(request);
-    requirePending(upload, "complete it");
-    const { part_ids: partIds, md5 } = request.body as { part_ids: string[]; md5?: string };
-    if (new Set(partIds).size !== partIds.length) throw badRequest("part_ids lists a part more than once.", "part_ids");
-    const rows =
-      partIds.length === 0
-        ? []
-        : await db
-            .select()
-            .from(uploadParts)
-            .where(and(eq(uploadParts.uploadId, upload.id), inArray(uploadParts.id, partIds)));
-    const byId = new Map(rows.map((r) => [r.id, r]));
-    const ordered = partIds.map((id, i) => {
-      const part = byId.get(id);
-      if (!part || part.blobId === null) throw badRequest(`No such part in upload ${upload.id}: ${id}.`, `part_ids[${i}]`);
-      return part;
-    });
-    const total = ordered.reduce((sum, p) => sum + p.bytes, 0);
-    if (total !== upload.bytes) {
-      throw badRequest(
-        `The parts add up to ${total} bytes, but the upload was created with bytes=${upload.bytes}.`,
-        "part_ids",
-        "bytes_mismatch",
-      );
-    }
+  app.post(
+    "/v1/uploads/:upload_id/complete",
+    { schema: operationSchema("completeUpload") },
+    async (request) => {
+      const upload = await uploadOr404(request);
+      requirePending(upload, "complete it");
+      const { part_ids: partIds, md5 } = request.body as { part_ids: string[]; md5?: string };
+      if (new Set(partIds).size !== partIds.length)
+        throw badRequest("part_ids lists a part more than once.", "part_ids");
+      const rows =
+        partIds.length === 0
+          ? []
+          : await db
+              .select()
+              .from(uploadParts)
+              .where(and(eq(uploadParts.uploadId, upload.id), inArray(uploadParts.id, partIds)));
+      const byId = new Map(rows.map((r) => [r.id, r]));
+      const ordered = partIds.map((id, i) => {
+        const part = byId.get(id);
+        if (!part || part.blobId === null)
+          throw badRequest(`No such part in upload ${upload.id}: ${id}.`, `part_ids[${i}]`);
+        return part;
+      });
+      const total = ordered.reduce((sum, p) => sum + p.bytes, 0);
+      if (total !== upload.bytes) {
+        throw badRequest(
+          `The parts add up to ${total} bytes, but the upload was created with bytes=${upload.bytes}.`,
+          "part_ids",
+          "bytes_mismatch",
+        );
+      }
 
-    // Check the bytes in file order: size, fine-tune JSONL validation, md5.
-    const inspector = createContentInspector(
-      { maxBytes: config.maxUploadBytes, maxLineBytes: config.maxLineBytes, maxValidationErrors: config.maxValidationErrors },
-      upload.purpose,
-      { md5: md5 !== undefined },
-    );
-    for (const part of ordered) {
-      for await (const chunk of readBlob(database, part.blobId!)) inspector.push(chunk);
-    }
-    const content = inspector.finish(upload.purpose);
-    if (md5 !== undefined && content.md5 !== md5.trim().toLowerCase()) {
-      throw badRequest(`md5 mismatch: the parts hash to ${content.md5}, not ${md5}.`, "md5", "md5_mismatch");
-    }
-
-    const completed = await db.transaction(async (tx) => {
-      const locked = await findUpload(tx, request.projectId, upload.id, { forUpdate: true });
-      if (!locked) throw notFound("Upload", upload.id, "upload_id");
-      requirePending(locked, "complete it");
-      const blobId = newId("blob_");
-      await tx.insert(blobs).values({ id: blobId, projectId: request.projectId, state: "writing" });
-      await appendBlobs(
-        tx,
-        blobId,
-        ordered.map((p) => p.blobId!),
+      // Check the bytes in file order: size, fine-tune JSONL validation, md5.
+      const inspector = createContentInspector(
+        {
+          maxBytes: config.maxUploadBytes,
+          maxLineBytes: config.maxLineBytes,
+          maxValidationErrors: config.maxValidationErrors,
+        },
+        upload.purpose,
+        { md5: md5 !== undefined },
       );
-      await markBlobReady(tx, blobId);
-      await deletePartBlobs(tx, upload.id); // parts left out of part_ids
-      const now = new Date();
-      // expires_after given at create, else the purpose's default (batch: 30 days)
-      const fileExpiresIn = locked.fileExpiresAfterSeconds ?? expirySeconds(upload.purpose, undefined, undefined);
-      const [file] = await tx
-        .insert(files)
-        .values({
-          id: newId("file-"),
-          projectId: request.projectId,
+      for (const part of ordered) {
+        for await (const chunk of readBlob(database, part.blobId!)) inspector.push(chunk);
+      }
+      const content = inspector.finish(upload.purpose);
+      if (md5 !== undefined && content.md5 !== md5.trim().toLowerCase()) {
+        throw badRequest(
+          `md5 mismatch: the parts hash to ${content.md5}, not ${md5}.`,
+          "md5",
+          "md5_mismatch",
+        );
+      }
+
+      const completed = await db.transaction(async (tx) => {
+        const locked = await findUpload(tx, request.projectId, upload.id, { forUpdate: true });
+        if (!locked) throw notFound("Upload", upload.id, "upload_id");
+        requirePending(locked, "complete it");
+        const blobId = newId("blob_");
+        await tx.insert(blobs).values({ id: blobId, projectId: request.projectId, state: "writing" });
+        await appendBlobs(
+          tx,
           blobId,
-          filename: upload.filename,
-          purpose: upload.purpose,
-          bytes: content.bytes,
-          status: "processed",
-          validation: content.validation,
-          createdAt: now,
-          expiresAt: fileExpiresIn === null ? null : new Date(now.getTime() + fileExpiresIn * 1000),
-        })
-        .returning();
-      const [row] = await tx
-        .update(uploads)
-        .set({ status: "completed", fileId: file.id })
-        .where(eq(uploads.id, upload.id))
-        .returning();
-      return { row, file };
-    });
-    return toUploadObject(completed.row, toFileObject(completed.file));
-  });
+          ordered.map((p) => p.blobId!),
+        );
+        await markBlobReady(tx, blobId);
+        await deletePartBlobs(tx, upload.id); // parts left out of part_ids
+        const now = new Date();
+        // expires_after given at create, else the purpose's default (batch: 30 days)
+        const fileExpiresIn =
+          locked.fileExpiresAfterSeconds ?? expirySeconds(upload.purpose, undefined, undefined);
+        const [file] = await tx
+          .insert(files)
+          .values({
+            id: newId("file-"),
+            projectId: request.projectId,
+            blobId,
+            filename: upload.filename,
+            purpose: upload.purpose,
+            bytes: content.bytes,
+            status: "processed",
+            validation: content.validation,
+            createdAt: now,
+            expiresAt: fileExpiresIn === null ? null : new Date(now.getTime() + fileExpiresIn * 1000),
+          })
+          .returning();
+        const [row] = await tx
+          .update(uploads)
+          .set({ status: "completed", fileId: file.id })
+          .where(eq(uploads.id, upload.id))
+          .returning();
+        return { row, file };
+      });
+      return toUploadObject(completed.row, toFileObject(completed.file));
+    },
+  );
 
   app.post("/v1/uploads/:upload_id/cancel", { schema: operationSchema("cancelUpload") }, async (request) => {
     const upload = await uploadOr404(request);
@@ -242,7 +273,11 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: AppContext): voi
         });
       }
       await deletePartBlobs(tx, upload.id);
-      const [updated] = await tx.update(uploads).set({ status: "cancelled" }).where(eq(uploads.id, upload.id)).returning();
+      const [updated] = await tx
+        .update(uploads)
+        .set({ status: "cancelled" })
+        .where(eq(uploads.id, upload.id))
+        .returning();
       return updated;
     });
     return toUploadObject(row, await fileObjectOf(db, row));

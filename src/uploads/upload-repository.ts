@@ -35,7 +35,12 @@ export function toUploadObject(row: UploadRow, file: FileObject | null): UploadO
 }
 
 export function toUploadPartObject(row: UploadPartRow): UploadPartObject {
-  return { id: row.id, object: "upload.part", created_at: unixSeconds(row.createdAt), upload_id: row.uploadId };
+  return {
+    id: row.id,
+    object: "upload.part",
+    created_at: unixSeconds(row.createdAt),
+    upload_id: row.uploadId,
+  };
 }
 
 export async function findUpload(

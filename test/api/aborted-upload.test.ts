@@ -16,7 +16,12 @@ async function counts(app: TestApp): Promise<{ files: number; blobs: number; chu
   return result.rows[0];
 }
 
-async function waitFor<T>(what: string, probe: () => Promise<T>, ok: (v: T) => boolean, ms = 15_000): Promise<T> {
+async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T>,
+  ok: (v: T) => boolean,
+  ms = 15_000,
+): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
     const value = await probe();
@@ -55,7 +60,10 @@ for (const target of testDatabases()) {
         path: url.pathname,
         method: "POST",
         // no Content-Length: chunked, as the SDK streams files
-        headers: { authorization: `Bearer ${app.apiKey}`, "content-type": `multipart/form-data; boundary=${boundary}` },
+        headers: {
+          authorization: `Bearer ${app.apiKey}`,
+          "content-type": `multipart/form-data; boundary=${boundary}`,
+        },
       });
       const outcome = new Promise<string>((resolve) => {
         req.on("error", (e) => resolve(`error: ${e.message}`));
@@ -64,13 +72,22 @@ for (const target of testDatabases()) {
       req.write(head);
       // Send about half the file, then wait until the server has stored some of it.
       const half = Math.floor(content.length / 2);
-      for (let offset = 0; offset < half; offset += 64 * 1024) req.write(content.subarray(offset, Math.min(offset + 64 * 1024, half)));
-      await waitFor("the first stored chunk", () => counts(app), (c) => c.chunks > 0);
+      for (let offset = 0; offset < half; offset += 64 * 1024)
+        req.write(content.subarray(offset, Math.min(offset + 64 * 1024, half)));
+      await waitFor(
+        "the first stored chunk",
+        () => counts(app),
+        (c) => c.chunks > 0,
+      );
       assert.equal((await counts(app)).files, 0, "no file row while the upload is in flight");
       req.destroy();
       assert.match(await outcome, /^error/);
 
-      const final = await waitFor("the clean-up", () => counts(app), (c) => c.blobs === 0 && c.chunks === 0);
+      const final = await waitFor(
+        "the clean-up",
+        () => counts(app),
+        (c) => c.blobs === 0 && c.chunks === 0,
+      );
       assert.deepEqual(final, { files: 0, blobs: 0, chunks: 0 });
       // and the service is fine afterwards
       const list = await app.client.files.list();

@@ -40,7 +40,10 @@ describe("loadConfig", () => {
     assert.deepEqual(config.apiKeys, ["key-one-123", "key-two-456"]);
     assert.equal(config.databaseUrl, "postgres://u@h/db");
     assert.equal(config.maxFileBytes, 1000);
-    assert.throws(() => loadConfig({ PORT: "eighty" }), (e: unknown) => e instanceof ConfigError && /PORT/.test(e.message));
+    assert.throws(
+      () => loadConfig({ PORT: "eighty" }),
+      (e: unknown) => e instanceof ConfigError && /PORT/.test(e.message),
+    );
     assert.throws(() => loadConfig({ MAX_FILE_BYTES: "-1" }), /MAX_FILE_BYTES/);
     assert.throws(() => loadConfig({ DATABASE_URL: "mysql://x" }), /DATABASE_URL/);
     assert.throws(() => loadConfig({ API_KEYS: "short" }), /API_KEYS/);

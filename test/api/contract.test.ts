@@ -30,7 +30,8 @@ describe("contract", () => {
     for (const [path, item] of Object.entries(doc.paths)) {
       for (const method of methods.filter((m) => m in item)) {
         const url = `/v1${path.replace(/\{([^}]+)\}/g, ":$1")}`;
-        if (!app.app.hasRoute({ method: method.toUpperCase() as "GET", url })) missing.push(`${method.toUpperCase()} ${url}`);
+        if (!app.app.hasRoute({ method: method.toUpperCase() as "GET", url }))
+          missing.push(`${method.toUpperCase()} ${url}`);
         operations++;
       }
     }

@@ -24,13 +24,22 @@ async function countRows(app: TestApp): Promise<{ files: number; blobs: number; 
 
 async function expectApiError(
   promise: Promise<unknown>,
-  expected: { cls: abstract new (...args: never[]) => Error; status: number; param?: string | null; code?: string; message?: RegExp },
+  expected: {
+    cls: abstract new (...args: never[]) => Error;
+    status: number;
+    param?: string | null;
+    code?: string;
+    message?: RegExp;
+  },
 ): Promise<InstanceType<typeof OpenAI.APIError>> {
   const err = await promise.then(
     () => assert.fail("expected the request to fail"),
     (e: unknown) => e,
   );
-  assert.ok(err instanceof expected.cls, `expected ${expected.cls.name}, got ${(err as Error)?.constructor?.name}: ${err}`);
+  assert.ok(
+    err instanceof expected.cls,
+    `expected ${expected.cls.name}, got ${(err as Error)?.constructor?.name}: ${err}`,
+  );
   const apiErr = err as InstanceType<typeof OpenAI.APIError>;
   assert.equal(apiErr.status, expected.status);
   if (expected.param !== undefined) assert.equal(apiErr.param, expected.param);
@@ -75,10 +84,18 @@ for (const target of testDatabases()) {
       assert.equal(file.filename, "train.jsonl");
       assert.equal(file.purpose, "fine-tune");
       assert.equal(file.status, "processed");
-      assert.ok(Number.isInteger(file.created_at) && file.created_at >= before - 1 && file.created_at <= before + 60);
+      assert.ok(
+        Number.isInteger(file.created_at) && file.created_at >= before - 1 && file.created_at <= before + 60,
+      );
       assert.equal(file.expires_at, undefined);
       const validation = (file as unknown as { validation: Record<string, unknown> }).validation;
-      assert.deepEqual(validation, { format: "chat", examples: 12, valid_examples: 12, invalid_examples: 0, errors: [] });
+      assert.deepEqual(validation, {
+        format: "chat",
+        examples: 12,
+        valid_examples: 12,
+        invalid_examples: 0,
+        errors: [],
+      });
       assert.match((file as unknown as { _request_id: string })._request_id, /^req_/);
       const ready = await app.client.files.waitForProcessing(file.id, { pollInterval: 10 });
       assert.equal(ready.status, "processed");
@@ -97,7 +114,12 @@ for (const target of testDatabases()) {
 
     it("records schema problems of a fine-tune file with line numbers and still stores it", async () => {
       const lines = [
-        JSON.stringify({ messages: [{ role: "user", content: "hi" }, { role: "assistant", content: "yo" }] }),
+        JSON.stringify({
+          messages: [
+            { role: "user", content: "hi" },
+            { role: "assistant", content: "yo" },
+          ],
+        }),
         JSON.stringify({ messages: [{ role: "user", content: "no answer" }] }),
         JSON.stringify({ prompt: "p", completion: "c" }),
       ];
@@ -105,8 +127,11 @@ for (const target of testDatabases()) {
         file: await toFile(Buffer.from(`${lines.join("\n")}\n`), "mixed.jsonl"),
         purpose: "fine-tune",
       });
-      const validation = (file as unknown as { validation: { format: string; invalid_examples: number; errors: { line: number }[] } })
-        .validation;
+      const validation = (
+        file as unknown as {
+          validation: { format: string; invalid_examples: number; errors: { line: number }[] };
+        }
+      ).validation;
       assert.equal(validation.format, "mixed");
       assert.equal(validation.invalid_examples, 1);
       assert.equal(validation.errors[0].line, 2);
@@ -114,7 +139,10 @@ for (const target of testDatabases()) {
 
     it("round-trips content byte for byte, a multi-MB binary file included", async () => {
       const binary = randomBytes(5 * 1024 * 1024 + 77);
-      const file = await app.client.files.create({ file: await toFile(binary, "blob.bin"), purpose: "assistants" });
+      const file = await app.client.files.create({
+        file: await toFile(binary, "blob.bin"),
+        purpose: "assistants",
+      });
       assert.equal(file.bytes, binary.length);
       const response = await app.client.files.content(file.id);
       assert.equal(response.headers.get("content-type"), "application/octet-stream");
@@ -124,7 +152,10 @@ for (const target of testDatabases()) {
       assert.ok(downloaded.equals(binary), "downloaded bytes differ from the upload");
 
       const text = chatJsonl(3);
-      const small = await app.client.files.create({ file: await toFile(Buffer.from(text), "s.jsonl"), purpose: "fine-tune" });
+      const small = await app.client.files.create({
+        file: await toFile(Buffer.from(text), "s.jsonl"),
+        purpose: "fine-tune",
+      });
       assert.equal(await (await app.client.files.content(small.id)).text(), text);
     });
 
@@ -141,7 +172,10 @@ for (const target of testDatabases()) {
       const firstPage = await project.client.files.list({ limit: 2 });
       assert.equal(firstPage.data.length, 2);
       assert.equal(firstPage.has_more, true);
-      assert.deepEqual(firstPage.data.map((f) => f.id), [created[4], created[3]]);
+      assert.deepEqual(
+        firstPage.data.map((f) => f.id),
+        [created[4], created[3]],
+      );
       const all: string[] = [];
       for await (const f of project.client.files.list({ limit: 2 })) all.push(f.id);
       assert.deepEqual(all, [...created].reverse());
@@ -149,7 +183,10 @@ for (const target of testDatabases()) {
       for await (const f of project.client.files.list({ limit: 3, order: "asc" })) asc.push(f.id);
       assert.deepEqual(asc, created);
       const fineTune = await project.client.files.list({ purpose: "fine-tune" });
-      assert.deepEqual(fineTune.data.map((f) => f.id), created.slice(0, 4).reverse());
+      assert.deepEqual(
+        fineTune.data.map((f) => f.id),
+        created.slice(0, 4).reverse(),
+      );
       assert.equal(fineTune.has_more, false);
 
       // the raw list shape
@@ -165,14 +202,21 @@ for (const target of testDatabases()) {
     });
 
     it("deletes a file and its bytes; afterwards it is gone", async () => {
-      const file = await app.client.files.create({ file: await toFile(Buffer.from(chatJsonl(2)), "d.jsonl"), purpose: "fine-tune" });
+      const file = await app.client.files.create({
+        file: await toFile(Buffer.from(chatJsonl(2)), "d.jsonl"),
+        purpose: "fine-tune",
+      });
       const rowsBefore = await countRows(app);
       const deleted = await app.client.files.delete(file.id);
       assert.deepEqual(deleted, { id: file.id, object: "file", deleted: true });
       const rowsAfter = await countRows(app);
       assert.equal(rowsAfter.files, rowsBefore.files - 1);
       assert.equal(rowsAfter.blobs, rowsBefore.blobs - 1);
-      await expectApiError(app.client.files.retrieve(file.id), { cls: OpenAI.NotFoundError, status: 404, param: "file_id" });
+      await expectApiError(app.client.files.retrieve(file.id), {
+        cls: OpenAI.NotFoundError,
+        status: 404,
+        param: "file_id",
+      });
       await expectApiError(app.client.files.content(file.id), { cls: OpenAI.NotFoundError, status: 404 });
       await expectApiError(app.client.files.delete(file.id), { cls: OpenAI.NotFoundError, status: 404 });
     });
@@ -207,59 +251,101 @@ for (const target of testDatabases()) {
       });
       it("unknown purpose", async () => {
         await expectApiError(
-          app.client.files.create({ file: await toFile(Buffer.from(chatJsonl(1)), "a.jsonl"), purpose: "nonsense" as never }),
-          { cls: OpenAI.BadRequestError, status: 400, param: "purpose", code: "invalid_value", message: /nonsense/ },
+          app.client.files.create({
+            file: await toFile(Buffer.from(chatJsonl(1)), "a.jsonl"),
+            purpose: "nonsense" as never,
+          }),
+          {
+            cls: OpenAI.BadRequestError,
+            status: 400,
+            param: "purpose",
+            code: "invalid_value",
+            message: /nonsense/,
+          },
         );
       });
       it("empty file", async () => {
         await expectApiError(
-          app.client.files.create({ file: await toFile(Buffer.alloc(0), "empty.jsonl"), purpose: "fine-tune" }),
+          app.client.files.create({
+            file: await toFile(Buffer.alloc(0), "empty.jsonl"),
+            purpose: "fine-tune",
+          }),
           { cls: OpenAI.BadRequestError, status: 400, param: "file", code: "empty_file", message: /empty/ },
         );
       });
       it("bytes that are not UTF-8", async () => {
-        const bad = Buffer.concat([Buffer.from(`${chatJsonl(1)}{"text":"`), Buffer.from([0xc3, 0x28]), Buffer.from('"}\n')]);
-        await expectApiError(app.client.files.create({ file: await toFile(bad, "bad.jsonl"), purpose: "fine-tune" }), {
-          cls: OpenAI.BadRequestError,
-          status: 400,
-          param: "file",
-          code: "invalid_utf8",
-          message: /Line 2\b/,
-        });
+        const bad = Buffer.concat([
+          Buffer.from(`${chatJsonl(1)}{"text":"`),
+          Buffer.from([0xc3, 0x28]),
+          Buffer.from('"}\n'),
+        ]);
+        await expectApiError(
+          app.client.files.create({ file: await toFile(bad, "bad.jsonl"), purpose: "fine-tune" }),
+          {
+            cls: OpenAI.BadRequestError,
+            status: 400,
+            param: "file",
+            code: "invalid_utf8",
+            message: /Line 2\b/,
+          },
+        );
       });
       it("a line that is not JSON", async () => {
         const bad = `${chatJsonl(2)}{"messages": [oops\n${chatJsonl(1)}`;
-        await expectApiError(app.client.files.create({ file: await toFile(Buffer.from(bad), "bad.jsonl"), purpose: "fine-tune" }), {
-          cls: OpenAI.BadRequestError,
-          status: 400,
-          param: "file",
-          code: "invalid_json",
-          message: /Line 3\b/,
-        });
+        await expectApiError(
+          app.client.files.create({
+            file: await toFile(Buffer.from(bad), "bad.jsonl"),
+            purpose: "fine-tune",
+          }),
+          {
+            cls: OpenAI.BadRequestError,
+            status: 400,
+            param: "file",
+            code: "invalid_json",
+            message: /Line 3\b/,
+          },
+        );
       });
       it("a line over the line-length cap", async () => {
         const long = JSON.stringify({ text: "x".repeat(MAX_LINE_BYTES + 10) });
         await expectApiError(
-          app.client.files.create({ file: await toFile(Buffer.from(`${chatJsonl(1)}${long}\n`), "long.jsonl"), purpose: "fine-tune" }),
-          { cls: OpenAI.BadRequestError, status: 400, param: "file", code: "line_too_long", message: new RegExp(`Line 2\\b.*${MAX_LINE_BYTES}`) },
+          app.client.files.create({
+            file: await toFile(Buffer.from(`${chatJsonl(1)}${long}\n`), "long.jsonl"),
+            purpose: "fine-tune",
+          }),
+          {
+            cls: OpenAI.BadRequestError,
+            status: 400,
+            param: "file",
+            code: "line_too_long",
+            message: new RegExp(`Line 2\\b.*${MAX_LINE_BYTES}`),
+          },
         );
       });
       it("a file over the size cap gets 413 in the envelope", async () => {
         const path = join(scratch, "big.bin");
         writeFileSync(path, Buffer.alloc(MAX_FILE_BYTES + 1024 * 1024, 0x61));
-        const err = await expectApiError(app.client.files.create({ file: createReadStream(path), purpose: "assistants" }), {
-          cls: OpenAI.APIError,
-          status: 413,
-          param: "file",
-          code: "file_too_large",
-          message: new RegExp(String(MAX_FILE_BYTES)),
-        });
+        const err = await expectApiError(
+          app.client.files.create({ file: createReadStream(path), purpose: "assistants" }),
+          {
+            cls: OpenAI.APIError,
+            status: 413,
+            param: "file",
+            code: "file_too_large",
+            message: new RegExp(String(MAX_FILE_BYTES)),
+          },
+        );
         assert.equal(err.type, "invalid_request_error");
       });
       it("malformed multipart", async () => {
-        const body = Buffer.from('--xyz\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nfine-tune\r\n--xyz\r\nContent-Disp');
+        const body = Buffer.from(
+          '--xyz\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nfine-tune\r\n--xyz\r\nContent-Disp',
+        );
         await expectApiError(
-          app.client.post("/files", { body, headers: { "content-type": "multipart/form-data; boundary=xyz" } }),
+          app.client.post("/files", {
+            body,
+            headers: { "content-type": "multipart/form-data; boundary=xyz" },
+          }),
           { cls: OpenAI.BadRequestError, status: 400, code: "invalid_multipart", message: /multipart/i },
         );
       });
@@ -270,7 +356,9 @@ for (const target of testDatabases()) {
 
     describe("wire details", () => {
       it("x-request-id and the JSON envelope on unknown routes and bad query values", async () => {
-        const notFound = await fetch(`${app.baseURL}/nowhere`, { headers: { authorization: `Bearer ${app.apiKey}` } });
+        const notFound = await fetch(`${app.baseURL}/nowhere`, {
+          headers: { authorization: `Bearer ${app.apiKey}` },
+        });
         assert.equal(notFound.status, 404);
         assert.match(notFound.headers.get("x-request-id") ?? "", /^req_/);
         assert.match(notFound.headers.get("content-type") ?? "", /^application\/json/);
@@ -282,7 +370,11 @@ for (const target of testDatabases()) {
           status: 400,
           param: "limit",
         });
-        await expectApiError(app.client.files.list({ limit: 0 }), { cls: OpenAI.BadRequestError, status: 400, param: "limit" });
+        await expectApiError(app.client.files.list({ limit: 0 }), {
+          cls: OpenAI.BadRequestError,
+          status: 400,
+          param: "limit",
+        });
         await expectApiError(app.client.files.list({ order: "sideways" as never }), {
           cls: OpenAI.BadRequestError,
           status: 400,

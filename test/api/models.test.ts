@@ -80,7 +80,9 @@ describe("base model folders", () => {
       it("retrieves an id with a slash (sent as %2F) and 404s unknown or escaping ids", async () => {
         const model = await app.client.models.retrieve("org/name");
         assert.equal(model.id, "org/name");
-        const raw = await fetch(`${app.baseURL}/models/org/name`, { headers: { authorization: `Bearer ${app.apiKey}` } });
+        const raw = await fetch(`${app.baseURL}/models/org/name`, {
+          headers: { authorization: `Bearer ${app.apiKey}` },
+        });
         assert.equal(((await raw.json()) as { id: string }).id, "org/name");
         for (const id of ["missing", "incomplete", "link-out", "../tiny", "..%2Ftiny"]) {
           const err = await app.client.models.retrieve(id).then(

@@ -4,7 +4,13 @@ import { randomBytes } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import { eq, sql } from "drizzle-orm";
 import { ensureProject } from "../../src/auth/api-keys.js";
-import { appendBlobs, BLOB_CHUNK_BYTES, markBlobReady, readBlob, startBlob } from "../../src/blobs/blob-store.js";
+import {
+  appendBlobs,
+  BLOB_CHUNK_BYTES,
+  markBlobReady,
+  readBlob,
+  startBlob,
+} from "../../src/blobs/blob-store.js";
 import { blobs, files } from "../../src/db/schema.js";
 import { sweepOnce } from "../../src/maintenance.js";
 import { testDatabases, type TestDatabase } from "../support/databases.js";
@@ -63,7 +69,10 @@ for (const target of testDatabases()) {
       const [row] = await db.handle.db.select().from(blobs).where(eq(blobs.id, target.blobId));
       assert.equal(row.bytes, expected.length);
       assert.equal(row.state, "ready");
-      const left = await db.handle.db.select().from(blobs).where(sql`${blobs.id} IN (${ids[0]}, ${ids[1]}, ${ids[2]})`);
+      const left = await db.handle.db
+        .select()
+        .from(blobs)
+        .where(sql`${blobs.id} IN (${ids[0]}, ${ids[1]}, ${ids[2]})`);
       assert.equal(left.length, 0);
     });
 

@@ -33,7 +33,10 @@ for (const target of testDatabases()) {
     });
 
     it("a second project cannot see, download or delete the first project's file", async () => {
-      const file = await app.client.files.create({ file: await toFile(Buffer.from(chatJsonl(2)), "mine.jsonl"), purpose: "fine-tune" });
+      const file = await app.client.files.create({
+        file: await toFile(Buffer.from(chatJsonl(2)), "mine.jsonl"),
+        purpose: "fine-tune",
+      });
       const missing = await rejection(other.client.files.retrieve("file-doesnotexist0000000000"));
       // one at a time: a rejected promise nobody awaits yet would count as unhandled
       for (const attempt of [
@@ -56,12 +59,20 @@ for (const target of testDatabases()) {
     });
 
     it("a second project cannot touch the first project's upload", async () => {
-      const upload = await app.client.uploads.create({ bytes: 3, filename: "x.txt", mime_type: "text/plain", purpose: "assistants" });
-      const err = await rejection(other.client.uploads.parts.create(upload.id, { data: await toFile(Buffer.from("abc"), "p") }));
+      const upload = await app.client.uploads.create({
+        bytes: 3,
+        filename: "x.txt",
+        mime_type: "text/plain",
+        purpose: "assistants",
+      });
+      const err = await rejection(
+        other.client.uploads.parts.create(upload.id, { data: await toFile(Buffer.from("abc"), "p") }),
+      );
       assert.ok(err instanceof OpenAI.NotFoundError);
       assert.ok((await rejection(other.client.uploads.cancel(upload.id))) instanceof OpenAI.NotFoundError);
       assert.ok(
-        (await rejection(other.client.uploads.complete(upload.id, { part_ids: [] }))) instanceof OpenAI.NotFoundError,
+        (await rejection(other.client.uploads.complete(upload.id, { part_ids: [] }))) instanceof
+          OpenAI.NotFoundError,
       );
     });
 

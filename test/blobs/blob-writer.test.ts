@@ -38,7 +38,10 @@ for (const target of testDatabases()) {
       )) as unknown as { rows: { seq: number; n: number; hash: string }[] };
       assert.equal(result.rows.length, 10);
       result.rows.forEach((row, i) => {
-        const expected = data.subarray(i * BLOB_CHUNK_BYTES, Math.min((i + 1) * BLOB_CHUNK_BYTES, data.length));
+        const expected = data.subarray(
+          i * BLOB_CHUNK_BYTES,
+          Math.min((i + 1) * BLOB_CHUNK_BYTES, data.length),
+        );
         assert.equal(row.seq, i);
         assert.equal(row.n, expected.length, `chunk ${i} length`);
         assert.equal(row.hash, sha256(expected), `chunk ${i} holds the wrong bytes`);

@@ -85,16 +85,20 @@ describe("database handle under terminated connections [postgres]", {
     }
     // idle clients whose backends just died, taken for a BEGIN before the pool noticed
     for (let round = 0; round < 6; round++) {
-      await Promise.all([0, 1].map(() => handle.db.transaction((tx) => tx.execute(sql`SELECT pg_sleep(0.02)`))));
+      await Promise.all(
+        [0, 1].map(() => handle.db.transaction((tx) => tx.execute(sql`SELECT pg_sleep(0.02)`))),
+      );
       // terminated while this process's event loop is blocked: the pool learns of it only when
       // the BEGIN it sends on the dead connections fails
       terminateBackendsBlocking(db);
       await Promise.all(
         [0, 1].map(() =>
-          handle.db.transaction((tx) => tx.execute(sql`SELECT 1`)).catch((err) => {
-            assert.ok(isTransientDatabaseError(err), `not transient: ${(err as Error).message}`);
-            transient++;
-          }),
+          handle.db
+            .transaction((tx) => tx.execute(sql`SELECT 1`))
+            .catch((err) => {
+              assert.ok(isTransientDatabaseError(err), `not transient: ${(err as Error).message}`);
+              transient++;
+            }),
         ),
       );
     }

@@ -14,7 +14,11 @@ import { ADDON_PATH, nativeMatmulMode } from "../../worker/engine/native-matmul.
 const probe = fileURLToPath(new URL("./backend-probe.ts", import.meta.url));
 // What this run expects of the fast path (the suite also runs with TUNEHOUSE_NATIVE_MATMUL=0).
 const nativeSkip =
-  nativeMatmulMode() === "off" ? "TUNEHOUSE_NATIVE_MATMUL=0" : existsSync(ADDON_PATH) ? false : "addon not built";
+  nativeMatmulMode() === "off"
+    ? "TUNEHOUSE_NATIVE_MATMUL=0"
+    : existsSync(ADDON_PATH)
+      ? false
+      : "addon not built";
 const addonBuilt = nativeSkip === false;
 
 async function runProbe(env: Record<string, string | undefined>): Promise<any> {
@@ -44,7 +48,10 @@ const DW = [1, 2, 3, 1, 2, 3]; // d Σ(x·Wᵀ) / dW for x = [1, 2, 3], two outp
 
 test("TFJS_BACKEND values are validated", () => {
   assert.equal(parseBackendPreference(" WASM "), "wasm");
-  assert.throws(() => parseBackendPreference("gpu"), /TFJS_BACKEND must be one of auto, tensorflow, wasm, cpu; got "gpu"/);
+  assert.throws(
+    () => parseBackendPreference("gpu"),
+    /TFJS_BACKEND must be one of auto, tensorflow, wasm, cpu; got "gpu"/,
+  );
 });
 
 test("cpu: plain matMul linear; gradients registered; idempotent", async () => {
@@ -80,12 +87,17 @@ test("auto: tensorflow when it loads, else wasm (+ native when built)", async ()
     return;
   }
   assert.equal(r.info.name, "wasm");
-  assert.match(r.info.reason, /tensorflow unavailable \(@tensorflow\/tfjs-node-gpu: .*@tensorflow\/tfjs-node: /);
+  assert.match(
+    r.info.reason,
+    /tensorflow unavailable \(@tensorflow\/tfjs-node-gpu: .*@tensorflow\/tfjs-node: /,
+  );
   assert.equal(r.info.nativeMatmul, addonBuilt);
   assert.deepEqual(r.grad, DW);
 });
 
-test("tensorflow requested and built: tfjs-node runs linear() and its gradient", { skip: !tensorflowLoads() && "tfjs-node not built" }, async () => {
+test("tensorflow requested and built: tfjs-node runs linear() and its gradient", {
+  skip: !tensorflowLoads() && "tfjs-node not built",
+}, async () => {
   const r = await runProbe({ TFJS_BACKEND: "tensorflow", TF_CPP_MIN_LOG_LEVEL: "3" });
   assert.equal(r.error, undefined);
   assert.equal(r.info.tensorflowPackage, "@tensorflow/tfjs-node");
@@ -93,22 +105,39 @@ test("tensorflow requested and built: tfjs-node runs linear() and its gradient",
   assert.deepEqual(r.grad, DW);
 });
 
-test("tensorflow requested but not installed: a clear error naming both packages", { skip: tensorflowLoads() }, async () => {
+test("tensorflow requested but not installed: a clear error naming both packages", {
+  skip: tensorflowLoads(),
+}, async () => {
   const r = await runProbe({ TFJS_BACKEND: "tensorflow" });
-  assert.match(r.error, /TFJS_BACKEND=tensorflow but it cannot be used: @tensorflow\/tfjs-node-gpu: .*; @tensorflow\/tfjs-node: /);
+  assert.match(
+    r.error,
+    /TFJS_BACKEND=tensorflow but it cannot be used: @tensorflow\/tfjs-node-gpu: .*; @tensorflow\/tfjs-node: /,
+  );
 });
 
 test("native: OPENBLAS_CORETYPE chosen from the CPU, or the user's kept", { skip: nativeSkip }, async () => {
-  const auto = await runProbe({ TFJS_BACKEND: "wasm", OPENBLAS_CORETYPE: undefined, OPENBLAS_NUM_THREADS: undefined });
+  const auto = await runProbe({
+    TFJS_BACKEND: "wasm",
+    OPENBLAS_CORETYPE: undefined,
+    OPENBLAS_NUM_THREADS: undefined,
+  });
   assert.equal(auto.info.nativeMatmul, true, auto.info.reason);
   assert.equal(auto.info.linear, "matmul");
   assert.ok(auto.env.OPENBLAS_NUM_THREADS, "thread count made explicit");
   if (auto.info.openblasCoretype) {
     assert.equal(auto.info.openblasCoretypeSource, "detected");
-    assert.equal(auto.info.openblasCorename, auto.info.openblasCoretype, "OpenBLAS runs the kernels we chose");
+    assert.equal(
+      auto.info.openblasCorename,
+      auto.info.openblasCoretype,
+      "OpenBLAS runs the kernels we chose",
+    );
   }
   assert.deepEqual(auto.grad, DW);
-  const user = await runProbe({ TFJS_BACKEND: "wasm", OPENBLAS_CORETYPE: "Haswell", OPENBLAS_NUM_THREADS: "1" });
+  const user = await runProbe({
+    TFJS_BACKEND: "wasm",
+    OPENBLAS_CORETYPE: "Haswell",
+    OPENBLAS_NUM_THREADS: "1",
+  });
   assert.equal(user.info.openblasCoretype, "Haswell");
   assert.equal(user.info.openblasCoretypeSource, "user");
   assert.equal(user.info.openblasCorename, "Haswell");
@@ -120,8 +149,14 @@ test("a missing addon: fallback under auto, an error under TUNEHOUSE_NATIVE_MATM
   const r = await runProbe({ ...missing, TUNEHOUSE_NATIVE_MATMUL: undefined });
   assert.equal(r.info.nativeMatmul, false);
   assert.equal(r.info.linear, "explicit-transpose");
-  assert.match(r.info.reason, /addon not built \(\/nonexistent\/tunehouse_blas.node missing; apt-get install libopenblas-dev/);
+  assert.match(
+    r.info.reason,
+    /addon not built \(\/nonexistent\/tunehouse_blas.node missing; apt-get install libopenblas-dev/,
+  );
   assert.deepEqual(r.grad, DW);
   const required = await runProbe({ ...missing, TUNEHOUSE_NATIVE_MATMUL: "1" });
-  assert.match(required.error, /TUNEHOUSE_NATIVE_MATMUL=1 but the native matmul is unavailable: addon not built/);
+  assert.match(
+    required.error,
+    /TUNEHOUSE_NATIVE_MATMUL=1 but the native matmul is unavailable: addon not built/,
+  );
 });

@@ -20,8 +20,15 @@ type Case = [string, () => tf.Tensor];
 
 function cases(): Case[] {
   const flat = tf.tensor1d(Float32Array.from({ length: 50 }, (_, i) => i * 0.5 - 7));
-  const grid = tf.tensor3d(Float32Array.from({ length: 60 }, (_, i) => Math.sin(i)), [3, 4, 5]);
-  const ints = tf.tensor2d(Int32Array.from({ length: 12 }, (_, i) => i - 6), [3, 4], "int32");
+  const grid = tf.tensor3d(
+    Float32Array.from({ length: 60 }, (_, i) => Math.sin(i)),
+    [3, 4, 5],
+  );
+  const ints = tf.tensor2d(
+    Int32Array.from({ length: 12 }, (_, i) => i - 6),
+    [3, 4],
+    "int32",
+  );
   const bools = tf.tensor1d([1, 0, 0, 1, 1], "bool");
   return [
     ["1-D middle", () => tf.slice(flat, 7, 20)],

@@ -75,8 +75,14 @@ describe("npm run check:golden", () => {
       assert.equal(failing.status, 1, failing.stderr);
       assert.match(failing.stdout, /^FAIL llama-perturbed: masked loss float32: max error 1\.00e-2/m);
       assert.match(failing.stdout, /^ok {3}llama-perturbed: logits float32/m);
-      assert.match(failing.stdout, /^FAIL llama-perturbed: DPO fixture_adapter_beta_0\.1: per-pair and mean loss: max error 1\.00e-2/m);
-      assert.match(failing.stdout, /^ok {3}llama-perturbed: DPO fixture_adapter_beta_0\.5: per-pair and mean loss/m);
+      assert.match(
+        failing.stdout,
+        /^FAIL llama-perturbed: DPO fixture_adapter_beta_0\.1: per-pair and mean loss: max error 1\.00e-2/m,
+      );
+      assert.match(
+        failing.stdout,
+        /^ok {3}llama-perturbed: DPO fixture_adapter_beta_0\.5: per-pair and mean loss/m,
+      );
       assert.match(failing.stdout, /2 golden check\(s\) failed/);
       const passing = run(new URL("../fixtures/qwen2", import.meta.url).pathname);
       assert.equal(passing.status, 0, passing.stdout + passing.stderr);

@@ -21,9 +21,17 @@ test("unbatched B with untransposed A folds the batch into M", () => {
   assert.equal(p.foldBatchIntoM, true);
   assert.deepEqual(p.outShape, [4, 7, 3]);
   assert.deepEqual(p.bIndex, [0, 0, 0, 0]);
-  assert.equal(planBatchMatMul([4, 5, 7], [5, 3], true, false).foldBatchIntoM, false, "transposed A is not contiguous rows");
+  assert.equal(
+    planBatchMatMul([4, 5, 7], [5, 3], true, false).foldBatchIntoM,
+    false,
+    "transposed A is not contiguous rows",
+  );
   assert.equal(planBatchMatMul([4, 7, 5], [4, 5, 3], false, false).foldBatchIntoM, false, "batched B");
-  assert.equal(planBatchMatMul([4, 7, 5], [1, 1, 5, 3], false, false).foldBatchIntoM, true, "B batch of size 1");
+  assert.equal(
+    planBatchMatMul([4, 7, 5], [1, 1, 5, 3], false, false).foldBatchIntoM,
+    true,
+    "B batch of size 1",
+  );
 });
 
 test("batch dims broadcast numpy-style on both sides", () => {
@@ -31,12 +39,18 @@ test("batch dims broadcast numpy-style on both sides", () => {
   assert.deepEqual(p.outShape, [2, 3, 4, 6]);
   assert.deepEqual(p.aIndex, [0, 0, 0, 1, 1, 1]);
   assert.deepEqual(p.bIndex, [0, 1, 2, 0, 1, 2]);
-  assert.deepEqual(broadcastSourceIndex([3, 1], [2, 3, 4]), [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2]);
+  assert.deepEqual(
+    broadcastSourceIndex([3, 1], [2, 3, 4]),
+    [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2],
+  );
   assert.deepEqual(broadcastSourceIndex([], [3]), [0, 0, 0]);
 });
 
 test("mismatched inner or batch dimensions throw, naming the shapes", () => {
-  assert.throws(() => planBatchMatMul([3, 4], [5, 6], false, false), /inner shapes \(4\) and \(5\).*3,4 and 5,6/);
+  assert.throws(
+    () => planBatchMatMul([3, 4], [5, 6], false, false),
+    /inner shapes \(4\) and \(5\).*3,4 and 5,6/,
+  );
   assert.throws(() => planBatchMatMul([2, 3, 4], [3, 4, 5], false, false), /broadcast.*2,3,4 and 3,4,5/);
   assert.throws(() => planBatchMatMul([4], [4, 2], false, false), /rank ≥ 2/);
 });

@@ -67,7 +67,8 @@ function assertClose(actual: Result[], expected: Result[], tol: number, what: st
     assert.deepEqual(actual[i].shape, expected[i].shape, `${what}: shape of output ${i}`);
     for (let j = 0; j < actual[i].values.length; j++) {
       const d = Math.abs(actual[i].values[j] - expected[i].values[j]);
-      if (!(d <= tol)) assert.fail(`${what}: output ${i} element ${j}: ${actual[i].values[j]} vs ${expected[i].values[j]}`);
+      if (!(d <= tol))
+        assert.fail(`${what}: output ${i} element ${j}: ${actual[i].values[j]} vs ${expected[i].values[j]}`);
       worst = Math.max(worst, d);
     }
   }
@@ -134,7 +135,10 @@ describe("native matmul (OpenBLAS on tfjs-wasm)", { skip: skipReason() }, () => 
     // tfjs's cpu kernel indexes batches as bi % batch, wrong for this case; broadcast
     // both operands first so its reference is exact.
     const expected = await runOn("cpu", () =>
-      tf.matMul(tf.broadcastTo(input([2, 1, 4, 5], 5), [2, 3, 4, 5]), tf.broadcastTo(input([1, 3, 5, 6], 6), [2, 3, 5, 6])),
+      tf.matMul(
+        tf.broadcastTo(input([2, 1, 4, 5], 5), [2, 3, 4, 5]),
+        tf.broadcastTo(input([1, 3, 5, 6], 6), [2, 3, 5, 6]),
+      ),
     );
     const actual = await runOn("wasm", () => tf.matMul(input([2, 1, 4, 5], 5), input([1, 3, 5, 6], 6)));
     assertClose(actual, expected, 1e-5, "two-sided broadcast");
@@ -189,7 +193,9 @@ describe("native matmul (OpenBLAS on tfjs-wasm)", { skip: skipReason() }, () => 
     const original = (() => {
       uninstallNativeMatmul();
       try {
-        tf.tidy(() => tf.matMul(tf.tensor2d([[1, 2]], [1, 2], "int32"), tf.tensor2d([[3], [4]], [2, 1], "int32")));
+        tf.tidy(() =>
+          tf.matMul(tf.tensor2d([[1, 2]], [1, 2], "int32"), tf.tensor2d([[3], [4]], [2, 1], "int32")),
+        );
         return "ok";
       } catch (e) {
         return (e as Error).message;
@@ -199,13 +205,19 @@ describe("native matmul (OpenBLAS on tfjs-wasm)", { skip: skipReason() }, () => 
     })();
     assert.ok(isNativeMatmulInstalled());
     assert.throws(
-      () => tf.tidy(() => tf.matMul(tf.tensor2d([[1, 2]], [1, 2], "int32"), tf.tensor2d([[3], [4]], [2, 1], "int32"))),
+      () =>
+        tf.tidy(() =>
+          tf.matMul(tf.tensor2d([[1, 2]], [1, 2], "int32"), tf.tensor2d([[3], [4]], [2, 1], "int32")),
+        ),
       (e: Error) => e.message === original,
     );
   });
 
   test("shape errors still throw", () => {
-    assert.throws(() => tf.tidy(() => tf.matMul(tf.ones([3, 4]), tf.ones([5, 6]))), /inner shapes \(4\) and \(5\)/);
+    assert.throws(
+      () => tf.tidy(() => tf.matMul(tf.ones([3, 4]), tf.ones([5, 6]))),
+      /inner shapes \(4\) and \(5\)/,
+    );
     assert.throws(() => tf.tidy(() => tf.matMul(tf.ones([2, 3, 4]), tf.ones([3, 4, 5]))), /broadcast/);
   });
 

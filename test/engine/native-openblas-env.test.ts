@@ -1,13 +1,20 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { chooseOpenblasEnv, cpuFlagsFromCpuinfo, openblasCoretypeForFlags } from "../../worker/engine/openblas-env.js";
+import {
+  chooseOpenblasEnv,
+  cpuFlagsFromCpuinfo,
+  openblasCoretypeForFlags,
+} from "../../worker/engine/openblas-env.js";
 
 const cpuinfo = (flags: string) =>
   `processor\t: 0\nvendor_id\t: GenuineIntel\nflags\t\t: ${flags}\nbugs\t\t: spectre_v1\n\nprocessor\t: 1\nflags\t\t: fpu\n`;
 
 test("coretype follows the best instruction set in the CPU flags", () => {
   const pick = (flags: string) => openblasCoretypeForFlags(cpuFlagsFromCpuinfo(cpuinfo(flags)));
-  assert.equal(pick("fpu sse3 ssse3 sse4_2 avx avx2 fma avx512f avx512vl avx512bw avx512_bf16"), "Cooperlake");
+  assert.equal(
+    pick("fpu sse3 ssse3 sse4_2 avx avx2 fma avx512f avx512vl avx512bw avx512_bf16"),
+    "Cooperlake",
+  );
   assert.equal(pick("fpu sse3 ssse3 sse4_2 avx avx2 fma avx512f avx512vl avx512bw"), "SkylakeX");
   assert.equal(pick("fpu sse3 ssse3 sse4_2 avx avx2 fma"), "Haswell");
   assert.equal(pick("fpu sse3 ssse3 sse4_2 avx"), "SandyBridge");
@@ -24,7 +31,12 @@ test("only the first CPU's flags line is read", () => {
 test("fills OPENBLAS_CORETYPE and OPENBLAS_NUM_THREADS when unset", () => {
   const env: NodeJS.ProcessEnv = {};
   const choice = chooseOpenblasEnv(env, cpuinfo("avx avx2 fma avx512f avx512_bf16"), 2);
-  assert.deepEqual(choice, { coretype: "Cooperlake", coretypeSource: "detected", threads: 2, threadsSource: "default" });
+  assert.deepEqual(choice, {
+    coretype: "Cooperlake",
+    coretypeSource: "detected",
+    threads: 2,
+    threadsSource: "default",
+  });
   assert.equal(env.OPENBLAS_CORETYPE, "Cooperlake");
   assert.equal(env.OPENBLAS_NUM_THREADS, "2");
 });
@@ -32,7 +44,12 @@ test("fills OPENBLAS_CORETYPE and OPENBLAS_NUM_THREADS when unset", () => {
 test("never overrides the user's settings; caps the default thread count", () => {
   const env: NodeJS.ProcessEnv = { OPENBLAS_CORETYPE: "Haswell", OPENBLAS_NUM_THREADS: "1" };
   const choice = chooseOpenblasEnv(env, cpuinfo("avx512f avx512_bf16"), 64);
-  assert.deepEqual(choice, { coretype: "Haswell", coretypeSource: "user", threads: 1, threadsSource: "user" });
+  assert.deepEqual(choice, {
+    coretype: "Haswell",
+    coretypeSource: "user",
+    threads: 1,
+    threadsSource: "user",
+  });
   assert.deepEqual(env, { OPENBLAS_CORETYPE: "Haswell", OPENBLAS_NUM_THREADS: "1" });
   const many: NodeJS.ProcessEnv = {};
   assert.equal(chooseOpenblasEnv(many, "", 64).threads, 16);

@@ -25,7 +25,15 @@ function ops(): { values: number[]; dtype: string; shape: number[] }[] {
     const f = tf.tensor2d([1.5, -2.25, 3e-8, 4], [2, 2]);
     const i = tf.tensor1d([7, -3, 0], "int32");
     const b = tf.tensor1d([1, 0, 1], "bool");
-    const outs = [tf.clone(f), tf.cast(f, "float32"), tf.clone(i), tf.cast(i, "int32"), tf.clone(b), tf.cast(i, "float32"), tf.cast(f, "int32")];
+    const outs = [
+      tf.clone(f),
+      tf.cast(f, "float32"),
+      tf.clone(i),
+      tf.cast(i, "int32"),
+      tf.clone(b),
+      tf.cast(i, "float32"),
+      tf.cast(f, "int32"),
+    ];
     return outs.map((t) => ({ values: Array.from(t.dataSync()), dtype: t.dtype, shape: t.shape }));
   });
 }

@@ -11,7 +11,14 @@ import { readTarArchive } from "../../src/fine-tuning/adapter-archive.js";
 import type { RunningWorker } from "../../worker/worker-loop.js";
 import { testDatabases, type TestDatabase } from "../support/databases.js";
 import { startTestApp, type TestApp } from "../support/test-app.js";
-import { isFinished, startTestWorker, tinyModelsDir, trainingLines, uploadTraining, waitForJob } from "./job-fixtures.js";
+import {
+  isFinished,
+  startTestWorker,
+  tinyModelsDir,
+  trainingLines,
+  uploadTraining,
+  waitForJob,
+} from "./job-fixtures.js";
 
 async function expect400(promise: Promise<unknown>, param: string | null, message?: RegExp): Promise<void> {
   const err = await promise.then(
@@ -43,7 +50,11 @@ for (const target of testDatabases()) {
     });
 
     const create = (body: Record<string, unknown>) =>
-      app.client.fineTuning.jobs.create({ model, training_file: training, ...body } as OpenAI.FineTuning.JobCreateParams);
+      app.client.fineTuning.jobs.create({
+        model,
+        training_file: training,
+        ...body,
+      } as OpenAI.FineTuning.JobCreateParams);
 
     it("refuses each bad field with a 400 naming it", async () => {
       await expect400(create({ model: "no-such-model" }), "model", /not available/);
@@ -53,29 +64,50 @@ for (const target of testDatabases()) {
       const odd = join(dir, "odd-architecture");
       await cp(join(dir, model), odd, { recursive: true });
       const config = JSON.parse(await readFile(join(odd, "config.json"), "utf8"));
-      await writeFile(join(odd, "config.json"), JSON.stringify({ ...config, architectures: ["GPT2LMHeadModel"], model_type: "gpt2" }));
+      await writeFile(
+        join(odd, "config.json"),
+        JSON.stringify({ ...config, architectures: ["GPT2LMHeadModel"], model_type: "gpt2" }),
+      );
       await expect400(create({ model: "odd-architecture" }), "model", /GPT2LMHeadModel/);
       await rm(odd, { recursive: true, force: true });
       await expect400(create({ training_file: "file-missing" }), "training_file", /no such file/);
       await expect400(create({ validation_file: "file-missing" }), "validation_file");
-      const batch = await app.client.files.create({ file: await toFile(Buffer.from("{}\n"), "b.jsonl"), purpose: "batch" });
+      const batch = await app.client.files.create({
+        file: await toFile(Buffer.from("{}\n"), "b.jsonl"),
+        purpose: "batch",
+      });
       await expect400(create({ training_file: batch.id }), "training_file", /purpose 'batch'/);
       const other = await app.newProject();
       const foreign = await uploadTraining(other.client, trainingLines(12));
       await expect400(create({ training_file: foreign }), "training_file");
       await expect400(create({ method: { type: "reinforcement" } }), "method.type", /not supported/);
-      await expect400(create({ method: { type: "dpo", dpo: { hyperparameters: { beta: 0 } } } }), "method.dpo.hyperparameters.beta");
+      await expect400(
+        create({ method: { type: "dpo", dpo: { hyperparameters: { beta: 0 } } } }),
+        "method.dpo.hyperparameters.beta",
+      );
       await expect400(create({ method: { type: "unsupervised" } }), "method.type");
       await expect400(create({ suffix: "x".repeat(65) }), "suffix");
       await expect400(create({ suffix: "a:b" }), "suffix");
       await expect400(create({ seed: -1 }), "seed");
-      await expect400(create({ metadata: Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, "v"])) }), "metadata");
+      await expect400(
+        create({ metadata: Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, "v"])) }),
+        "metadata",
+      );
       await expect400(create({ integrations: [{ type: "slack" }] }), "integrations.0");
       await expect400(create({ hyperparameters: { n_epochs: 0 } }), "hyperparameters.n_epochs");
       await expect400(create({ hyperparameters: { batch_size: 257 } }), "hyperparameters.batch_size");
-      await expect400(create({ hyperparameters: { learning_rate_multiplier: -1 } }), "hyperparameters.learning_rate_multiplier");
-      await expect400(create({ hyperparameters: { lora_rank: 8 } }), "hyperparameters.lora_rank", /Unrecognized/);
-      const sup = (hp: Record<string, unknown>) => ({ method: { type: "supervised", supervised: { hyperparameters: hp } } });
+      await expect400(
+        create({ hyperparameters: { learning_rate_multiplier: -1 } }),
+        "hyperparameters.learning_rate_multiplier",
+      );
+      await expect400(
+        create({ hyperparameters: { lora_rank: 8 } }),
+        "hyperparameters.lora_rank",
+        /Unrecognized/,
+      );
+      const sup = (hp: Record<string, unknown>) => ({
+        method: { type: "supervised", supervised: { hyperparameters: hp } },
+      });
       const p = "method.supervised.hyperparameters";
       await expect400(create(sup({ n_epochs: "many" })), `${p}.n_epochs`);
       await expect400(create(sup({ lora_rank: 0 })), `${p}.lora_rank`);
@@ -85,8 +117,15 @@ for (const target of testDatabases()) {
       await expect400(create(sup({ lr_scheduler: "step" })), `${p}.lr_scheduler`);
       await expect400(create(sup({ packing: "yes" })), `${p}.packing`);
       await expect400(create(sup({ warmup_ratio: 2 })), `${p}.warmup_ratio`);
-      await expect400(create({ ...sup({ n_epochs: 1 }), hyperparameters: { n_epochs: 2 } }), "hyperparameters");
-      await expect400(app.client.fineTuning.jobs.create({ training_file: training } as never), "model", /Missing required/);
+      await expect400(
+        create({ ...sup({ n_epochs: 1 }), hyperparameters: { n_epochs: 2 } }),
+        "hyperparameters",
+      );
+      await expect400(
+        app.client.fineTuning.jobs.create({ training_file: training } as never),
+        "model",
+        /Missing required/,
+      );
       assert.equal((await app.client.fineTuning.jobs.list()).data.length, 0, "no job was created");
     });
 
@@ -94,15 +133,25 @@ for (const target of testDatabases()) {
       const a = await create({ metadata: { team: "red" } });
       const b = await create({ metadata: { team: "blue", env: "ci" } });
       const c = await create({ integrations: [{ type: "wandb", wandb: { project: "p1", tags: ["x"] } }] });
-      assert.deepEqual(c.integrations, [{ type: "wandb", wandb: { project: "p1", tags: ["x"] } }], "stored and echoed");
+      assert.deepEqual(
+        c.integrations,
+        [{ type: "wandb", wandb: { project: "p1", tags: ["x"] } }],
+        "stored and echoed",
+      );
       const all = await app.client.fineTuning.jobs.list({ limit: 2 });
-      assert.deepEqual(all.data.map((j) => j.id), [c.id, b.id]);
+      assert.deepEqual(
+        all.data.map((j) => j.id),
+        [c.id, b.id],
+      );
       assert.equal(all.has_more, true);
       const ids: string[] = [];
       for await (const j of app.client.fineTuning.jobs.list({ limit: 1 })) ids.push(j.id);
       assert.deepEqual(ids, [c.id, b.id, a.id]);
       const blue = await app.client.fineTuning.jobs.list({ metadata: { team: "blue" } });
-      assert.deepEqual(blue.data.map((j) => j.id), [b.id]);
+      assert.deepEqual(
+        blue.data.map((j) => j.id),
+        [b.id],
+      );
       const none = await app.client.fineTuning.jobs.list({ metadata: { team: "green" } });
       assert.equal(none.data.length, 0);
       // cancel / pause / resume without a worker; finished jobs refuse with a 400 (never 409)
@@ -116,7 +165,10 @@ for (const target of testDatabases()) {
       }
       await expect400(app.client.fineTuning.jobs.cancel(a.id), "fine_tuning_job_id", /cannot be cancelled/);
       await expect400(app.client.fineTuning.jobs.pause(a.id), "fine_tuning_job_id");
-      const missing = await app.client.fineTuning.jobs.retrieve("ftjob-nope").then(() => 200, (e: { status: number }) => e.status);
+      const missing = await app.client.fineTuning.jobs.retrieve("ftjob-nope").then(
+        () => 200,
+        (e: { status: number }) => e.status,
+      );
       assert.equal(missing, 404);
     });
 
@@ -138,32 +190,57 @@ for (const target of testDatabases()) {
       it("truncated and dropped examples are warnings, the job still trains", async () => {
         const lines = trainingLines(12).trim().split("\n");
         const example = (question: string, answer: string) =>
-          JSON.stringify({ messages: [{ role: "user", content: question }, { role: "assistant", content: answer }] });
+          JSON.stringify({
+            messages: [
+              { role: "user", content: question },
+              { role: "assistant", content: answer },
+            ],
+          });
         // a prompt longer than the row: nothing trainable survives (dropped); a long answer: cut (truncated)
-        lines.push(example(`Question ${"with many words ".repeat(8)}`, "Yes."), example("Q?", `Answer ${"word ".repeat(20)}`));
+        lines.push(
+          example(`Question ${"with many words ".repeat(8)}`, "Yes."),
+          example("Q?", `Answer ${"word ".repeat(20)}`),
+        );
         const file = await uploadTraining(app.client, `${lines.join("\n")}\n`);
         const job = await create({
           training_file: file,
-          method: { type: "supervised", supervised: { hyperparameters: { n_epochs: 1, max_seq_length: 40 } } },
+          method: {
+            type: "supervised",
+            supervised: { hyperparameters: { n_epochs: 1, max_seq_length: 40 } },
+          },
         });
         const done = await waitForJob(app.client, job.id, isFinished);
         assert.equal(done.status, "succeeded", JSON.stringify(done.error));
         const events = (await app.client.fineTuning.jobs.listEvents(job.id, { limit: 100 })).data;
         const warnings = events.filter((e) => e.level === "warn").map((e) => e.message);
-        assert.ok(warnings.some((w) => /^1 training example\(s\) dropped: .*line 13\b/.test(w)), JSON.stringify(warnings));
-        assert.ok(warnings.some((w) => /^1 training example\(s\) truncated to max_seq_length 40/.test(w)), JSON.stringify(warnings));
+        assert.ok(
+          warnings.some((w) => /^1 training example\(s\) dropped: .*line 13\b/.test(w)),
+          JSON.stringify(warnings),
+        );
+        assert.ok(
+          warnings.some((w) => /^1 training example\(s\) truncated to max_seq_length 40/.test(w)),
+          JSON.stringify(warnings),
+        );
         assert.ok(events.some((e) => /packing efficiency \d+(\.\d)?%/.test(e.message)));
       });
 
       it("full_finetune: the archive holds the whole model (config.json + model.safetensors)", async () => {
         const job = await create({
-          method: { type: "supervised", supervised: { hyperparameters: { n_epochs: 1, max_seq_length: 64, full_finetune: true } } },
+          method: {
+            type: "supervised",
+            supervised: { hyperparameters: { n_epochs: 1, max_seq_length: 64, full_finetune: true } },
+          },
         });
         const done = await waitForJob(app.client, job.id, isFinished);
         assert.equal(done.status, "succeeded", JSON.stringify(done.error));
-        const res = await fetch(`${app.baseURL}/fine_tuning/jobs/${job.id}/adapter`, { headers: { authorization: `Bearer ${app.apiKey}` } });
+        const res = await fetch(`${app.baseURL}/fine_tuning/jobs/${job.id}/adapter`, {
+          headers: { authorization: `Bearer ${app.apiKey}` },
+        });
         const names = readTarArchive(new Uint8Array(await res.arrayBuffer())).map((e) => e.name);
-        assert.ok(names.includes("config.json") && names.includes("model.safetensors"), JSON.stringify(names));
+        assert.ok(
+          names.includes("config.json") && names.includes("model.safetensors"),
+          JSON.stringify(names),
+        );
       });
 
       it("nothing trainable after truncation: the job fails naming max_seq_length", async () => {

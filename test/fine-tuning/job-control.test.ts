@@ -22,7 +22,10 @@ import {
 } from "./job-fixtures.js";
 
 /** Many steps (batch 1, many epochs), so there is time to act while it runs. */
-const LONG = { type: "supervised", supervised: { hyperparameters: { n_epochs: 2, batch_size: 1, max_seq_length: 48 } } };
+const LONG = {
+  type: "supervised",
+  supervised: { hyperparameters: { n_epochs: 2, batch_size: 1, max_seq_length: 48 } },
+};
 
 const metricsSteps = (events: Awaited<ReturnType<typeof allEvents>>) =>
   events.filter((e) => e.type === "metrics").map((e) => (e.data as { step: number }).step);
@@ -53,14 +56,21 @@ for (const target of testDatabases()) {
     });
 
     const createLong = () =>
-      app.client.fineTuning.jobs.create({ model, training_file: training, method: LONG } as OpenAI.FineTuning.JobCreateParams);
+      app.client.fineTuning.jobs.create({
+        model,
+        training_file: training,
+        method: LONG,
+      } as OpenAI.FineTuning.JobCreateParams);
 
     it("cancel while running: stops within a step, frees the worker", async () => {
       const job = await createLong();
       await waitForEvent(app.client, job.id, /^Step 2\//);
       const running = await app.client.fineTuning.jobs.retrieve(job.id);
       assert.equal(running.status, "running");
-      assert.ok(running.estimated_finish! >= running.created_at, `estimated_finish ${running.estimated_finish}`);
+      assert.ok(
+        running.estimated_finish! >= running.created_at,
+        `estimated_finish ${running.estimated_finish}`,
+      );
       const cancelled = await app.client.fineTuning.jobs.cancel(job.id);
       assert.equal(cancelled.status, "cancelled");
       const t0 = Date.now();
@@ -70,8 +80,11 @@ for (const target of testDatabases()) {
       }
       assert.deepEqual(outcomes.get(job.id), ["cancelled"]);
       const steps = metricsSteps(await allEvents(app.client, job.id, 100));
-      const total = ((await allEvents(app.client, job.id, 100)).find((e) => e.type === "metrics")!.data as { total_steps: number })
-        .total_steps;
+      const total = (
+        (await allEvents(app.client, job.id, 100)).find((e) => e.type === "metrics")!.data as {
+          total_steps: number;
+        }
+      ).total_steps;
       assert.ok(steps.length < total, `stopped early: ${steps.length} of ${total} steps`);
       const final = await app.client.fineTuning.jobs.retrieve(job.id);
       assert.equal(final.status, "cancelled");
@@ -87,7 +100,9 @@ for (const target of testDatabases()) {
       const paused = await app.client.fineTuning.jobs.retrieve(job.id);
       assert.equal(paused.status, "paused");
       const pausedAt = Number(
-        /step (\d+)/.exec((await allEvents(app.client, job.id, 100)).find((e) => /^Job paused/.test(e.message))!.message)![1],
+        /step (\d+)/.exec(
+          (await allEvents(app.client, job.id, 100)).find((e) => /^Job paused/.test(e.message))!.message,
+        )![1],
       );
       const stepsBefore = metricsSteps(await allEvents(app.client, job.id, 100));
       assert.equal(Math.max(...stepsBefore), pausedAt, "the pause checkpoint is the last finished step");
@@ -99,12 +114,20 @@ for (const target of testDatabases()) {
       const done = await waitForJob(app.client, job.id, isFinished);
       assert.equal(done.status, "succeeded", JSON.stringify(done.error));
       const events = await allEvents(app.client, job.id, 100);
-      const resumedAt = events.findIndex((e) => e.message === `Resuming from the checkpoint at step ${pausedAt}`);
+      const resumedAt = events.findIndex(
+        (e) => e.message === `Resuming from the checkpoint at step ${pausedAt}`,
+      );
       assert.ok(resumedAt > 0, "resume event");
       const after = metricsSteps(events.slice(resumedAt));
       const total = (events.find((e) => e.type === "metrics")!.data as { total_steps: number }).total_steps;
-      assert.deepEqual(after, Array.from({ length: total - pausedAt }, (_, i) => pausedAt + 1 + i), "steps continue");
-      console.log(`# [${target.name}] pause/resume: paused at step ${pausedAt}, resumed at step ${after[0]} of ${total}`);
+      assert.deepEqual(
+        after,
+        Array.from({ length: total - pausedAt }, (_, i) => pausedAt + 1 + i),
+        "steps continue",
+      );
+      console.log(
+        `# [${target.name}] pause/resume: paused at step ${pausedAt}, resumed at step ${after[0]} of ${total}`,
+      );
     });
 
     it("cancelling a paused job drops its resume state (a cancelled job is never resumed)", async () => {
@@ -115,9 +138,15 @@ for (const target of testDatabases()) {
       const [paused] = await db.handle.db.select().from(fineTuningJobs).where(eq(fineTuningJobs.id, job.id));
       assert.ok(paused!.resumeBlobId, "the pause stored a resume state");
       assert.equal((await app.client.fineTuning.jobs.cancel(job.id)).status, "cancelled");
-      const [cancelled] = await db.handle.db.select().from(fineTuningJobs).where(eq(fineTuningJobs.id, job.id));
+      const [cancelled] = await db.handle.db
+        .select()
+        .from(fineTuningJobs)
+        .where(eq(fineTuningJobs.id, job.id));
       assert.equal(cancelled!.resumeBlobId, null);
-      assert.equal((await db.handle.db.select().from(blobs).where(eq(blobs.id, paused!.resumeBlobId!))).length, 0);
+      assert.equal(
+        (await db.handle.db.select().from(blobs).where(eq(blobs.id, paused!.resumeBlobId!))).length,
+        0,
+      );
     });
 
     it("two running workers share the queue: every job runs once, on one of them", async () => {
@@ -127,18 +156,28 @@ for (const target of testDatabases()) {
         onJobDone: (id, outcome) => second.set(id, [...(second.get(id) ?? []), outcome]),
       });
       try {
-        const short = { type: "supervised", supervised: { hyperparameters: { n_epochs: 1, batch_size: 4, max_seq_length: 64 } } };
+        const short = {
+          type: "supervised",
+          supervised: { hyperparameters: { n_epochs: 1, batch_size: 4, max_seq_length: 64 } },
+        };
         const jobs = [];
         for (let i = 0; i < 4; i++) {
           jobs.push(
-            await app.client.fineTuning.jobs.create({ model, training_file: training, method: short } as OpenAI.FineTuning.JobCreateParams),
+            await app.client.fineTuning.jobs.create({
+              model,
+              training_file: training,
+              method: short,
+            } as OpenAI.FineTuning.JobCreateParams),
           );
         }
-        for (const job of jobs) assert.equal((await waitForJob(app.client, job.id, isFinished)).status, "succeeded");
+        for (const job of jobs)
+          assert.equal((await waitForJob(app.client, job.id, isFinished)).status, "succeeded");
         for (const job of jobs) {
           const runs = [...(outcomes.get(job.id) ?? []), ...(second.get(job.id) ?? [])];
           assert.deepEqual(runs, ["succeeded"], `${job.id} ran once`);
-          const started = (await allEvents(app.client, job.id, 100)).filter((e) => e.message === "Fine-tuning job started");
+          const started = (await allEvents(app.client, job.id, 100)).filter(
+            (e) => e.message === "Fine-tuning job started",
+          );
           assert.equal(started.length, 1);
         }
       } finally {

@@ -60,14 +60,21 @@ export function preferenceLines(n: number, offset = 0): string {
 }
 
 export async function uploadTraining(client: OpenAI, content: string, name = "train.jsonl"): Promise<string> {
-  const file = await client.files.create({ file: await toFile(Buffer.from(content), name), purpose: "fine-tune" });
+  const file = await client.files.create({
+    file: await toFile(Buffer.from(content), name),
+    purpose: "fine-tune",
+  });
   return file.id;
 }
 
 export async function startTestWorker(
   database: DatabaseHandle,
   dir: string,
-  opts: { leaseSeconds?: number; workerId?: string; onJobDone?: (jobId: string, outcome: string) => void } = {},
+  opts: {
+    leaseSeconds?: number;
+    workerId?: string;
+    onJobDone?: (jobId: string, outcome: string) => void;
+  } = {},
 ): Promise<RunningWorker> {
   await useBackend();
   return startWorker({
@@ -110,7 +117,12 @@ export async function allEvents(client: OpenAI, id: string, pageSize = 20) {
   return events.reverse();
 }
 
-export async function waitForEvent(client: OpenAI, id: string, pattern: RegExp, timeoutMs = 120_000): Promise<void> {
+export async function waitForEvent(
+  client: OpenAI,
+  id: string,
+  pattern: RegExp,
+  timeoutMs = 120_000,
+): Promise<void> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const page = await client.fineTuning.jobs.listEvents(id, { limit: 100 });

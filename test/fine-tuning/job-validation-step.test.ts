@@ -13,7 +13,15 @@ import { claimJob, releaseJob, VALIDATION_FALLBACK_SECONDS } from "../../src/fin
 import { createJob } from "../../src/fine-tuning/job-repository.js";
 import { testDatabases, type TestDatabase } from "../support/databases.js";
 import { startTestApp, type TestApp } from "../support/test-app.js";
-import { allEvents, isFinished, startTestWorker, tinyModelsDir, trainingLines, uploadTraining, waitForJob } from "./job-fixtures.js";
+import {
+  allEvents,
+  isFinished,
+  startTestWorker,
+  tinyModelsDir,
+  trainingLines,
+  uploadTraining,
+  waitForJob,
+} from "./job-fixtures.js";
 
 const notValidating = (job: { status: string }) => job.status !== "validating_files";
 
@@ -59,7 +67,11 @@ for (const target of testDatabases()) {
     });
 
     const create = (body: Record<string, unknown>) =>
-      app.client.fineTuning.jobs.create({ model, training_file: training, ...body } as OpenAI.FineTuning.JobCreateParams);
+      app.client.fineTuning.jobs.create({
+        model,
+        training_file: training,
+        ...body,
+      } as OpenAI.FineTuning.JobCreateParams);
     const failedWithoutWorker = async (content: string, body: Record<string, unknown> = {}) => {
       const file = await uploadTraining(app.client, content);
       const job = await create({ training_file: file, ...body });
@@ -68,7 +80,11 @@ for (const target of testDatabases()) {
     };
     /** A job as the api's create leaves it when it dies before its validation step. */
     const strandedJob = async (trainingFile: string, ageSeconds: number, method?: unknown) => {
-      const req = parseCreateJobRequest({ model, training_file: trainingFile, ...(method ? { method } : {}) });
+      const req = parseCreateJobRequest({
+        model,
+        training_file: trainingFile,
+        ...(method ? { method } : {}),
+      });
       const row = await createJob(db.handle.db, app.projectId, req);
       await db.handle.db
         .update(fineTuningJobs)
@@ -79,10 +95,16 @@ for (const target of testDatabases()) {
 
     it("a worker claims a job still validating_files only after the fallback delay", async () => {
       const id = await strandedJob(training, 0);
-      assert.equal(await claimJob(db.handle.db, "early-worker", 60), null, "the api's validation step comes first");
+      assert.equal(
+        await claimJob(db.handle.db, "early-worker", 60),
+        null,
+        "the api's validation step comes first",
+      );
       await db.handle.db
         .update(fineTuningJobs)
-        .set({ createdAt: sql`now() - make_interval(secs => ${VALIDATION_FALLBACK_SECONDS + 1}::double precision)` })
+        .set({
+          createdAt: sql`now() - make_interval(secs => ${VALIDATION_FALLBACK_SECONDS + 1}::double precision)`,
+        })
         .where(eq(fineTuningJobs.id, id));
       const claimed = await claimJob(db.handle.db, "late-worker", 60);
       assert.equal(claimed?.job.id, id);
@@ -145,7 +167,8 @@ for (const target of testDatabases()) {
       assert.equal(job.status, "failed");
       assert.deepEqual(job.error, {
         code: "invalid_training_file",
-        message: "Training file holds preference examples, which train with the DPO method, not supervised fine-tuning",
+        message:
+          "Training file holds preference examples, which train with the DPO method, not supervised fine-tuning",
         param: "training_file",
       });
     });
@@ -157,7 +180,9 @@ for (const target of testDatabases()) {
         const stranded = [];
         for (const content of cases) {
           byApi.push(await failedWithoutWorker(content));
-          stranded.push(await strandedJob(await uploadTraining(app.client, content), VALIDATION_FALLBACK_SECONDS + 1));
+          stranded.push(
+            await strandedJob(await uploadTraining(app.client, content), VALIDATION_FALLBACK_SECONDS + 1),
+          );
         }
         const worker = await startTestWorker(db.handle, (await tinyModelsDir()).dir);
         try {
@@ -182,9 +207,15 @@ for (const target of testDatabases()) {
           const job = await waitForJob(app.client, id, isFinished, 120_000);
           assert.equal(job.status, "succeeded", JSON.stringify(job.error));
           const messages = (await allEvents(app.client, id, 100)).map((e) => e.message);
-          assert.ok(!messages.includes("Files validated, moving job to queued state"), "the api never validated it");
+          assert.ok(
+            !messages.includes("Files validated, moving job to queued state"),
+            "the api never validated it",
+          );
           assert.equal(messages.filter((m) => m === "Fine-tuning job started").length, 1);
-          assert.ok(messages.some((m) => /^Training data: 12 examples/.test(m)), JSON.stringify(messages));
+          assert.ok(
+            messages.some((m) => /^Training data: 12 examples/.test(m)),
+            JSON.stringify(messages),
+          );
         } finally {
           await worker.stop();
         }

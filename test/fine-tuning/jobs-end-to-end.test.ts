@@ -13,7 +13,15 @@ import { loadModel } from "../../worker/engine/model/decoder.js";
 import type { RunningWorker } from "../../worker/worker-loop.js";
 import { testDatabases, type TestDatabase } from "../support/databases.js";
 import { startTestApp, type TestApp, type TestProject } from "../support/test-app.js";
-import { allEvents, isFinished, startTestWorker, tinyModelsDir, trainingLines, uploadTraining, waitForJob } from "./job-fixtures.js";
+import {
+  allEvents,
+  isFinished,
+  startTestWorker,
+  tinyModelsDir,
+  trainingLines,
+  uploadTraining,
+  waitForJob,
+} from "./job-fixtures.js";
 
 for (const target of testDatabases()) {
   describe(`fine-tuning end to end [${target.name}]`, () => {
@@ -68,7 +76,13 @@ for (const target of testDatabases()) {
       assert.equal(created.object, "fine_tuning.job");
       assert.equal(created.status, "validating_files");
       assert.equal(created.hyperparameters.learning_rate_multiplier, "auto");
-      for (const key of ["error", "fine_tuned_model", "finished_at", "trained_tokens", "validation_file"] as const) {
+      for (const key of [
+        "error",
+        "fine_tuned_model",
+        "finished_at",
+        "trained_tokens",
+        "validation_file",
+      ] as const) {
         assert.ok(key in created, `${key} present`);
       }
       assert.equal(created.error, null);
@@ -112,21 +126,38 @@ for (const target of testDatabases()) {
         /^New fine-tuned model created: ft:/,
         /^The job has successfully completed/,
       ].map(firstIndex);
-      assert.ok(order.every((i) => i >= 0), `missing events: ${JSON.stringify(messages)}`);
-      assert.deepEqual([...order].sort((a, b) => a - b), order, "events in lifecycle order");
+      assert.ok(
+        order.every((i) => i >= 0),
+        `missing events: ${JSON.stringify(messages)}`,
+      );
+      assert.deepEqual(
+        [...order].sort((a, b) => a - b),
+        order,
+        "events in lifecycle order",
+      );
       const metrics = events.filter((e) => e.type === "metrics");
       const steps = metrics.map((e) => (e.data as { step: number }).step);
       const total = (metrics[0]!.data as { total_steps: number }).total_steps;
-      assert.deepEqual(steps, Array.from({ length: total }, (_, i) => i + 1));
+      assert.deepEqual(
+        steps,
+        Array.from({ length: total }, (_, i) => i + 1),
+      );
       const d = metrics.at(-1)!.data as Record<string, number>;
-      for (const key of ["step", "total_steps", "train_loss", "train_mean_token_accuracy"]) assert.equal(typeof d[key], "number");
-      assert.ok(metrics.some((e) => typeof (e.data as Record<string, unknown>).valid_loss === "number"), "validation metrics");
+      for (const key of ["step", "total_steps", "train_loss", "train_mean_token_accuracy"])
+        assert.equal(typeof d[key], "number");
+      assert.ok(
+        metrics.some((e) => typeof (e.data as Record<string, unknown>).valid_loss === "number"),
+        "validation metrics",
+      );
       // newest first, and `after` moves to older events
       const page1 = await app.client.fineTuning.jobs.listEvents(jobId, { limit: 2 });
       assert.equal(page1.data.length, 2);
       assert.equal(page1.has_more, true);
       assert.match(page1.data[0]!.message, /successfully completed/);
-      const page2 = await app.client.fineTuning.jobs.listEvents(jobId, { limit: 2, after: page1.data[1]!.id });
+      const page2 = await app.client.fineTuning.jobs.listEvents(jobId, {
+        limit: 2,
+        after: page1.data[1]!.id,
+      });
       assert.equal(page2.data[0]!.id, events.at(-3)!.id);
     });
 
@@ -174,7 +205,10 @@ for (const target of testDatabases()) {
       assert.equal(res.status, 200);
       assert.equal(res.headers.get("content-type"), "application/x-tar");
       const entries = readTarArchive(new Uint8Array(await res.arrayBuffer()));
-      assert.deepEqual(entries.map((e) => e.name), ["adapter_config.json", "adapter_model.safetensors"]);
+      assert.deepEqual(
+        entries.map((e) => e.name),
+        ["adapter_config.json", "adapter_model.safetensors"],
+      );
       const dir = await mkdtemp(join(tmpdir(), "adapter-"));
       try {
         for (const e of entries) await writeFile(join(dir, e.name), e.data);
@@ -197,7 +231,13 @@ for (const target of testDatabases()) {
     it("another project: jobs, events, checkpoints, models and adapters are 404s", async () => {
       const c = other.client;
       const is404 = async (p: Promise<unknown>) =>
-        assert.equal(await p.then(() => 200, (e: { status?: number }) => e.status), 404);
+        assert.equal(
+          await p.then(
+            () => 200,
+            (e: { status?: number }) => e.status,
+          ),
+          404,
+        );
       await is404(c.fineTuning.jobs.retrieve(jobId));
       await is404(c.fineTuning.jobs.listEvents(jobId));
       await is404(c.fineTuning.jobs.checkpoints.list(jobId));
@@ -208,8 +248,13 @@ for (const target of testDatabases()) {
       await is404(c.models.delete(tunedModel));
       const ckpt = (await app.client.fineTuning.jobs.checkpoints.list(jobId)).data[0]!;
       await is404(c.models.retrieve(ckpt.fine_tuned_model_checkpoint));
-      for (const path of [`fine_tuning/jobs/${jobId}/adapter`, `fine_tuning/jobs/${jobId}/checkpoints/${ckpt.id}/adapter`]) {
-        const res = await fetch(`${app.baseURL}/${path}`, { headers: { authorization: `Bearer ${other.apiKey}` } });
+      for (const path of [
+        `fine_tuning/jobs/${jobId}/adapter`,
+        `fine_tuning/jobs/${jobId}/checkpoints/${ckpt.id}/adapter`,
+      ]) {
+        const res = await fetch(`${app.baseURL}/${path}`, {
+          headers: { authorization: `Bearer ${other.apiKey}` },
+        });
         assert.equal(res.status, 404);
       }
       assert.equal((await c.fineTuning.jobs.list()).data.length, 0);
@@ -225,19 +270,38 @@ for (const target of testDatabases()) {
       const text = await res.text();
       const ids = [...text.matchAll(/^id: (\S+)$/gm)].map((m) => m[1]);
       const events = await allEvents(app.client, jobId);
-      assert.deepEqual(ids, events.map((e) => e.id));
+      assert.deepEqual(
+        ids,
+        events.map((e) => e.id),
+      );
       assert.match(text, /event: done\ndata: {"status":"succeeded"}/);
-      const resumed = await (await fetch(url, { headers: { ...headers, "last-event-id": ids[ids.length - 3]! } })).text();
-      assert.deepEqual([...resumed.matchAll(/^id: (\S+)$/gm)].map((m) => m[1]), ids.slice(-2));
+      const resumed = await (
+        await fetch(url, { headers: { ...headers, "last-event-id": ids[ids.length - 3]! } })
+      ).text();
+      assert.deepEqual(
+        [...resumed.matchAll(/^id: (\S+)$/gm)].map((m) => m[1]),
+        ids.slice(-2),
+      );
     });
 
     it("DELETE /v1/models/{id} removes the tuned model and its adapter; base models cannot be deleted", async () => {
-      const base = await app.client.models.delete(model).then(() => 200, (e: { status: number }) => e.status);
+      const base = await app.client.models.delete(model).then(
+        () => 200,
+        (e: { status: number }) => e.status,
+      );
       assert.equal(base, 400);
       const deleted = await app.client.models.delete(tunedModel);
       assert.deepEqual(deleted, { id: tunedModel, object: "model", deleted: true });
-      assert.equal(await app.client.models.retrieve(tunedModel).then(() => 200, (e: { status: number }) => e.status), 404);
-      const res = await fetch(`${app.baseURL}/fine_tuning/jobs/${jobId}/adapter`, { headers: { authorization: `Bearer ${app.apiKey}` } });
+      assert.equal(
+        await app.client.models.retrieve(tunedModel).then(
+          () => 200,
+          (e: { status: number }) => e.status,
+        ),
+        404,
+      );
+      const res = await fetch(`${app.baseURL}/fine_tuning/jobs/${jobId}/adapter`, {
+        headers: { authorization: `Bearer ${app.apiKey}` },
+      });
       assert.equal(res.status, 404);
       // the job keeps its record; checkpoints stay usable
       assert.equal((await app.client.fineTuning.jobs.retrieve(jobId)).status, "succeeded");

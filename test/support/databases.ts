@@ -26,7 +26,10 @@ const SNAPSHOT_DIR = fileURLToPath(new URL("../../.test-data/pglite-snapshots", 
 function snapshotPath(): string {
   const hash = createHash("sha256");
   const pgliteVersion = JSON.parse(
-    readFileSync(fileURLToPath(new URL("../../node_modules/@electric-sql/pglite/package.json", import.meta.url)), "utf8"),
+    readFileSync(
+      fileURLToPath(new URL("../../node_modules/@electric-sql/pglite/package.json", import.meta.url)),
+      "utf8",
+    ),
   ).version;
   hash.update(String(pgliteVersion));
   const walk = (dir: string) => {
@@ -103,7 +106,11 @@ export function testDatabases(): TestDatabaseTarget[] {
       async open() {
         const name = `th_test_${Date.now().toString(36)}_${randomBytes(4).toString("hex")}`;
         await adminQuery(serverUrl, `CREATE DATABASE ${name}`);
-        const handle = await openDatabase({ kind: "postgres", url: withDatabase(serverUrl, name), poolSize: 8 });
+        const handle = await openDatabase({
+          kind: "postgres",
+          url: withDatabase(serverUrl, name),
+          poolSize: 8,
+        });
         return {
           handle,
           async dispose() {

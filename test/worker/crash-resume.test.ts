@@ -30,27 +30,51 @@ import { testDatabases, type TestDatabase } from "../support/databases.js";
 import { startTestApp, type TestApp } from "../support/test-app.js";
 
 /** 20 rows an epoch at batch 1, three epochs: a checkpoint at step 20 with 40 steps to go. */
-const METHOD = { type: "supervised", supervised: { hyperparameters: { n_epochs: 3, batch_size: 1, max_seq_length: 48 } } };
+const METHOD = {
+  type: "supervised",
+  supervised: { hyperparameters: { n_epochs: 3, batch_size: 1, max_seq_length: 48 } },
+};
 
 type Events = Awaited<ReturnType<typeof allEvents>>;
 const stepOf = (e: Events[number]) => (e.data as { step: number }).step;
 
 /** The resume evidence: the checkpoint step, the steps of the dead worker and of the new one. */
 function checkContinuation(events: Events, deadWorker: string) {
-  const takeover = events.findIndex((e) => e.message.startsWith(`Worker ${deadWorker} stopped responding (lease expired)`));
+  const takeover = events.findIndex((e) =>
+    e.message.startsWith(`Worker ${deadWorker} stopped responding (lease expired)`),
+  );
   assert.ok(takeover >= 0, `takeover event: ${JSON.stringify(events.map((e) => e.message))}`);
-  const resume = events.findIndex((e, i) => i > takeover && /^Resuming from the checkpoint at step \d+$/.test(e.message));
+  const resume = events.findIndex(
+    (e, i) => i > takeover && /^Resuming from the checkpoint at step \d+$/.test(e.message),
+  );
   assert.ok(resume > takeover, "resume event after the takeover");
   const checkpointStep = Number(/step (\d+)$/.exec(events[resume]!.message)![1]);
-  const before = events.slice(0, takeover).filter((e) => e.type === "metrics").map(stepOf);
-  const afterSteps = events.slice(resume).filter((e) => e.type === "metrics").map(stepOf);
+  const before = events
+    .slice(0, takeover)
+    .filter((e) => e.type === "metrics")
+    .map(stepOf);
+  const afterSteps = events
+    .slice(resume)
+    .filter((e) => e.type === "metrics")
+    .map(stepOf);
   const total = (events.find((e) => e.type === "metrics")!.data as { total_steps: number }).total_steps;
   assert.ok(checkpointStep >= 20, `a checkpoint at the end of epoch 1 at least (${checkpointStep})`);
-  assert.deepEqual(before.slice(0, checkpointStep), Array.from({ length: checkpointStep }, (_, i) => i + 1));
-  assert.deepEqual(afterSteps, Array.from({ length: total - checkpointStep }, (_, i) => checkpointStep + 1 + i));
+  assert.deepEqual(
+    before.slice(0, checkpointStep),
+    Array.from({ length: checkpointStep }, (_, i) => i + 1),
+  );
+  assert.deepEqual(
+    afterSteps,
+    Array.from({ length: total - checkpointStep }, (_, i) => checkpointStep + 1 + i),
+  );
   // the dead worker's steps after the checkpoint were trained again: their first metrics are gone
-  const retrained = events.findIndex((e) => e.message.startsWith(`Resumed from checkpoint at step ${checkpointStep}; steps ${checkpointStep + 1}..`));
-  assert.ok(retrained > resume, `an event names the retrained steps: ${JSON.stringify(events.map((e) => e.message))}`);
+  const retrained = events.findIndex((e) =>
+    e.message.startsWith(`Resumed from checkpoint at step ${checkpointStep}; steps ${checkpointStep + 1}..`),
+  );
+  assert.ok(
+    retrained > resume,
+    `an event names the retrained steps: ${JSON.stringify(events.map((e) => e.message))}`,
+  );
   const lastStepBefore = Number(/\.\.(\d+) are retrained$/.exec(events[retrained]!.message)![1]);
   assert.deepEqual(
     events.filter((e) => e.type === "metrics").map(stepOf),
@@ -62,8 +86,15 @@ function checkContinuation(events: Events, deadWorker: string) {
 
 async function checkResultCsv(client: OpenAI, job: { result_files: string[] }, total: number): Promise<void> {
   const csv = await (await client.files.content(job.result_files[0]!)).text();
-  const steps = csv.trim().split("\n").slice(1).map((r) => Number(r.split(",")[0]));
-  assert.deepEqual(steps, Array.from({ length: total }, (_, i) => i + 1));
+  const steps = csv
+    .trim()
+    .split("\n")
+    .slice(1)
+    .map((r) => Number(r.split(",")[0]));
+  assert.deepEqual(
+    steps,
+    Array.from({ length: total }, (_, i) => i + 1),
+  );
 }
 
 function withDatabase(url: string, name: string): string {
@@ -107,7 +138,9 @@ const exited = (child: ChildProcess) =>
 
 const serverUrl = process.env.TEST_DATABASE_URL;
 
-describe("crash recovery with worker processes [postgres]", { skip: serverUrl ? false : "TEST_DATABASE_URL not set" }, () => {
+describe("crash recovery with worker processes [postgres]", {
+  skip: serverUrl ? false : "TEST_DATABASE_URL not set",
+}, () => {
   const name = `th_crash_${Date.now().toString(36)}_${randomBytes(3).toString("hex")}`;
   let url: string;
   let app: TestApp;
@@ -131,7 +164,11 @@ describe("crash recovery with worker processes [postgres]", { skip: serverUrl ? 
   it("kill -9 after the first checkpoint: a second worker process resumes and finishes", async () => {
     const { dir, model } = await tinyModelsDir();
     const training = await uploadTraining(app.client, trainingLines(20));
-    const job = await app.client.fineTuning.jobs.create({ model, training_file: training, method: METHOD } as OpenAI.FineTuning.JobCreateParams);
+    const job = await app.client.fineTuning.jobs.create({
+      model,
+      training_file: training,
+      method: METHOD,
+    } as OpenAI.FineTuning.JobCreateParams);
     const a = spawnWorker(url, dir, "crash-a", output);
     children.push(a);
     try {
@@ -165,7 +202,11 @@ describe("crash recovery with worker processes [postgres]", { skip: serverUrl ? 
   it("SIGTERM mid-job: the worker checkpoints its step, re-queues the job and exits 0; the next one continues", async () => {
     const { dir, model } = await tinyModelsDir();
     const training = await uploadTraining(app.client, trainingLines(20));
-    const job = await app.client.fineTuning.jobs.create({ model, training_file: training, method: METHOD } as OpenAI.FineTuning.JobCreateParams);
+    const job = await app.client.fineTuning.jobs.create({
+      model,
+      training_file: training,
+      method: METHOD,
+    } as OpenAI.FineTuning.JobCreateParams);
     const c = spawnWorker(url, dir, "term-c", output);
     children.push(c);
     await waitForEvent(app.client, job.id, /^Step 3\//, 120_000);
@@ -174,10 +215,16 @@ describe("crash recovery with worker processes [postgres]", { skip: serverUrl ? 
     const requeued = await app.client.fineTuning.jobs.retrieve(job.id);
     assert.equal(requeued.status, "queued");
     const events = await allEvents(app.client, job.id, 100);
-    const stop = events.find((e) => /^Worker term-c is shutting down: job checkpointed at step \d+ and queued again$/.test(e.message));
+    const stop = events.find((e) =>
+      /^Worker term-c is shutting down: job checkpointed at step \d+ and queued again$/.test(e.message),
+    );
     assert.ok(stop, JSON.stringify(events.map((e) => e.message)));
     const stoppedAt = Number(/step (\d+)/.exec(stop.message)![1]);
-    assert.equal(Math.max(...events.filter((e) => e.type === "metrics").map(stepOf)), stoppedAt, "no finished step lost");
+    assert.equal(
+      Math.max(...events.filter((e) => e.type === "metrics").map(stepOf)),
+      stoppedAt,
+      "no finished step lost",
+    );
 
     const d = spawnWorker(url, dir, "term-d", output);
     children.push(d);
@@ -209,10 +256,17 @@ for (const target of testDatabases().filter((t) => t.name === "pglite")) {
     it("an expired lease after the first checkpoint: the job is taken over and resumed from it", async () => {
       const { dir, model } = await tinyModelsDir();
       const outcomes: string[] = [];
-      const worker = await startTestWorker(db.handle, dir, { leaseSeconds: 2, onJobDone: (_, o) => outcomes.push(o) });
+      const worker = await startTestWorker(db.handle, dir, {
+        leaseSeconds: 2,
+        onJobDone: (_, o) => outcomes.push(o),
+      });
       try {
         const training = await uploadTraining(app.client, trainingLines(20));
-        const job = await app.client.fineTuning.jobs.create({ model, training_file: training, method: METHOD } as OpenAI.FineTuning.JobCreateParams);
+        const job = await app.client.fineTuning.jobs.create({
+          model,
+          training_file: training,
+          method: METHOD,
+        } as OpenAI.FineTuning.JobCreateParams);
         await waitForEvent(app.client, job.id, /^Checkpoint created at step \d+/);
         await waitForEvent(app.client, job.id, /^Step 22\//);
         // what the database sees after a crash: an owner that stopped renewing, its lease run out

@@ -72,7 +72,8 @@ function bindingMissing(pkg: string): string | null {
     return "not installed";
   }
   const lib = path.join(dir, "lib");
-  const built = existsSync(lib) && readdirSync(lib).some((d) => existsSync(path.join(lib, d, "tfjs_binding.node")));
+  const built =
+    existsSync(lib) && readdirSync(lib).some((d) => existsSync(path.join(lib, d, "tfjs_binding.node")));
   return built ? null : "installed, but its native binding is not built (npm run build:tfjs-node)";
 }
 
@@ -152,7 +153,8 @@ async function select(requested: BackendPreference): Promise<BackendInfo> {
         reason: `${t.pkg} loaded`,
       };
     }
-    if (requested === "tensorflow") throw new Error(`TFJS_BACKEND=tensorflow but it cannot be used: ${t.why}`);
+    if (requested === "tensorflow")
+      throw new Error(`TFJS_BACKEND=tensorflow but it cannot be used: ${t.why}`);
     skipped.push(`tensorflow unavailable (${t.why})`);
   }
   if (requested === "wasm" || requested === "auto") {

@@ -51,7 +51,11 @@ export function broadcastBatchShape(
 export function broadcastSourceIndex(dims: readonly number[], outDims: readonly number[]): number[] {
   const total = product(outDims);
   const size = product(dims);
-  if (size === total && dims.length <= outDims.length && dims.every((d, i) => d === outDims[outDims.length - dims.length + i])) {
+  if (
+    size === total &&
+    dims.length <= outDims.length &&
+    dims.every((d, i) => d === outDims[outDims.length - dims.length + i])
+  ) {
     return Array.from({ length: total }, (_, i) => i);
   }
   if (size === 1) return new Array(total).fill(0);

@@ -44,7 +44,8 @@ function contiguousSlice(args: SliceArgs): tf.TensorInfo {
 export function installContiguousSliceKernel(): void {
   if (original) return;
   const kernel = tf.getKernel("Slice", "wasm");
-  if (!kernel) throw new Error("wasm kernel Slice is not registered: import @tensorflow/tfjs-backend-wasm first");
+  if (!kernel)
+    throw new Error("wasm kernel Slice is not registered: import @tensorflow/tfjs-backend-wasm first");
   tf.unregisterKernel("Slice", "wasm");
   tf.registerKernel({ kernelName: "Slice", backendName: "wasm", kernelFunc: contiguousSlice as never });
   original = kernel;

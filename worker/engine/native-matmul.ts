@@ -136,7 +136,19 @@ export function selfCheckBlas(addon: BlasAddon): number {
       const cStart = base + a.length + b.length;
       const aOffsets = Float64Array.from({ length: batch }, (_, i) => (base + i * m * k) * 4);
       const bOffsets = new Float64Array(batch).fill((base + a.length) * 4);
-      addon.sgemmBatch(tA, tB, m, n, k, heap.buffer, aOffsets, heap.buffer, bOffsets, heap.buffer, cStart * 4);
+      addon.sgemmBatch(
+        tA,
+        tB,
+        m,
+        n,
+        k,
+        heap.buffer,
+        aOffsets,
+        heap.buffer,
+        bOffsets,
+        heap.buffer,
+        cStart * 4,
+      );
       for (let i = 0; i < batch; i++) {
         const ref = referenceGemm(a.subarray(i * m * k, (i + 1) * m * k), b, m, n, k, tA, tB);
         for (let j = 0; j < ref.length; j++) {
@@ -193,7 +205,19 @@ function gemmOnHeap(
   const { m, n, k } = plan;
   if (plan.foldBatchIntoM) {
     const rows = m * plan.aIndex.length;
-    addon.sgemmBatch(false, transposeB, rows, n, k, heap, new Float64Array([aBase]), heap, new Float64Array([bBase]), heap, cBase);
+    addon.sgemmBatch(
+      false,
+      transposeB,
+      rows,
+      n,
+      k,
+      heap,
+      new Float64Array([aBase]),
+      heap,
+      new Float64Array([bBase]),
+      heap,
+      cBase,
+    );
     return out;
   }
   const aOffsets = Float64Array.from(plan.aIndex, (i) => aBase + i * m * k * 4);
@@ -211,7 +235,12 @@ const ACTIVATION_KERNELS: Record<string, string | undefined> = {
   prelu: "Prelu",
 };
 
-function runWasmKernel(name: string, inputs: tf.NamedTensorInfoMap, backend: unknown, attrs: tf.NamedAttrMap = {}) {
+function runWasmKernel(
+  name: string,
+  inputs: tf.NamedTensorInfoMap,
+  backend: unknown,
+  attrs: tf.NamedAttrMap = {},
+) {
   const kernel = tf.getKernel(name, "wasm");
   if (!kernel) throw new Error(`native matmul: wasm kernel ${name} is not registered`);
   return kernel.kernelFunc({ inputs, backend: backend as object, attrs }) as tf.TensorInfo;
@@ -226,15 +255,22 @@ let installed: Installed | undefined;
 function makeKernels(addon: BlasAddon, originals: Map<string, tf.KernelConfig>): tf.KernelConfig[] {
   const batchMatMul = (args: KernelArgs) => {
     const { a, b } = args.inputs;
-    if (a.dtype !== "float32" || b.dtype !== "float32") return originals.get("BatchMatMul")!.kernelFunc(args as any);
+    if (a.dtype !== "float32" || b.dtype !== "float32")
+      return originals.get("BatchMatMul")!.kernelFunc(args as any);
     const { transposeA, transposeB } = args.attrs as { transposeA: boolean; transposeB: boolean };
     return gemmOnHeap(addon, args.backend as WasmBackendInternals, a, b, !!transposeA, !!transposeB);
   };
   const fusedMatMul = (args: KernelArgs) => {
     const { a, b } = args.inputs;
     const { bias, preluActivationWeights } = args.inputs as Partial<Record<string, tf.TensorInfo>>;
-    if (a.dtype !== "float32" || b.dtype !== "float32") return originals.get("_FusedMatMul")!.kernelFunc(args as any);
-    const attrs = args.attrs as { transposeA: boolean; transposeB: boolean; activation?: string; leakyreluAlpha?: number };
+    if (a.dtype !== "float32" || b.dtype !== "float32")
+      return originals.get("_FusedMatMul")!.kernelFunc(args as any);
+    const attrs = args.attrs as {
+      transposeA: boolean;
+      transposeB: boolean;
+      activation?: string;
+      leakyreluAlpha?: number;
+    };
     const backend = args.backend as WasmBackendInternals;
     const activation = attrs.activation ?? "linear";
     const activationKernel = ACTIVATION_KERNELS[activation];
@@ -258,8 +294,18 @@ function makeKernels(addon: BlasAddon, originals: Map<string, tf.KernelConfig>):
   };
   const setup = (name: string) => originals.get(name)?.setupFunc;
   return [
-    { kernelName: "BatchMatMul", backendName: "wasm", kernelFunc: batchMatMul as any, setupFunc: setup("BatchMatMul") },
-    { kernelName: "_FusedMatMul", backendName: "wasm", kernelFunc: fusedMatMul as any, setupFunc: setup("_FusedMatMul") },
+    {
+      kernelName: "BatchMatMul",
+      backendName: "wasm",
+      kernelFunc: batchMatMul as any,
+      setupFunc: setup("BatchMatMul"),
+    },
+    {
+      kernelName: "_FusedMatMul",
+      backendName: "wasm",
+      kernelFunc: fusedMatMul as any,
+      setupFunc: setup("_FusedMatMul"),
+    },
   ];
 }
 
@@ -267,7 +313,8 @@ function registerOverrides(addon: BlasAddon): void {
   const originals = new Map<string, tf.KernelConfig>();
   for (const name of ["BatchMatMul", "_FusedMatMul"]) {
     const original = tf.getKernel(name, "wasm");
-    if (!original) throw new Error(`wasm kernel ${name} is not registered: import @tensorflow/tfjs-backend-wasm first`);
+    if (!original)
+      throw new Error(`wasm kernel ${name} is not registered: import @tensorflow/tfjs-backend-wasm first`);
     originals.set(name, original);
   }
   for (const config of makeKernels(addon, originals)) {
@@ -310,7 +357,8 @@ export function installNativeMatmul(mode: NativeMatmulMode = nativeMatmulMode())
 }
 
 function tryInstall(mode: NativeMatmulMode): NativeMatmulInfo {
-  if (mode === "off") return { active: false, reason: "disabled by TUNEHOUSE_NATIVE_MATMUL=0", addonPath: ADDON_PATH };
+  if (mode === "off")
+    return { active: false, reason: "disabled by TUNEHOUSE_NATIVE_MATMUL=0", addonPath: ADDON_PATH };
   let addon: BlasAddon;
   let env: OpenblasEnvChoice;
   try {
@@ -339,5 +387,9 @@ function tryInstall(mode: NativeMatmulMode): NativeMatmulInfo {
   } catch (e) {
     return { ...base, reason: e instanceof Error ? e.message : String(e) };
   }
-  return { ...base, active: true, reason: `OpenBLAS ${blas.corename ?? "?"} kernels, self-check max error ${maxErr.toExponential(1)}` };
+  return {
+    ...base,
+    active: true,
+    reason: `OpenBLAS ${blas.corename ?? "?"} kernels, self-check max error ${maxErr.toExponential(1)}`,
+  };
 }

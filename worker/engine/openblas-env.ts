@@ -22,7 +22,14 @@ export function openblasCoretypeForFlags(flags: ReadonlySet<string>): string | u
 /** The flags of the first CPU in a /proc/cpuinfo text (x86 "flags" line), empty if none. */
 export function cpuFlagsFromCpuinfo(cpuinfo: string): Set<string> {
   const line = cpuinfo.split("\n").find((l) => /^flags\s*:/.test(l));
-  return new Set(line ? line.slice(line.indexOf(":") + 1).trim().split(/\s+/) : []);
+  return new Set(
+    line
+      ? line
+          .slice(line.indexOf(":") + 1)
+          .trim()
+          .split(/\s+/)
+      : [],
+  );
 }
 
 function readCpuinfo(): string {

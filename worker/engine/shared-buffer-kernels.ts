@@ -57,7 +57,8 @@ export function installSharedBufferKernels(): void {
   const found = new Map<string, tf.KernelConfig>();
   for (const name of ["Identity", "Cast"]) {
     const kernel = tf.getKernel(name, "wasm");
-    if (!kernel) throw new Error(`wasm kernel ${name} is not registered: import @tensorflow/tfjs-backend-wasm first`);
+    if (!kernel)
+      throw new Error(`wasm kernel ${name} is not registered: import @tensorflow/tfjs-backend-wasm first`);
     found.set(name, kernel);
   }
   for (const config of makeKernels(found)) {

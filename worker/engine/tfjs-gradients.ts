@@ -59,7 +59,10 @@ export function ensureGradientsRegistered(): void {
   const entry = require.resolve("@tensorflow/tfjs-core/dist/register_all_gradients.js");
   const corePkg = require.resolve("@tensorflow/tfjs-core/package.json");
   const version = (JSON.parse(readFileSync(corePkg, "utf8")) as { version: string }).version;
-  const nodeModules = corePkg.slice(0, corePkg.lastIndexOf(`${join("node_modules", "@tensorflow")}`) + "node_modules".length);
+  const nodeModules = corePkg.slice(
+    0,
+    corePkg.lastIndexOf(`${join("node_modules", "@tensorflow")}`) + "node_modules".length,
+  );
   const cacheFile = join(nodeModules, ".cache", "tunehouse", `tfjs-core-${version}-gradients.cjs`);
   if (existsSync(cacheFile)) {
     try {
@@ -70,6 +73,7 @@ export function ensureGradientsRegistered(): void {
   } else {
     loadBundle(bundleGradients(entry), cacheFile);
   }
-  if (!tf.getGradient("Sum")) throw new Error(`registering tfjs-core ${version} gradients from ${entry} failed`);
+  if (!tf.getGradient("Sum"))
+    throw new Error(`registering tfjs-core ${version} gradients from ${entry} failed`);
   registered = true;
 }

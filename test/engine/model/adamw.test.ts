@@ -130,7 +130,9 @@ describe("AdamW", () => {
     for (const backend of ["cpu", "wasm"]) {
       await tf.setBackend(backend);
       if (backend === "wasm") installContiguousSliceKernel();
-      const vars = new Map(Object.keys(shapes).map((n) => [n, tf.variable(tf.tensor(values(n, 0), shapes[n]))]));
+      const vars = new Map(
+        Object.keys(shapes).map((n) => [n, tf.variable(tf.tensor(values(n, 0), shapes[n]))]),
+      );
       let opt = new AdamW({ weightDecay: 0.1 });
       for (let step = 1; step <= 4; step++) {
         const grads = Object.fromEntries(

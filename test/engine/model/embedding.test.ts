@@ -13,10 +13,16 @@ const IDS = [3, 0, 7, 3, 1, 3, 0, 9];
 const [V, D] = [11, 6];
 
 function table(): tf.Tensor2D {
-  return tf.tensor2d(Float32Array.from({ length: V * D }, (_, i) => Math.sin(i * 0.7)), [V, D]);
+  return tf.tensor2d(
+    Float32Array.from({ length: V * D }, (_, i) => Math.sin(i * 0.7)),
+    [V, D],
+  );
 }
 function weights(): tf.Tensor2D {
-  return tf.tensor2d(Float32Array.from({ length: IDS.length * D }, (_, i) => Math.cos(i * 0.3)), [IDS.length, D]);
+  return tf.tensor2d(
+    Float32Array.from({ length: IDS.length * D }, (_, i) => Math.cos(i * 0.3)),
+    [IDS.length, D],
+  );
 }
 
 type EmbedFn = (ids: tf.Tensor1D, t: tf.Tensor2D) => tf.Tensor2D;
@@ -27,7 +33,11 @@ function valueAndTableGrad(f: EmbedFn): { value: number[]; grad: number[] } {
     const w = weights();
     const t = table();
     const value = Array.from(f(ids, t).dataSync());
-    const grad = Array.from(tf.grad((tt: tf.Tensor) => tf.sum(tf.mul(f(ids, tt as tf.Tensor2D), w)))(t).dataSync());
+    const grad = Array.from(
+      tf
+        .grad((tt: tf.Tensor) => tf.sum(tf.mul(f(ids, tt as tf.Tensor2D), w)))(t)
+        .dataSync(),
+    );
     return { value, grad };
   });
 }
@@ -68,7 +78,9 @@ test("wasm has no gather gradient of its own, which is why the trainable path ex
     tf.tidy(() => tf.grad((t: tf.Tensor) => tf.sum(tf.gather(t, tf.tensor1d(IDS, "int32"))))(table())),
   );
   // frozen: plain gather, no gradient needed
-  const frozen = tf.tidy(() => Array.from(embed(tf.tensor1d(IDS, "int32"), table(), { trainable: false }).dataSync()));
+  const frozen = tf.tidy(() =>
+    Array.from(embed(tf.tensor1d(IDS, "int32"), table(), { trainable: false }).dataSync()),
+  );
   assert.equal(frozen.length, IDS.length * D);
 });
 
@@ -86,5 +98,8 @@ test("no tensors leak; bad inputs are refused with their shapes", async () => {
   valueAndTableGrad((ids, t) => embed(ids, t, { trainable: true }));
   assert.equal(tf.memory().numTensors, before);
   assert.throws(() => embed(tf.tensor1d([1.5]), table(), { trainable: false }), /int32.*float32 \[1\]/);
-  assert.throws(() => embed(tf.tensor1d([1], "int32"), tf.zeros([4]) as unknown as tf.Tensor2D, { trainable: false }), /\[vocab, dim\]/);
+  assert.throws(
+    () => embed(tf.tensor1d([1], "int32"), tf.zeros([4]) as unknown as tf.Tensor2D, { trainable: false }),
+    /\[vocab, dim\]/,
+  );
 });

@@ -54,7 +54,8 @@ function assertAllClose(a: Float32Array[], b: Float32Array[], tol: number, what:
   a.forEach((arr, i) => {
     assert.equal(arr.length, b[i].length, `${what}: length of output ${i}`);
     for (let j = 0; j < arr.length; j++) {
-      if (!(Math.abs(arr[j] - b[i][j]) <= tol)) assert.fail(`${what}: output ${i} [${j}] ${arr[j]} vs ${b[i][j]}`);
+      if (!(Math.abs(arr[j] - b[i][j]) <= tol))
+        assert.fail(`${what}: output ${i} [${j}] ${arr[j]} vs ${b[i][j]}`);
     }
   });
 }
@@ -87,10 +88,16 @@ for (const { name, skip, setup } of setups) {
         const explicit = valueAndGrads(linearExplicitTranspose, withBias);
         assertAllClose(explicit, reference, 1e-5, name);
         // and against a hand-computed dW for one element: Σ_n R[n,o]·x[n,i]
-        const [x, r] = [seeded([37, 24], 1).arraySync() as number[][], seeded([37, 19], 4).arraySync() as number[][]];
+        const [x, r] = [
+          seeded([37, 24], 1).arraySync() as number[][],
+          seeded([37, 19], 4).arraySync() as number[][],
+        ];
         let dw = 0;
         for (let n = 0; n < 37; n++) dw += r[n][5] * x[n][7];
-        assert.ok(Math.abs(explicit[2][5 * 24 + 7] - dw) < 1e-4, `dW[5,7] ${explicit[2][5 * 24 + 7]} vs ${dw}`);
+        assert.ok(
+          Math.abs(explicit[2][5 * 24 + 7] - dw) < 1e-4,
+          `dW[5,7] ${explicit[2][5 * 24 + 7]} vs ${dw}`,
+        );
       });
     }
 
@@ -135,7 +142,19 @@ test("stock tfjs-wasm's fused matMul (transposeB + bias) is wrong, which is why 
     return tf.tidy(() =>
       Array.from(
         tf.fused
-          .matMul({ a: tf.tensor2d([[1, 2], [3, 4]]), b: tf.tensor2d([[1, 0], [0, 1], [1, 1]]), transposeB: true, bias: tf.tensor1d([10, 20, 30]) })
+          .matMul({
+            a: tf.tensor2d([
+              [1, 2],
+              [3, 4],
+            ]),
+            b: tf.tensor2d([
+              [1, 0],
+              [0, 1],
+              [1, 1],
+            ]),
+            transposeB: true,
+            bias: tf.tensor1d([10, 20, 30]),
+          })
           .dataSync(),
       ),
     );
@@ -152,9 +171,13 @@ test("stock tfjs-wasm's fused matMul (transposeB + bias) is wrong, which is why 
 });
 
 test("shape errors name the shapes", () => {
-  assert.throws(() => linear(tf.zeros([3, 5]) as tf.Tensor2D, tf.zeros([4, 6]) as tf.Tensor2D), /x \[3,5\].*weight \[4,6\]/);
   assert.throws(
-    () => linear(tf.zeros([3, 5]) as tf.Tensor2D, tf.zeros([4, 5]) as tf.Tensor2D, tf.zeros([5]) as tf.Tensor1D),
+    () => linear(tf.zeros([3, 5]) as tf.Tensor2D, tf.zeros([4, 6]) as tf.Tensor2D),
+    /x \[3,5\].*weight \[4,6\]/,
+  );
+  assert.throws(
+    () =>
+      linear(tf.zeros([3, 5]) as tf.Tensor2D, tf.zeros([4, 5]) as tf.Tensor2D, tf.zeros([5]) as tf.Tensor1D),
     /bias must be \[4\]/,
   );
 });

@@ -93,14 +93,18 @@ describe("rope", () => {
       const dy = tf.tensor4d(dyData, [B, T, H, dh]);
       for (const [what, f] of [
         ["value", (r: (t: tf.Tensor4D) => tf.Tensor4D) => r(x)],
-        ["gradient", (r: (t: tf.Tensor4D) => tf.Tensor4D) => tf.grad((t: tf.Tensor) => r(t as tf.Tensor4D))(x, dy)],
+        [
+          "gradient",
+          (r: (t: tf.Tensor4D) => tf.Tensor4D) => tf.grad((t: tf.Tensor) => r(t as tf.Tensor4D))(x, dy),
+        ],
       ] as const) {
         const bySplit = tf.tidy(() => f(rotateHalfBySplit));
         const byMatMul = tf.tidy(() => f(rotateHalfByMatMul));
         assert.deepEqual(byMatMul.shape, bySplit.shape, `${backend} ${what} shape`);
         const [a, b] = [byMatMul.dataSync(), bySplit.dataSync()];
         // + 0 folds -0 into 0: the sign of a zero is the one thing allowed to differ.
-        for (let i = 0; i < a.length; i++) assert.equal(a[i] + 0, b[i] + 0, `${backend} ${what} element ${i}`);
+        for (let i = 0; i < a.length; i++)
+          assert.equal(a[i] + 0, b[i] + 0, `${backend} ${what} element ${i}`);
         tf.dispose([bySplit, byMatMul]);
       }
       tf.dispose([x, dy]);

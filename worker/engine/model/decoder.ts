@@ -459,7 +459,9 @@ export class CausalLM {
       // Each block runs in its own tidy: under a gradient tape only what the backward pass
       // saved survives it, every other intermediate is freed at once. (Not while filling a KV
       // cache, whose new tensors the caller keeps.)
-      const scope = cache ? <T>(f: () => T): T => f() : <T extends tf.TensorContainer>(f: () => T): T => tf.tidy(f);
+      const scope = cache
+        ? <T>(f: () => T): T => f()
+        : <T extends tf.TensorContainer>(f: () => T): T => tf.tidy(f);
       const block = (input: tf.Tensor2D, r: RopeTensors, bias: tf.Tensor): tf.Tensor2D => {
         const afterAttention = scope(() => {
           const h = rmsNorm(input, layer.inputNorm, this.config.rmsNormEps);
@@ -498,7 +500,14 @@ export class CausalLM {
   /** Final hidden states [B·T, D] for a batch (the LM head's input). */
   private hiddenForBatch(batch: TokenBatch, options: ForwardOptions & { checkpoint?: boolean }): tf.Tensor2D {
     const biasFor = this.batchAttentionBias(batch);
-    return this.hiddenStates(batch.inputIds, batch.positionIds, batch.batchSize, batch.seqLen, biasFor, options);
+    return this.hiddenStates(
+      batch.inputIds,
+      batch.positionIds,
+      batch.batchSize,
+      batch.seqLen,
+      biasFor,
+      options,
+    );
   }
 
   /** Checks a batch's shape; answers each layer's attention bias, built once per window size. */
@@ -536,7 +545,9 @@ export class CausalLM {
   forward(batch: TokenBatch, options: ForwardOptions = {}): tf.Tensor2D {
     const biasFor = this.batchAttentionBias(batch);
     // the biases are made lazily inside the tidy, so it frees them with the activations
-    return tf.tidy(() => this.run(batch.inputIds, batch.positionIds, batch.batchSize, batch.seqLen, biasFor, options));
+    return tf.tidy(() =>
+      this.run(batch.inputIds, batch.positionIds, batch.batchSize, batch.seqLen, biasFor, options),
+    );
   }
 
   /** Loss terms for a batch. Call inside tf.variableGrads / tf.grads to differentiate lossSum. */

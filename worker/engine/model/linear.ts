@@ -12,7 +12,8 @@ import { isNativeMatmulInstalled } from "../native-matmul.js";
  * plain one by materialising the transposes; elsewhere one (fused) matMul is best.
  */
 export function linear(x: tf.Tensor2D, weight: tf.Tensor2D, bias?: tf.Tensor1D): tf.Tensor2D {
-  if (tf.getBackend() === "wasm" && !isNativeMatmulInstalled()) return linearExplicitTranspose(x, weight, bias);
+  if (tf.getBackend() === "wasm" && !isNativeMatmulInstalled())
+    return linearExplicitTranspose(x, weight, bias);
   return linearMatMul(x, weight, bias);
 }
 
@@ -23,7 +24,9 @@ function checkShapes(x: tf.Tensor, weight: tf.Tensor, bias?: tf.Tensor): void {
     );
   }
   if (bias && (bias.rank !== 1 || bias.shape[0] !== weight.shape[0])) {
-    throw new Error(`linear: bias must be [${weight.shape[0]}] for weight [${weight.shape}], got [${bias.shape}]`);
+    throw new Error(
+      `linear: bias must be [${weight.shape[0]}] for weight [${weight.shape}], got [${bias.shape}]`,
+    );
   }
 }
 
@@ -42,7 +45,11 @@ export function linearMatMul(x: tf.Tensor2D, weight: tf.Tensor2D, bias?: tf.Tens
  * Same value and gradients as linearMatMul, but every GEMM is untransposed:
  * forward x · T(W), dX = dy · W, dW = T(dy) · x, where T copies the transpose.
  */
-export function linearExplicitTranspose(x: tf.Tensor2D, weight: tf.Tensor2D, bias?: tf.Tensor1D): tf.Tensor2D {
+export function linearExplicitTranspose(
+  x: tf.Tensor2D,
+  weight: tf.Tensor2D,
+  bias?: tf.Tensor1D,
+): tf.Tensor2D {
   checkShapes(x, weight, bias);
   const y = explicitTransposeMatMul(x, weight);
   return bias ? tf.add(y, bias) : y;

@@ -126,7 +126,9 @@ export class AdamW {
         const saved = this.stored.get(name);
         if (saved) {
           if (saved.m.data.length !== sizes[i] || saved.v.data.length !== sizes[i]) {
-            throw new Error(`AdamW state: moments of "${name}" have shape [${saved.m.shape}], the parameter [${shapes[i]}]`);
+            throw new Error(
+              `AdamW state: moments of "${name}" have shape [${saved.m.shape}], the parameter [${shapes[i]}]`,
+            );
           }
           initial.m.set(saved.m.data, offset);
           initial.v.set(saved.v.data, offset);
@@ -154,7 +156,8 @@ export class AdamW {
     if (names.length === 0) return;
     for (const group of this.layoutFor(names, variables).groups) {
       tf.tidy(() => {
-        const flat = (ts: tf.Tensor[]) => (ts.length === 1 ? tf.reshape(ts[0], [-1]) : tf.concat(ts.map((t) => tf.reshape(t, [-1]))));
+        const flat = (ts: tf.Tensor[]) =>
+          ts.length === 1 ? tf.reshape(ts[0], [-1]) : tf.concat(ts.map((t) => tf.reshape(t, [-1])));
         const g = flat(group.names.map((n) => grads[n]!));
         const param = flat(group.names.map((n) => variables.get(n)!));
         const { m, v } = group;

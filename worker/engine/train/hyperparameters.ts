@@ -59,9 +59,12 @@ export interface ResolvedHyperparameters {
 
 /** The rules above, as one sentence each: what a user reads beside a value `auto` chose. */
 export const AUTO_RULES = {
-  n_epochs: "3; if n·3 < 100 then min(25, 100 // n); if n·3 > 25000 then max(1, 25000 // n) (n = training examples)",
-  batch_size: "the power of two nearest below 0.2% of n, clamped to 1..8: n < 1000 → 1, n < 2000 → 2, n < 4000 → 4, otherwise 8",
-  learning_rate_multiplier: "sqrt(batch_size / 8) rounded to 2 decimals (base learning rate 2e-4 for LoRA, 2e-5 for full fine-tuning)",
+  n_epochs:
+    "3; if n·3 < 100 then min(25, 100 // n); if n·3 > 25000 then max(1, 25000 // n) (n = training examples)",
+  batch_size:
+    "the power of two nearest below 0.2% of n, clamped to 1..8: n < 1000 → 1, n < 2000 → 2, n < 4000 → 4, otherwise 8",
+  learning_rate_multiplier:
+    "sqrt(batch_size / 8) rounded to 2 decimals (base learning rate 2e-4 for LoRA, 2e-5 for full fine-tuning)",
   lora_alpha: "2 × lora_rank",
 } as const;
 
@@ -78,8 +81,10 @@ export function explainAutoValues(
 ): Partial<Record<AutoRuleParam, string>> {
   const isAuto = (v: unknown) => v === undefined || v === "auto";
   const out: Partial<Record<AutoRuleParam, string>> = {};
-  if (isAuto(input.n_epochs)) out.n_epochs = `${AUTO_RULES.n_epochs}; n = ${numExamples} → ${resolved.n_epochs}`;
-  if (isAuto(input.batch_size)) out.batch_size = `${AUTO_RULES.batch_size}; n = ${numExamples} → ${resolved.batch_size}`;
+  if (isAuto(input.n_epochs))
+    out.n_epochs = `${AUTO_RULES.n_epochs}; n = ${numExamples} → ${resolved.n_epochs}`;
+  if (isAuto(input.batch_size))
+    out.batch_size = `${AUTO_RULES.batch_size}; n = ${numExamples} → ${resolved.batch_size}`;
   if (isAuto(input.learning_rate_multiplier)) {
     out.learning_rate_multiplier = `${AUTO_RULES.learning_rate_multiplier}; batch_size ${resolved.batch_size} → ${resolved.learning_rate_multiplier}`;
   }
