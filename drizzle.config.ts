@@ -1,4 +1,4 @@
-// drizzle-kit: `npm run db:generate` writes SQL migrations for src/db/schema.ts into migrations/.
+// drizzle-kit: `npm run db:generate` writes SQL migrations for src/store/db/schema.ts into migrations/.
 import { defineConfig } from "drizzle-kit";
 
 export default defineConfig({

@@ -11,12 +11,12 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { initBackend } from "../worker/engine/backend.js";
+import { initBackend } from "../worker/engine/backend/backend.js";
 import { buildDataset, buildPreferenceDataset } from "../worker/engine/data/build-dataset.js";
 import { resolveChatTemplate } from "../worker/engine/hf/chat-template.js";
+import { ensureTinyModel } from "../worker/engine/hf/tiny-model.js";
 import { loadTokenizer } from "../worker/engine/hf/tokenizer.js";
 import { loadModel } from "../worker/engine/model/decoder.js";
-import { ensureTinyModel } from "../worker/engine/tiny-model.js";
 import { dpoObjective, referenceLogprobs } from "../worker/engine/train/dpo-objective.js";
 import { type TrainHyperparameters, train } from "../worker/engine/train/train-loop.js";
 

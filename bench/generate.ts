@@ -1,6 +1,6 @@
 // Generation benchmark (not a test): `npm run bench:generate -- [--new 64] [--prompt 128] [--runs 3]`.
 //
-// Greedy generation with the KV cache (worker/engine/generate.ts), as chat completions run it,
+// Greedy generation with the KV cache (worker/engine/generation/generate.ts), as chat completions run it,
 // on two models with random weights:
 //   llama     the golden `llama` fixture (test/fixtures/llama: vocab 384, hidden 64, 2 layers, 123k params)
 //   llm-20M   vocab 32000, hidden 384, 6 layers, 6 heads / 2 KV heads, MLP 1024, tied embeddings
@@ -22,17 +22,17 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs-core";
-import { adapterView } from "../src/chat/adapter-view.js";
-import { jsonConstraint, vocabTrie } from "../src/chat/json-constraint.js";
-import { compileSchema } from "../src/chat/json-grammar.js";
-import type { ServedAdapter } from "../src/chat/served-adapter.js";
-import { initBackend } from "../worker/engine/backend.js";
-import { ContinuousBatcher } from "../worker/engine/continuous-batcher.js";
-import { generate } from "../worker/engine/generate.js";
+import { adapterView } from "../src/serving/adapter-view.js";
+import { jsonConstraint, vocabTrie } from "../src/serving/json-constraint.js";
+import { compileSchema } from "../src/serving/json-grammar.js";
+import type { ServedAdapter } from "../src/serving/served-adapter.js";
+import { initBackend } from "../worker/engine/backend/backend.js";
+import { ContinuousBatcher } from "../worker/engine/generation/continuous-batcher.js";
+import { generate } from "../worker/engine/generation/generate.js";
 import { parseModelConfig } from "../worker/engine/hf/config.js";
-import { type HfTokenizer, loadTokenizer } from "../worker/engine/hf/tokenizer.js";
-import { ensureTinyModel } from "../worker/engine/tiny-model.js";
 import type { FloatTensorData } from "../worker/engine/hf/safetensors.js";
+import { ensureTinyModel } from "../worker/engine/hf/tiny-model.js";
+import { type HfTokenizer, loadTokenizer } from "../worker/engine/hf/tokenizer.js";
 import { CausalLM, expectedWeightShapes, loadModel } from "../worker/engine/model/decoder.js";
 import { Rng } from "../worker/engine/train/rng.js";
 

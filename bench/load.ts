@@ -20,7 +20,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import pg from "pg";
-import { ensureTinyModel } from "../worker/engine/tiny-model.js";
+import { ensureTinyModel } from "../worker/engine/hf/tiny-model.js";
 
 const { values } = parseArgs({
   options: {

@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-wasm";
 import "@tensorflow/tfjs-backend-cpu";
-import { installNativeMatmul, uninstallNativeMatmul } from "../worker/engine/native-matmul.js";
+import { installNativeMatmul, uninstallNativeMatmul } from "../worker/engine/backend/native-matmul.js";
 
 const args = process.argv.slice(2);
 const reps = Number(args[args.indexOf("--reps") + 1]) || 11;

@@ -6,9 +6,9 @@ import { copyFile, mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { parseModelConfig } from "../worker/engine/hf/config.js";
+import { type TensorToWrite, writeSafetensors } from "../worker/engine/hf/safetensors.js";
+import { ensureTinyModel, TINY_MODEL_ID } from "../worker/engine/hf/tiny-model.js";
 import { expectedWeightShapes } from "../worker/engine/model/decoder.js";
-import { writeSafetensors, type TensorToWrite } from "../worker/engine/hf/safetensors.js";
-import { ensureTinyModel, TINY_MODEL_ID } from "../worker/engine/tiny-model.js";
 import { Rng } from "../worker/engine/train/rng.js";
 
 export const SHAPES = {

@@ -5,14 +5,15 @@
 // real training loop (micro-batch = R rows, AdamW, clipping), LoRA r8/α16 on all seven projections
 // or full, one warm-up step + N timed, and prints one JSON line: backend, median ms/step,
 // tokens/s, peak RSS, the estimate it ran under, and model GFLOP/s.
-import { parseArgs } from "node:util";
+
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { initBackend } from "../worker/engine/backend.js";
+import { parseArgs } from "node:util";
+import { initBackend } from "../worker/engine/backend/backend.js";
 import { IGNORE_INDEX, type TokenBatch } from "../worker/engine/data/batch.js";
 import { parseModelConfig } from "../worker/engine/hf/config.js";
+import { LORA_TARGET_MODULES } from "../worker/engine/lora/lora-targets.js";
 import { loadModel } from "../worker/engine/model/decoder.js";
-import { LORA_TARGET_MODULES } from "../worker/engine/model/lora-targets.js";
 import {
   baseParameterCount,
   estimateTrainingMemory,

@@ -16,7 +16,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs-core";
-import { initBackend } from "../worker/engine/backend.js";
+import { initBackend } from "../worker/engine/backend/backend.js";
 import { IGNORE_INDEX, type TokenBatch } from "../worker/engine/data/batch.js";
 import { batchOrder } from "../worker/engine/data/batch-order.js";
 import type { EncodedSequence } from "../worker/engine/data/encode-chat.js";

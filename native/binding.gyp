@@ -1,4 +1,4 @@
-# The optional OpenBLAS matmul addon (worker/engine/native-matmul.ts loads it).
+# The optional OpenBLAS matmul addon (worker/engine/backend/native-matmul.ts loads it).
 # Built by scripts/build-native.mjs on `npm ci` / `npm run build:native`; needs a C
 # compiler, python3 and Debian's libopenblas-dev (<cblas.h>, -lopenblas).
 {

@@ -1,11 +1,11 @@
-// CI guard: src/http/openapi-types.ts must be what `npm run gen:types` makes from
+// CI guard: src/contract/openapi-types.ts must be what `npm run gen:types` makes from
 // openapi/openapi.yaml today. Regenerates into a temp file and compares.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-const committed = "src/http/openapi-types.ts";
+const committed = "src/contract/openapi-types.ts";
 const dir = mkdtempSync(join(tmpdir(), "openapi-types-"));
 const fresh = join(dir, "openapi-types.ts");
 try {

@@ -2,8 +2,8 @@
 // reads is listed here (and in the README's configuration table); nothing else reads
 // process.env, so tests build a Config directly.
 import { resolve } from "node:path";
-import { webhookSecretProblem } from "./webhooks/webhook-signature.js";
-import { webhookUrlProblem } from "./webhooks/webhook-url-policy.js";
+import { webhookSecretProblem } from "./store/webhooks/webhook-signature.js";
+import { webhookUrlProblem } from "./store/webhooks/webhook-url-policy.js";
 
 export interface Config {
   /** TCP port of the HTTP server (0 = any free port). */

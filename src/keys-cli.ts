@@ -1,9 +1,9 @@
 // `npm run keys -- create --project NAME | revoke KEY_OR_ID | list`: manage API keys in the
 // database the server uses (DATABASE_URL, or the embedded one in DATA_DIR).
 import { join } from "node:path";
-import { createApiKey, DEFAULT_PROJECT, listApiKeys, revokeApiKey } from "./auth/api-keys.js";
 import { loadConfig } from "./config.js";
-import { openDatabase } from "./db/client.js";
+import { createApiKey, DEFAULT_PROJECT, listApiKeys, revokeApiKey } from "./store/auth/api-keys.js";
+import { openDatabase } from "./store/db/client.js";
 
 const USAGE = `Usage:
   npm run keys -- create [--project NAME]   create a key (project '${DEFAULT_PROJECT}' by default; created if new)

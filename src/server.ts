@@ -3,24 +3,24 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { and, isNull, sql } from "drizzle-orm";
-import { buildApp } from "./app.js";
-import { provisionEnvKeys } from "./auth/api-keys.js";
-import { ensureEmbeddedKey } from "./auth/embedded-key.js";
-import { ConfigError, type Config, loadConfig } from "./config.js";
-import { type DatabaseHandle, openDatabase } from "./db/client.js";
-import { apiKeys } from "./db/schema.js";
-import { startEmbeddedWorker } from "./fine-tuning/embedded-worker.js";
-import { startSweeper } from "./maintenance.js";
-import { listBaseModels } from "./models/base-models.js";
-import { provisionEnvEndpoints } from "./webhooks/endpoint-repository.js";
-import { startWebhookDispatcher } from "./webhooks/webhook-dispatcher.js";
+import { startEmbeddedWorker } from "../worker/embedded-worker.js";
+import { startWebhookDispatcher } from "../worker/webhooks/webhook-dispatcher.js";
+import { type Config, ConfigError, loadConfig } from "./config.js";
+import { buildApp } from "./http/app.js";
+import { provisionEnvKeys } from "./store/auth/api-keys.js";
+import { ensureEmbeddedKey } from "./store/auth/embedded-key.js";
+import { type DatabaseHandle, openDatabase } from "./store/db/client.js";
+import { apiKeys } from "./store/db/schema.js";
+import { startSweeper } from "./store/maintenance.js";
+import { listBaseModels } from "./store/models/base-models.js";
+import { provisionEnvEndpoints } from "./store/webhooks/endpoint-repository.js";
 
 /** First start without any model: write the tiny default model (the engine's generator). */
 async function ensureDefaultModel(config: Config, log: (msg: string) => void): Promise<void> {
   if ((await listBaseModels(config.modelsDir)).length > 0) return;
   try {
     // Imported here, not at the top: only a first start without models needs the generator.
-    const { ensureTinyModel } = await import("../worker/engine/tiny-model.js");
+    const { ensureTinyModel } = await import("../worker/engine/hf/tiny-model.js");
     mkdirSync(config.modelsDir, { recursive: true });
     const id = await ensureTinyModel(config.modelsDir);
     log(`No model in ${config.modelsDir}: wrote the tiny default model '${id}'.`);

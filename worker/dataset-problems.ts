@@ -1,7 +1,7 @@
 // What makes a training (or validation) file unusable, as the job's `error` (OpenAI's shape:
 // {code, message, param}), and what only deserves a warning event. Two callers, one wording:
 // the api checks a new job's files from their upload validation summary (no tokenizing;
-// src/fine-tuning/validate-job-files.ts), the worker checks the tokenized dataset.
+// worker/validate-job-files.ts), the worker checks the tokenized dataset.
 import type { DatasetStats } from "./engine/data/build-dataset.js";
 
 export {
@@ -12,6 +12,7 @@ export {
   lineList,
   MIN_TRAINING_EXAMPLES,
 } from "./engine/data/dataset-verdict.js";
+
 import { type DataError, type DataFileParam, lineList } from "./engine/data/dataset-verdict.js";
 
 /**

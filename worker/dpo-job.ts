@@ -1,14 +1,15 @@
 // The DPO side of a job run: the preference data's checks and events, and the objective the
 // training loop optimises (reference log-probabilities computed once, before the first step).
+
+import type { NewEvent } from "../src/store/jobs/job-events.js";
 import type { DataFileParam } from "./dataset-problems.js";
 import { datasetError, datasetWarnings, formatError, soleFormat } from "./dataset-problems.js";
-import type { NewEvent } from "../src/fine-tuning/job-events.js";
 import { buildPreferenceDataset, type PreferenceDataset } from "./engine/data/build-dataset.js";
 import type { ChatTemplate } from "./engine/hf/chat-template.js";
 import type { HfTokenizer } from "./engine/hf/tokenizer.js";
 import type { CausalLM } from "./engine/model/decoder.js";
-import { dpoObjective, referenceLogprobs } from "./engine/train/dpo-objective.js";
 import type { ResolvedDpoHyperparameters } from "./engine/train/dpo-hyperparameters.js";
+import { dpoObjective, referenceLogprobs } from "./engine/train/dpo-objective.js";
 import type { TrainObjective } from "./engine/train/train-objective.js";
 
 /** Tokenize a preference file; a problem comes back as the job's error (OpenAI's shape). */

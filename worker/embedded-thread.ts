@@ -1,15 +1,15 @@
 // The embedded server's training worker, in a worker thread of `npm start` (PGlite mode):
 // training runs here, off the api's event loop, and the database is the main thread's PGlite,
-// reached through src/db/pglite-over-port.ts. Messages from the main thread: `stop` (checkpoint
+// reached through src/store/db/pglite-over-port.ts. Messages from the main thread: `stop` (checkpoint
 // the running job, re-queue it, leave the loop; answered by `stopped`). To it: `log` lines,
 // and `ready` once the loop runs.
 import { parentPort, workerData } from "node:worker_threads";
-import { drizzle } from "drizzle-orm/pglite";
 import type { PGlite } from "@electric-sql/pglite";
-import type { Database, DatabaseHandle } from "../src/db/client.js";
-import { PgliteOverPort } from "../src/db/pglite-over-port.js";
-import * as schema from "../src/db/schema.js";
-import { initBackend } from "./engine/backend.js";
+import { drizzle } from "drizzle-orm/pglite";
+import type { Database, DatabaseHandle } from "../src/store/db/client.js";
+import { PgliteOverPort } from "../src/store/db/pglite-over-port.js";
+import * as schema from "../src/store/db/schema.js";
+import { initBackend } from "./engine/backend/backend.js";
 import { loadWorkerSettings } from "./worker-config.js";
 import { startWorker } from "./worker-loop.js";
 

@@ -15,13 +15,13 @@
 //   if (progress.lost) stop();
 //   await progress.drain(() => shuttingDown());      // before publishing: all written
 import { eq } from "drizzle-orm";
-import type { DatabaseHandle } from "../src/db/client.js";
-import { backoffDelay } from "../src/db/retry-transient.js";
-import { fineTuningJobs } from "../src/db/schema.js";
-import { isTransientDatabaseError } from "../src/db/transient-error.js";
-import { addEvents, type NewEvent } from "../src/fine-tuning/job-events.js";
-import { newEventId } from "../src/fine-tuning/job-ids.js";
-import { renewLease } from "../src/fine-tuning/job-lease.js";
+import type { DatabaseHandle } from "../src/store/db/client.js";
+import { backoffDelay } from "../src/store/db/retry-transient.js";
+import { fineTuningJobs } from "../src/store/db/schema.js";
+import { isTransientDatabaseError } from "../src/store/db/transient-error.js";
+import { addEvents, type NewEvent } from "../src/store/jobs/job-events.js";
+import { newEventId } from "../src/store/jobs/job-ids.js";
+import { renewLease } from "../src/store/jobs/job-lease.js";
 
 type Pending =
   | { kind: "events"; events: NewEvent[]; estimatedFinish?: Date }

@@ -3,13 +3,14 @@
 // worker inside `npm start` instead) and MODELS_DIR. It picks its tfjs backend once, claims
 // one job at a time, and on SIGTERM/SIGINT checkpoints the running job at its next step,
 // puts it back in the queue and exits 0.
-import { initBackend } from "./engine/backend.js";
+
 import { ConfigError, loadConfig } from "../src/config.js";
-import { openDatabase } from "../src/db/client.js";
-import { retryTransient } from "../src/db/retry-transient.js";
+import { openDatabase } from "../src/store/db/client.js";
+import { retryTransient } from "../src/store/db/retry-transient.js";
+import { initBackend } from "./engine/backend/backend.js";
+import { startWebhookDispatcher } from "./webhooks/webhook-dispatcher.js";
 import { loadWorkerSettings } from "./worker-config.js";
 import { startWorker } from "./worker-loop.js";
-import { startWebhookDispatcher } from "../src/webhooks/webhook-dispatcher.js";
 
 async function main(): Promise<void> {
   let config: ReturnType<typeof loadConfig>;

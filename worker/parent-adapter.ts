@@ -13,12 +13,12 @@
 import { mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { DatabaseHandle } from "../src/db/client.js";
-import { archiveFolder, readTarArchive } from "../src/fine-tuning/adapter-archive.js";
-import { findTunedModel } from "../src/models/tuned-models.js";
-import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE } from "./engine/model/adapter-io.js";
+import type { DatabaseHandle } from "../src/store/db/client.js";
+import { archiveFolder, readTarArchive } from "../src/store/models/adapter-archive.js";
+import { findTunedModel } from "../src/store/models/tuned-models.js";
+import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE } from "./engine/lora/adapter-io.js";
+import { composeAdapterFolders } from "./engine/lora/merge-adapter.js";
 import type { CausalLM } from "./engine/model/decoder.js";
-import { composeAdapterFolders } from "./engine/model/merge-adapter.js";
 import { readBlobBytes } from "./job-blobs.js";
 
 export const PARENTS_FILE = "parents.json";

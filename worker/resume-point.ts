@@ -2,11 +2,11 @@
 // steps after the checkpoint are trained again, so the earlier run's metrics events for them
 // are deleted in the same transaction that records the resume, and an event says which steps
 // are retrained. The job's events and its result CSV then hold each step once.
-import type { Database } from "../src/db/client.js";
-import { fineTuningJobs } from "../src/db/schema.js";
-import { addEvents, dropMetricsAfterStep, type NewEvent } from "../src/fine-tuning/job-events.js";
-import { newEventId } from "../src/fine-tuning/job-ids.js";
-import { ownedAndActive } from "../src/fine-tuning/job-lease.js";
+import type { Database } from "../src/store/db/client.js";
+import { fineTuningJobs } from "../src/store/db/schema.js";
+import { addEvents, dropMetricsAfterStep, type NewEvent } from "../src/store/jobs/job-events.js";
+import { newEventId } from "../src/store/jobs/job-ids.js";
+import { ownedAndActive } from "../src/store/jobs/job-lease.js";
 
 /** The message of the event that names the retrained steps. */
 export function retrainedStepsMessage(resumeStep: number, dropped: number[]): string {

@@ -1,6 +1,6 @@
 // One claimed job, start to finish: read and tokenize the files (failing the job on bad data,
 // as OpenAI does; the api already refused what the upload summaries show, see
-// src/fine-tuning/validate-job-files.ts, and this is the full check after tokenizing), resolve
+// worker/validate-job-files.ts, and this is the full check after tokenizing), resolve
 // `auto` hyperparameters and write them back, train on the engine with a checkpoint at the end
 // of every epoch, and publish the result in ONE transaction (adapter, fine_tuned_model, tuned
 // model row, result CSV file, trained_tokens, finished_at).
@@ -13,15 +13,22 @@
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { eq, inArray, and, desc, sql } from "drizzle-orm";
-import { deleteBlob, markBlobReady, type BlobWriter } from "../src/blobs/blob-store.js";
-import type { DatabaseHandle } from "../src/db/client.js";
-import { fineTunedModels, fineTuningCheckpoints, fineTuningJobs, files } from "../src/db/schema.js";
-import { findFile } from "../src/files/file-repository.js";
-import { archiveFolder } from "../src/fine-tuning/adapter-archive.js";
-import { type JobMethod, methodHyperparameters } from "../src/fine-tuning/create-job-request.js";
-import { addEvent, addEvents, metricsData, type NewEvent } from "../src/fine-tuning/job-events.js";
-import { checkpointModelName, newCheckpointId, tunedModelName } from "../src/fine-tuning/job-ids.js";
+import { and, desc, eq, inArray, sql } from "drizzle-orm";
+import { type JobMethod, methodHyperparameters } from "../src/http/fine-tuning/create-job-request.js";
+import { type BlobWriter, deleteBlob, markBlobReady } from "../src/store/blobs/blob-store.js";
+import type { DatabaseHandle } from "../src/store/db/client.js";
+import { retryTransient } from "../src/store/db/retry-transient.js";
+import { files, fineTunedModels, fineTuningCheckpoints, fineTuningJobs } from "../src/store/db/schema.js";
+import { isTransientDatabaseError } from "../src/store/db/transient-error.js";
+import { findFile } from "../src/store/files/file-repository.js";
+import { newId } from "../src/store/ids.js";
+import { addEvent, addEvents, metricsData, type NewEvent } from "../src/store/jobs/job-events.js";
+import {
+  checkpointModelName,
+  newCheckpointId,
+  newEventId,
+  tunedModelName,
+} from "../src/store/jobs/job-ids.js";
 import {
   type Claimed,
   type JobControl,
@@ -29,27 +36,12 @@ import {
   readControl,
   releaseJob,
   renewLease,
-} from "../src/fine-tuning/job-lease.js";
-import type { JobError, JobRow } from "../src/fine-tuning/job-objects.js";
-import { notifyWorkers } from "../src/fine-tuning/job-repository.js";
-import { newId } from "../src/ids.js";
-import { findBaseModel } from "../src/models/base-models.js";
-import { initBackend } from "./engine/backend.js";
-import { buildDataset, type PreferenceDataset, type SftDataset } from "./engine/data/build-dataset.js";
-import type { TokenBatch } from "./engine/data/batch.js";
-import {
-  type ResolvedDpoHyperparameters,
-  resolveDpoHyperparameters,
-} from "./engine/train/dpo-hyperparameters.js";
-import type { TrainObjective } from "./engine/train/train-objective.js";
-import { dpoObjectives, dpoStartEvents, loadPreferenceData } from "./dpo-job.js";
-import { parseModelConfig } from "./engine/hf/config.js";
-import { resolveChatTemplate } from "./engine/hf/chat-template.js";
-import { loadTokenizer } from "./engine/hf/tokenizer.js";
-import { type CausalLM, loadModel } from "./engine/model/decoder.js";
-import type { LoraTargetModule } from "./engine/model/lora.js";
-import { type ResolvedHyperparameters, resolveHyperparameters } from "./engine/train/hyperparameters.js";
-import { type EpochEnd, type StepMetrics, train, TrainingDivergedError } from "./engine/train/train-loop.js";
+} from "../src/store/jobs/job-lease.js";
+import type { JobError, JobRow } from "../src/store/jobs/job-objects.js";
+import { notifyWorkers } from "../src/store/jobs/job-repository.js";
+import { archiveFolder } from "../src/store/models/adapter-archive.js";
+import { findBaseModel } from "../src/store/models/base-models.js";
+import { enqueueJobWebhookEvent } from "../src/store/webhooks/webhook-outbox.js";
 import {
   datasetError,
   datasetWarnings,
@@ -57,16 +49,28 @@ import {
   missingFileError,
   soleFormat,
 } from "./dataset-problems.js";
+import { dpoObjectives, dpoStartEvents, loadPreferenceData } from "./dpo-job.js";
+import { initBackend } from "./engine/backend/backend.js";
+import type { TokenBatch } from "./engine/data/batch.js";
+import { buildDataset, type PreferenceDataset, type SftDataset } from "./engine/data/build-dataset.js";
+import { resolveChatTemplate } from "./engine/hf/chat-template.js";
+import { parseModelConfig } from "./engine/hf/config.js";
+import { loadTokenizer } from "./engine/hf/tokenizer.js";
+import type { LoraTargetModule } from "./engine/lora/lora.js";
+import { mergeAdapterIntoBase } from "./engine/lora/merge-adapter.js";
+import { type CausalLM, loadModel } from "./engine/model/decoder.js";
+import {
+  type ResolvedDpoHyperparameters,
+  resolveDpoHyperparameters,
+} from "./engine/train/dpo-hyperparameters.js";
+import { type ResolvedHyperparameters, resolveHyperparameters } from "./engine/train/hyperparameters.js";
+import { type EpochEnd, type StepMetrics, TrainingDivergedError, train } from "./engine/train/train-loop.js";
+import type { TrainObjective } from "./engine/train/train-objective.js";
 import { readBlobBytes, readFileLines, writeBlobBytes } from "./job-blobs.js";
 import { JobProgress } from "./job-progress.js";
-import { recordResume } from "./resume-point.js";
-import { resultsCsv } from "./results-csv.js";
-import { retryTransient } from "../src/db/retry-transient.js";
-import { isTransientDatabaseError } from "../src/db/transient-error.js";
-import { newEventId } from "../src/fine-tuning/job-ids.js";
-import { enqueueJobWebhookEvent } from "../src/webhooks/webhook-outbox.js";
 import { chainedModelArchive, fetchParentAdapter, type ParentAdapter } from "./parent-adapter.js";
-import { mergeAdapterIntoBase } from "./engine/model/merge-adapter.js";
+import { resultsCsv } from "./results-csv.js";
+import { recordResume } from "./resume-point.js";
 import { isOutOfMemory, trainingPreflight } from "./training-preflight.js";
 
 export interface RunJobOptions {

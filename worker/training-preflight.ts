@@ -3,9 +3,10 @@
 // A step that cannot fit fails the job with the numbers and what to change, instead of an
 // abort halfway (wasm's `Aborted()`, an OOM kill); one that fits only with gradient
 // checkpointing gets it turned on.
-import type { JobError } from "../src/fine-tuning/job-objects.js";
-import type { NewEvent } from "../src/fine-tuning/job-events.js";
-import type { BackendInfo } from "./engine/backend.js";
+
+import type { NewEvent } from "../src/store/jobs/job-events.js";
+import type { JobError } from "../src/store/jobs/job-objects.js";
+import type { BackendInfo } from "./engine/backend/backend.js";
 import type { ModelConfig } from "./engine/hf/config.js";
 import {
   estimateTrainingMemory,

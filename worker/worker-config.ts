@@ -5,7 +5,7 @@
 //   WORKER_MICRO_BATCH      rows per forward/backward pass (default 4)
 // DATABASE_URL, MODELS_DIR, DATA_DIR and TFJS_BACKEND are the service's (src/config.ts, engine).
 import { hostname } from "node:os";
-import { randomAlphanumeric } from "../src/ids.js";
+import { randomAlphanumeric } from "../src/store/ids.js";
 
 export interface WorkerSettings {
   workerId: string;

@@ -6,8 +6,8 @@
 //   const worker = await startWorker({ database, modelsDir, settings, log });
 //   …
 //   await worker.stop();
-import type { DatabaseHandle } from "../src/db/client.js";
-import { claimJob } from "../src/fine-tuning/job-lease.js";
+import type { DatabaseHandle } from "../src/store/db/client.js";
+import { claimJob } from "../src/store/jobs/job-lease.js";
 import { listenForJobs } from "./job-wakeup.js";
 import { type JobOutcome, runJob } from "./run-job.js";
 import type { WorkerSettings } from "./worker-config.js";

@@ -12,6 +12,7 @@ import { StatusBadge } from "../components/status-badge.js";
 import { api, apiPaths, download } from "../lib/api.js";
 import { formatDuration, formatNumber, formatTime } from "../lib/format.js";
 import { html } from "../lib/html.js";
+import { useJobEvents } from "../lib/job-events.js";
 import {
   ACCURACY_SERIES,
   chartData,
@@ -22,7 +23,6 @@ import {
   REWARD_ACCURACY_SERIES,
   REWARD_SERIES,
 } from "../lib/job-metrics.js";
-import { useJobEvents } from "../lib/job-events.js";
 import { href } from "../lib/router.js";
 import { NotFound } from "./not-found.js";
 

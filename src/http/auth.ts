@@ -6,8 +6,8 @@
 // without streaming it anywhere. Unknown paths go to the not-found handler: a 404 that names
 // only the method and path the caller sent, with or without a key.
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import { findActiveKey } from "../auth/api-keys.js";
-import type { Database } from "../db/client.js";
+import { findActiveKey } from "../store/auth/api-keys.js";
+import type { Database } from "../store/db/client.js";
 import { ApiError } from "./api-error.js";
 
 declare module "fastify" {

@@ -1,7 +1,7 @@
 // Every response carries x-request-id (the SDK exposes it as `_request_id` / `err.requestID`).
 // A well-formed id sent by a proxy in front of us is kept, so logs line up across hops.
 import type { IncomingMessage } from "node:http";
-import { randomAlphanumeric } from "../ids.js";
+import { randomAlphanumeric } from "../store/ids.js";
 
 const ACCEPTABLE_INCOMING_ID = /^[A-Za-z0-9._:-]{8,128}$/;
 

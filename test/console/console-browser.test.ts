@@ -12,13 +12,8 @@ import { after, afterEach, before, beforeEach, describe, it } from "node:test";
 import type OpenAI from "openai";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import type { RunningWorker } from "../../worker/worker-loop.js";
-import {
-  startTestWorker,
-  tinyModelsDir,
-  trainingLines,
-  uploadTraining,
-} from "../fine-tuning/job-fixtures.js";
 import { type TestDatabase, testDatabases } from "../support/databases.js";
+import { startTestWorker, tinyModelsDir, trainingLines, uploadTraining } from "../support/job-fixtures.js";
 import { startTestApp, type TestApp } from "../support/test-app.js";
 
 // page.evaluate() callbacks run in the browser; these names are the page's globals there

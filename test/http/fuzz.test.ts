@@ -12,8 +12,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { toFile } from "openai";
-import { ensureTinyModel } from "../../worker/engine/tiny-model.js";
 import { componentSchema, openApiDocument, operationSchema } from "../../src/http/openapi-document.js";
+import { ensureTinyModel } from "../../worker/engine/hf/tiny-model.js";
 import { type TestDatabase, testDatabases } from "../support/databases.js";
 import { chatJsonl } from "../support/jsonl.js";
 import { envelopeOf, rawRequest } from "../support/raw-http.js";

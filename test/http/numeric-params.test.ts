@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { sql } from "drizzle-orm";
 import OpenAI, { toFile } from "openai";
-import { ensureTinyModel } from "../../worker/engine/tiny-model.js";
+import { ensureTinyModel } from "../../worker/engine/hf/tiny-model.js";
 import { type TestDatabase, testDatabases } from "../support/databases.js";
 import { envelopeOf, rawRequest } from "../support/raw-http.js";
 import { startTestApp, type TestApp } from "../support/test-app.js";

@@ -3,8 +3,8 @@
 // (`/%761/models` is `/v1/models`) is that route, so it needs a key too.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { buildApp } from "../../src/app.js";
 import { DEFAULT_CONFIG } from "../../src/config.js";
+import { buildApp } from "../../src/http/app.js";
 import { openApiDocument } from "../../src/http/openapi-document.js";
 import { type TestDatabase, testDatabases } from "../support/databases.js";
 import { envelopeOf, rawRequest } from "../support/raw-http.js";

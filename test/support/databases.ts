@@ -16,7 +16,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, w
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
-import { type DatabaseHandle, MIGRATIONS_DIR, openDatabase } from "../../src/db/client.js";
+import { type DatabaseHandle, MIGRATIONS_DIR, openDatabase } from "../../src/store/db/client.js";
 
 // A fresh PGlite runs initdb in WebAssembly (several seconds, far more on a busy machine), so
 // the first suite saves a migrated snapshot and later ones start from it. The snapshot's name

@@ -10,11 +10,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import OpenAI from "openai";
-import { buildApp } from "../../src/app.js";
-import { createApiKey } from "../../src/auth/api-keys.js";
 import { type Config, DEFAULT_CONFIG } from "../../src/config.js";
-import type { DatabaseHandle } from "../../src/db/client.js";
-import { randomAlphanumeric } from "../../src/ids.js";
+import { buildApp } from "../../src/http/app.js";
+import { createApiKey } from "../../src/store/auth/api-keys.js";
+import type { DatabaseHandle } from "../../src/store/db/client.js";
+import { randomAlphanumeric } from "../../src/store/ids.js";
 
 export interface TestProject {
   projectId: string;

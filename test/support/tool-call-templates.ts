@@ -4,8 +4,8 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { CHATML_TEMPLATE, ChatTemplate } from "../../worker/engine/hf/chat-template.js";
-import { TINY_CHAT_TEMPLATE } from "../../worker/engine/tiny-model.js";
-import { realTokenizerAndTemplate } from "../engine/data/real-tokenizers.js";
+import { TINY_CHAT_TEMPLATE } from "../../worker/engine/hf/tiny-model.js";
+import { realTokenizerAndTemplate } from "../worker/engine/data/real-tokenizers.js";
 
 const SPECIALS = { bos_token: "<s>", eos_token: "</s>" };
 

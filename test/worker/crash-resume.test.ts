@@ -14,8 +14,9 @@ import { after, before, describe, it } from "node:test";
 import { eq, sql } from "drizzle-orm";
 import type OpenAI from "openai";
 import pg from "pg";
-import { openDatabase } from "../../src/db/client.js";
-import { fineTuningJobs } from "../../src/db/schema.js";
+import { openDatabase } from "../../src/store/db/client.js";
+import { fineTuningJobs } from "../../src/store/db/schema.js";
+import { type TestDatabase, testDatabases } from "../support/databases.js";
 import {
   allEvents,
   isFinished,
@@ -25,8 +26,7 @@ import {
   uploadTraining,
   waitForEvent,
   waitForJob,
-} from "../fine-tuning/job-fixtures.js";
-import { testDatabases, type TestDatabase } from "../support/databases.js";
+} from "../support/job-fixtures.js";
 import { startTestApp, type TestApp } from "../support/test-app.js";
 
 /** 20 rows an epoch at batch 1, three epochs: a checkpoint at step 20 with 40 steps to go. */

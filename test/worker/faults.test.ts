@@ -10,8 +10,8 @@ import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { sql } from "drizzle-orm";
 import type OpenAI from "openai";
-import { sweepAbandonedBlobs } from "../../src/blobs/blob-store.js";
-import { type DatabaseHandle, openDatabase } from "../../src/db/client.js";
+import { sweepAbandonedBlobs } from "../../src/store/blobs/blob-store.js";
+import { type DatabaseHandle, openDatabase } from "../../src/store/db/client.js";
 import {
   allEvents,
   isFinished,
@@ -19,7 +19,7 @@ import {
   trainingLines,
   uploadTraining,
   waitForEvent,
-} from "../fine-tuning/job-fixtures.js";
+} from "../support/job-fixtures.js";
 import { chatJsonlOfSize } from "../support/jsonl.js";
 import {
   type ScratchDatabase,

@@ -5,11 +5,11 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { eq } from "drizzle-orm";
 import type OpenAI from "openai";
-import { fineTuningJobs } from "../../src/db/schema.js";
-import { metricsData } from "../../src/fine-tuning/job-events.js";
+import { fineTuningJobs } from "../../src/store/db/schema.js";
+import { metricsData } from "../../src/store/jobs/job-events.js";
 import { JobProgress } from "../../worker/job-progress.js";
-import { tinyModelsDir, trainingLines, uploadTraining } from "../fine-tuning/job-fixtures.js";
-import { testDatabases, type TestDatabase } from "../support/databases.js";
+import { type TestDatabase, testDatabases } from "../support/databases.js";
+import { tinyModelsDir, trainingLines, uploadTraining } from "../support/job-fixtures.js";
 import { startTestApp, type TestApp } from "../support/test-app.js";
 
 for (const target of testDatabases()) {

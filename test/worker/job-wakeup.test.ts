@@ -3,14 +3,14 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { listenForJobs } from "../../worker/job-wakeup.js";
+import { type TestDatabase, testDatabases } from "../support/databases.js";
 import {
   isFinished,
   tinyModelsDir,
   trainingLines,
   uploadTraining,
   waitForJob,
-} from "../fine-tuning/job-fixtures.js";
-import { testDatabases, type TestDatabase } from "../support/databases.js";
+} from "../support/job-fixtures.js";
 import { startTestApp, type TestApp } from "../support/test-app.js";
 
 for (const target of testDatabases()) {

@@ -3,11 +3,10 @@
 // change, before any tensor is made, and the worker goes on to the next job.
 import assert from "node:assert/strict";
 import { after, before, describe, it, test } from "node:test";
-import type { BackendInfo } from "../../worker/engine/backend.js";
+import type { BackendInfo } from "../../worker/engine/backend/backend.js";
 import { parseModelConfig } from "../../worker/engine/hf/config.js";
 import { isOutOfMemory, trainingPreflight } from "../../worker/training-preflight.js";
-import { testDatabases, type TestDatabase } from "../support/databases.js";
-import { startTestApp, type TestApp } from "../support/test-app.js";
+import { type TestDatabase, testDatabases } from "../support/databases.js";
 import {
   allEvents,
   isFinished,
@@ -16,7 +15,8 @@ import {
   trainingLines,
   uploadTraining,
   waitForJob,
-} from "../fine-tuning/job-fixtures.js";
+} from "../support/job-fixtures.js";
+import { startTestApp, type TestApp } from "../support/test-app.js";
 
 const QWEN25_05B = parseModelConfig({
   architectures: ["Qwen2ForCausalLM"],

@@ -8,7 +8,7 @@
 import { createHash } from "node:crypto";
 import type { ChatTemplate } from "../hf/chat-template.js";
 import type { HfTokenizer } from "../hf/tokenizer.js";
-import { type DatasetOptions, type EncodedExample, type SftDataset, buildDataset } from "./build-dataset.js";
+import { buildDataset, type DatasetOptions, type EncodedExample, type SftDataset } from "./build-dataset.js";
 import type { Example } from "./example.js";
 import { isScored, type MaskSegment, maskSegments } from "./mask-preview.js";
 import { countScoredLabels } from "./truncate-sequence.js";

@@ -32,21 +32,13 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
+import { ensureGradientsRegistered } from "../backend/tfjs-gradients.js";
 import type { TokenBatch } from "../data/batch.js";
+import { expectedWeightShapes } from "../hf/checkpoint-layout.js";
 import type { ModelConfig } from "../hf/config.js";
 import { parseModelConfig } from "../hf/config.js";
-import { expectedWeightShapes } from "../hf/checkpoint-layout.js";
 import { readModelWeights } from "../hf/model-folder.js";
-import { ensureGradientsRegistered } from "../tfjs-gradients.js";
 import type { FloatTensorData } from "../hf/safetensors.js";
-import { lmHeadChunkTokens } from "../train/memory-estimate.js";
-import { Rng, type RngState } from "../train/rng.js";
-import { buildAttentionBias, buildCachedAttentionBias } from "./attention-mask.js";
-import { shiftLabels, tokenCrossEntropy } from "./cross-entropy.js";
-import { embed } from "./embedding.js";
-import { checkpointed } from "./gradient-checkpoint.js";
-import { linear } from "./linear.js";
-import { lmHeadLoss } from "./lm-head-loss.js";
 import {
   initLoraPair,
   type LoraOptions,
@@ -56,7 +48,15 @@ import {
   loraLinear,
   resolveLoraSettings,
   uniqueVariableName,
-} from "./lora.js";
+} from "../lora/lora.js";
+import { lmHeadChunkTokens } from "../train/memory-estimate.js";
+import { Rng, type RngState } from "../train/rng.js";
+import { buildAttentionBias, buildCachedAttentionBias } from "./attention-mask.js";
+import { shiftLabels, tokenCrossEntropy } from "./cross-entropy.js";
+import { embed } from "./embedding.js";
+import { checkpointed } from "./gradient-checkpoint.js";
+import { linear } from "./linear.js";
+import { lmHeadLoss } from "./lm-head-loss.js";
 import { rmsNorm } from "./rms-norm.js";
 import { applyRope, ropeInverseFrequencies, ropeTables } from "./rope.js";
 
@@ -986,13 +986,13 @@ export class CausalLM {
 
   /** Write the LoRA adapter in PEFT's layout (adapter_config.json + adapter_model.safetensors). */
   async saveAdapter(dir: string, baseModelName = path.basename(this.folder)): Promise<void> {
-    const { saveAdapter } = await import("./adapter-io.js");
+    const { saveAdapter } = await import("../lora/adapter-io.js");
     await saveAdapter(this, dir, baseModelName);
   }
 
   /** Attach a PEFT adapter folder (ours or PEFT's), replacing any adapter attached now. */
   async loadAdapter(dir: string): Promise<LoraSettings> {
-    const { loadAdapter } = await import("./adapter-io.js");
+    const { loadAdapter } = await import("../lora/adapter-io.js");
     return loadAdapter(this, dir);
   }
 
@@ -1075,7 +1075,7 @@ export async function loadModel(folder: string, options: LoadModelOptions = {}):
   });
   weights.clear();
   if (options.adapterDir) {
-    const { loadAdapter } = await import("./adapter-io.js");
+    const { loadAdapter } = await import("../lora/adapter-io.js");
     await loadAdapter(model, options.adapterDir);
   } else if (options.lora) {
     model.attachLora(options.lora);

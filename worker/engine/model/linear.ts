@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs-core";
-import { isNativeMatmulInstalled } from "../native-matmul.js";
+import { isNativeMatmulInstalled } from "../backend/native-matmul.js";
 
 /**
  * y = x · Wᵀ (+ b) for a 2-D activation x [N, in] and a weight in Hugging Face layout
@@ -33,7 +33,7 @@ function checkShapes(x: tf.Tensor, weight: tf.Tensor, bias?: tf.Tensor): void {
 /**
  * One matMul with transposeB (what native BLAS and tfjs-node do best), then the bias.
  * Not tf.fused.matMul: stock tfjs-wasm 4.22's _FusedMatMul adds the bias to the wrong
- * columns when transposeB is set (test/engine/model/linear.test.ts shows it).
+ * columns when transposeB is set (test/worker/engine/model/linear.test.ts shows it).
  */
 export function linearMatMul(x: tf.Tensor2D, weight: tf.Tensor2D, bias?: tf.Tensor1D): tf.Tensor2D {
   checkShapes(x, weight, bias);

@@ -3,7 +3,7 @@
 // moments and counters, the step, the epoch and position in that epoch's data order, the
 // RNG state, and the few numbers the loop keeps across steps (initial loss for the
 // divergence check, tokens trained so far). A resumed run that loads this produces the
-// same losses as one that never stopped (test/engine/train/train-loop.test.ts).
+// same losses as one that never stopped (test/worker/engine/train/train-loop.test.ts).
 //
 // Byte layout: a safetensors file held in memory (F32 tensors; the counters as JSON in
 // `__metadata__.trainer_state`), so any safetensors reader can inspect a checkpoint.

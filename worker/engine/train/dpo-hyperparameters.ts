@@ -4,7 +4,7 @@
 // - loss_type: "sigmoid" (default, TRL's and OpenAI's DPO), "hinge" or "ipo" (dpo-loss.ts).
 // - rpo_alpha: weight of an NLL term on the chosen answers (TRL's rpo_alpha); null = off.
 
-import { type DpoLossType, DPO_LOSS_TYPES } from "./dpo-loss.js";
+import { DPO_LOSS_TYPES, type DpoLossType } from "./dpo-loss.js";
 import {
   type Auto,
   HyperparameterError,

@@ -15,7 +15,7 @@
 //   (lora_alpha 2 × lora_rank), lora_dropout 0.05, target_modules the seven projections, max_seq_length 1024,
 //   packing true, warmup_ratio 0.03, weight_decay 0, lr_scheduler "linear", full_finetune false.
 
-import { LORA_TARGET_MODULES, type LoraTargetModule } from "../model/lora-targets.js";
+import { LORA_TARGET_MODULES, type LoraTargetModule } from "../lora/lora-targets.js";
 import type { LrSchedulerType } from "./schedule.js";
 
 export const LORA_BASE_LEARNING_RATE = 2e-4;

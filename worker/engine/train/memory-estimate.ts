@@ -12,8 +12,8 @@
 //
 // Pure: no tfjs, no I/O (trainingMemoryBudget, which reads the machine, is the one exception).
 
-import { freemem } from "node:os";
 import { readFileSync } from "node:fs";
+import { freemem } from "node:os";
 import type { ModelConfig } from "../hf/config.js";
 
 export interface TrainingMemoryInput {

@@ -4,8 +4,8 @@
 
 import * as tf from "@tensorflow/tfjs-core";
 import type { TokenBatch } from "../data/batch.js";
-import type { ObjectiveBatch, TrainObjective } from "./train-objective.js";
 import { countLabelTokens, countRealTokens, selectRows } from "./select-rows.js";
+import type { ObjectiveBatch, TrainObjective } from "./train-objective.js";
 
 /** What supervised training needs from a model; CausalLM has it. */
 export interface TokenLossModel {

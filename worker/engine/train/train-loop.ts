@@ -50,23 +50,23 @@
 // correct tokens, grad norm).
 
 import * as tf from "@tensorflow/tfjs-core";
+import { ensureGradientsRegistered } from "../backend/tfjs-gradients.js";
 import type { TokenBatch } from "../data/batch.js";
 import { batchOrder } from "../data/batch-order.js";
-import { ensureGradientsRegistered } from "../tfjs-gradients.js";
+import { AdamW } from "./adamw.js";
 import {
-  type TensorData,
-  type TrainCheckpoint,
   decodeCheckpoint,
   encodeCheckpoint,
+  type TensorData,
+  type TrainCheckpoint,
 } from "./checkpoint-state.js";
-import { AdamW } from "./adamw.js";
 import { clipGradNorm, DEFAULT_MAX_GRAD_NORM } from "./clip-grad-norm.js";
 import { peakLearningRate, type ResolvedHyperparameters } from "./hyperparameters.js";
 import type { RngState } from "./rng.js";
 import { learningRateAt } from "./schedule.js";
-import { defaultValidEvery, stepsPerEpoch as stepsInEpoch } from "./training-plan.js";
 import { sftObjective } from "./sft-objective.js";
 import { objectiveGradients, sumCounts, type TrainObjective } from "./train-objective.js";
+import { defaultValidEvery, stepsPerEpoch as stepsInEpoch } from "./training-plan.js";
 
 /** What the loop needs from a model; CausalLM (model/decoder.ts) has this shape. */
 export interface TrainableModel {

@@ -1,0 +1,217 @@
+// /v1/files: upload (streamed into Postgres, validated on the way), list, retrieve, download,
+// delete. Tenancy: every query is scoped to the key's project.
+import { basename } from "node:path";
+import { Readable } from "node:stream";
+import type {} from "@fastify/multipart";
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import { type BlobWriter, markBlobReady, readBlob, startBlob } from "../../store/blobs/blob-store.js";
+import { files } from "../../store/db/schema.js";
+import { isUploadPurpose, UPLOAD_PURPOSES } from "../../store/files/file-purposes.js";
+import {
+  deleteFile,
+  type FileRow,
+  findFile,
+  listFiles,
+  toFileObject,
+} from "../../store/files/file-repository.js";
+import { newId } from "../../store/ids.js";
+import { badRequest, notFound } from "../api-error.js";
+import type { AppContext } from "../app-context.js";
+import { attachmentDisposition } from "../content-disposition.js";
+import {
+  formParts,
+  multipartError,
+  pumpFilePart,
+  skipPart,
+  unstorablePartText,
+} from "../multipart-stream.js";
+import { operationSchema } from "../openapi-document.js";
+import { toListPage } from "../pagination.js";
+import { type ContentInspector, createContentInspector } from "./content-inspector.js";
+import { expirySeconds } from "./expires-after.js";
+
+export function cleanFilename(raw: string | undefined): string {
+  // Keep what the client called it, minus any directory part; cap the length.
+  const name = basename((raw ?? "").replaceAll("\\", "/")).trim();
+  return (name.length > 0 ? name : "upload").slice(0, 255);
+}
+
+export function checkPurpose(
+  purpose: string | undefined,
+  allowed: readonly string[] = UPLOAD_PURPOSES,
+): string {
+  if (purpose === undefined || purpose === "") {
+    throw badRequest("Missing required parameter: 'purpose'.", "purpose", "missing_required_parameter");
+  }
+  if (!allowed.includes(purpose)) {
+    throw badRequest(
+      `Invalid value for 'purpose': '${purpose}'. Supported values are: ${allowed.map((p) => `'${p}'`).join(", ")}.`,
+      "purpose",
+      "invalid_value",
+    );
+  }
+  return purpose;
+}
+
+interface ReceivedFile {
+  filename: string;
+  writer: BlobWriter;
+  inspector: ContentInspector;
+}
+
+/** Streams the multipart body: fields collected, the `file` part into a new blob. */
+async function receiveFileForm(
+  ctx: AppContext,
+  request: FastifyRequest,
+): Promise<{ fields: Record<string, string>; file: ReceivedFile | null }> {
+  if (!request.isMultipart()) {
+    throw badRequest(
+      "POST /v1/files takes multipart/form-data with 'file' and 'purpose'.",
+      null,
+      "invalid_multipart",
+    );
+  }
+  const { config, database } = ctx;
+  const fields: Record<string, string> = {};
+  let file: ReceivedFile | null = null;
+  let refusal: unknown = null;
+  try {
+    for await (const part of formParts(request)) {
+      const problem = unstorablePartText(part);
+      if (problem) {
+        if (part.type === "file") await skipPart(part.file);
+        refusal ??= problem;
+        continue;
+      }
+      if (part.type === "field") {
+        fields[part.fieldname] = String(part.value);
+        continue;
+      }
+      if (part.fieldname !== "file" || file !== null) {
+        await skipPart(part.file);
+        refusal ??= badRequest(
+          file !== null
+            ? "Only one 'file' may be uploaded per request."
+            : `Unexpected file field '${part.fieldname}'.`,
+          part.fieldname,
+        );
+        continue;
+      }
+      // The purpose is known here only if the client sent it before the file.
+      const knownPurpose =
+        fields.purpose !== undefined && isUploadPurpose(fields.purpose) ? fields.purpose : undefined;
+      const limits = {
+        maxBytes: config.maxFileBytes,
+        maxLineBytes: config.maxLineBytes,
+        maxValidationErrors: config.maxValidationErrors,
+      };
+      const inspector = createContentInspector(limits, knownPurpose);
+      const writer = await startBlob(database, request.projectId);
+      file = { filename: cleanFilename(part.filename), writer, inspector };
+      const received = file;
+      const failed = await pumpFilePart(
+        part.file,
+        async (chunk) => {
+          received.inspector.push(chunk);
+          await received.writer.write(chunk);
+        },
+        () => request.raw.destroy(),
+      );
+      refusal ??= failed;
+    }
+    if (refusal !== null) throw refusal;
+    if (file !== null) await file.writer.finish();
+    return { fields, file };
+  } catch (err) {
+    await file?.writer
+      .abort()
+      .catch((e) => request.log.error({ err: e }, "could not delete a refused upload"));
+    throw multipartError(err);
+  }
+}
+
+export function registerFileRoutes(app: FastifyInstance, ctx: AppContext): void {
+  const { database } = ctx;
+  const { db } = database;
+
+  app.post("/v1/files", async (request) => {
+    const { fields, file } = await receiveFileForm(ctx, request);
+    try {
+      if (file === null)
+        throw badRequest("Missing required parameter: 'file'.", "file", "missing_required_parameter");
+      const purpose = checkPurpose(fields.purpose);
+      const expiresIn = expirySeconds(
+        purpose,
+        fields["expires_after[anchor]"],
+        fields["expires_after[seconds]"],
+      );
+      const content = file.inspector.finish(purpose);
+      const row = await db.transaction(async (tx) => {
+        await markBlobReady(tx, file.writer.blobId);
+        const now = new Date();
+        const [inserted] = await tx
+          .insert(files)
+          .values({
+            id: newId("file-"),
+            projectId: request.projectId,
+            blobId: file.writer.blobId,
+            filename: file.filename,
+            purpose,
+            bytes: content.bytes,
+            status: "processed",
+            validation: content.validation,
+            createdAt: now,
+            expiresAt: expiresIn === null ? null : new Date(now.getTime() + expiresIn * 1000),
+          })
+          .returning();
+        return inserted;
+      });
+      return toFileObject(row);
+    } catch (err) {
+      await file?.writer.abort();
+      throw err;
+    }
+  });
+
+  app.get("/v1/files", { schema: operationSchema("listFiles") }, async (request) => {
+    const q = request.query as { purpose?: string; limit?: number; after?: string; order?: "asc" | "desc" };
+    const limit = q.limit ?? 10000;
+    const rows = await listFiles(db, request.projectId, {
+      purpose: q.purpose,
+      limit,
+      after: q.after,
+      order: q.order ?? "desc",
+    });
+    return toListPage(rows.map(toFileObject), limit);
+  });
+
+  const fileOr404 = async (request: FastifyRequest): Promise<FileRow> => {
+    const { file_id } = request.params as { file_id: string };
+    const row = await findFile(db, request.projectId, file_id);
+    if (!row) throw notFound("File", file_id, "file_id");
+    return row;
+  };
+
+  app.get("/v1/files/:file_id", { schema: operationSchema("retrieveFile") }, async (request) =>
+    toFileObject(await fileOr404(request)),
+  );
+
+  app.get(
+    "/v1/files/:file_id/content",
+    { schema: operationSchema("downloadFile") },
+    async (request, reply) => {
+      const row = await fileOr404(request);
+      reply
+        .header("content-type", "application/octet-stream")
+        .header("content-length", String(row.bytes))
+        .header("content-disposition", attachmentDisposition(row.filename));
+      return reply.send(Readable.from(readBlob(database, row.blobId)));
+    },
+  );
+
+  app.delete("/v1/files/:file_id", { schema: operationSchema("deleteFile") }, async (request) => {
+    const { file_id } = request.params as { file_id: string };
+    if (!(await deleteFile(db, request.projectId, file_id))) throw notFound("File", file_id, "file_id");
+    return { id: file_id, object: "file" as const, deleted: true };
+  });
+}
