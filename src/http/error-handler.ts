@@ -1,5 +1,6 @@
 // Every error leaves in OpenAI's envelope with all four keys; unknown routes too.
 import type { FastifyError, FastifyInstance } from "fastify";
+import { DomainError } from "../store/domain-error.js";
 import { ApiError } from "./api-error.js";
 
 interface AjvError {
@@ -74,8 +75,13 @@ function validationError(err: FastifyError): ApiError {
   return new ApiError(400, message, { param, code });
 }
 
+const STATUS_OF_KIND = { invalid_request: 400, not_found: 404 } as const;
+
 export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
+  if (err instanceof DomainError) {
+    return new ApiError(STATUS_OF_KIND[err.kind], err.message, { param: err.param, code: err.code });
+  }
   const e = err as FastifyError;
   if (e?.validation) return validationError(e);
   switch (e?.code) {

@@ -1,8 +1,10 @@
 // Streaming multipart bodies (files, upload parts) with @fastify/multipart: one part at a
 // time, file bytes passed on as they arrive, nothing buffered beyond a chunk.
+
 import type { Readable } from "node:stream";
 import type { Multipart } from "@fastify/multipart";
 import type { FastifyRequest } from "fastify";
+import { DomainError } from "../store/domain-error.js";
 import { ApiError, badRequest } from "./api-error.js";
 import { findUnstorableText, unstorableTextReason } from "./input-guard.js";
 
@@ -17,7 +19,7 @@ class MalformedMultipart extends Error {
 }
 
 function asBodyError(err: unknown): unknown {
-  if (err instanceof ApiError || err instanceof MalformedMultipart) return err;
+  if (err instanceof ApiError || err instanceof DomainError || err instanceof MalformedMultipart) return err;
   // @fastify/multipart's own refusals (limits, bad content type) carry a 4xx status
   const status = (err as { statusCode?: unknown })?.statusCode;
   if (typeof status === "number" && status >= 400 && status < 500) return err;
@@ -121,7 +123,7 @@ export async function skipPart(stream: Readable): Promise<void> {
  * handler to log with the request id and answer 500 with a generic message.
  */
 export function multipartError(err: unknown): unknown {
-  if (err instanceof ApiError) return err;
+  if (err instanceof ApiError || err instanceof DomainError) return err;
   const e = (err instanceof MalformedMultipart ? err.original : err) as { code?: string; message?: string };
   if (e?.code === "FST_REQ_FILE_TOO_LARGE") {
     return new ApiError(413, "File is too large.", { param: "file", code: "file_too_large" });

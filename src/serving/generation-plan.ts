@@ -1,7 +1,7 @@
 // What each choice of a request runs with: the token budget the context leaves (a prompt that
 // does not fit is the caller's 400, naming the context length) and its sampling settings.
 
-import { badRequest } from "../http/api-error.js";
+import { invalidRequest } from "../store/domain-error.js";
 import { type CommonParams, choiceSeed } from "./request-params.js";
 import type { SamplingParams } from "./run-choice.js";
 
@@ -17,14 +17,14 @@ export function completionBudget(
 ): number {
   const what = param === "messages" ? "messages" : "prompt";
   if (promptTokens >= contextLength) {
-    throw badRequest(
+    throw invalidRequest(
       `This model's maximum context length is ${contextLength} tokens. However, your ${what} resulted in ${promptTokens} tokens. Please reduce the length of the ${what}.`,
       param,
       "context_length_exceeded",
     );
   }
   if (maxTokens !== null && promptTokens + maxTokens > contextLength) {
-    throw badRequest(
+    throw invalidRequest(
       `This model's maximum context length is ${contextLength} tokens. However, you requested ${promptTokens + maxTokens} tokens (${promptTokens} in the ${what}, ${maxTokens} in the completion). Please reduce the length of the ${what} or completion.`,
       param,
       "context_length_exceeded",

@@ -8,9 +8,9 @@ import { join } from "node:path";
 import { initBackend } from "../../worker/engine/backend/backend.js";
 import { mergeAdapterIntoBase } from "../../worker/engine/lora/merge-adapter.js";
 import { loadModel } from "../../worker/engine/model/decoder.js";
-import { ApiError } from "../http/api-error.js";
 import type { AppContext } from "../http/app-context.js";
 import { readBlob } from "../store/blobs/blob-store.js";
+import { DomainError } from "../store/domain-error.js";
 import { archiveFolder, readTarArchive } from "../store/models/adapter-archive.js";
 import { findBaseModel } from "../store/models/base-models.js";
 
@@ -22,7 +22,7 @@ export async function mergedModelArchive(
 ): Promise<Uint8Array> {
   const base = await findBaseModel(ctx.config, baseModel);
   if (!base) {
-    throw new ApiError(404, `The base model '${baseModel}' is no longer under MODELS_DIR.`, {
+    throw new DomainError("not_found", `The base model '${baseModel}' is no longer under MODELS_DIR.`, {
       param: "fine_tuning_job_id",
       code: "model_not_found",
     });

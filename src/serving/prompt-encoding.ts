@@ -14,7 +14,7 @@ import {
   prepareMessagesForTemplate,
 } from "../../worker/engine/hf/chat-template.js";
 import type { HfTokenizer } from "../../worker/engine/hf/tokenizer.js";
-import { badRequest } from "../http/api-error.js";
+import { invalidRequest } from "../store/domain-error.js";
 
 export interface EncodedPrompt {
   ids: number[];
@@ -42,7 +42,7 @@ export function encodeChatPrompt(
   } catch (err) {
     // Templates refuse some conversations (e.g. roles that do not alternate): the caller's fault.
     if (err instanceof ChatTemplateError)
-      throw badRequest(`The model's chat template refused the messages: ${err.message}`, "messages");
+      throw invalidRequest(`The model's chat template refused the messages: ${err.message}`, "messages");
     throw err;
   }
   const ids: number[] = [];

@@ -5,7 +5,7 @@
 
 import { randomInt } from "node:crypto";
 import type { ChatMessage, FunctionTool } from "../../worker/engine/data/example.js";
-import { badRequest } from "../http/api-error.js";
+import { invalidRequest } from "../store/domain-error.js";
 import { ANY_OBJECT, compileSchema, type SchemaNode, UnsupportedSchemaError } from "./json-grammar.js";
 
 export interface CommonParams {
@@ -74,15 +74,15 @@ function parseStop(body: Body): string[] {
   if (isNullish(stop)) return [];
   const list = typeof stop === "string" ? [stop] : Array.isArray(stop) ? stop : null;
   if (list === null || list.some((s) => typeof s !== "string"))
-    throw badRequest(
+    throw invalidRequest(
       "Invalid value for 'stop': expected a string or an array of strings.",
       "stop",
       "invalid_value",
     );
   if (list.length > 4)
-    throw badRequest("Invalid 'stop': at most 4 stop sequences are allowed.", "stop", "invalid_value");
+    throw invalidRequest("Invalid 'stop': at most 4 stop sequences are allowed.", "stop", "invalid_value");
   if (list.some((s) => s.length === 0))
-    throw badRequest("Invalid 'stop': stop sequences must not be empty.", "stop", "invalid_value");
+    throw invalidRequest("Invalid 'stop': stop sequences must not be empty.", "stop", "invalid_value");
   return list as string[];
 }
 
@@ -90,9 +90,9 @@ function parseSeed(body: Body): number {
   const seed = body.seed;
   if (isNullish(seed)) return randomInt(0, 2 ** 48 - 1);
   if (typeof seed !== "number" || !Number.isInteger(seed))
-    throw badRequest("Invalid value for 'seed': expected an integer.", "seed", "invalid_value");
+    throw invalidRequest("Invalid value for 'seed': expected an integer.", "seed", "invalid_value");
   if (Math.abs(seed) > MAX_SEED)
-    throw badRequest(
+    throw invalidRequest(
       `Invalid 'seed': must be between -${MAX_SEED} and ${MAX_SEED}.`,
       "seed",
       "invalid_value",
@@ -102,25 +102,29 @@ function parseSeed(body: Body): number {
 
 function unsupportedUnless(ok: boolean, param: string, what: string): void {
   if (!ok)
-    throw badRequest(`'${param}' is not supported by this server: ${what}.`, param, "unsupported_parameter");
+    throw invalidRequest(
+      `'${param}' is not supported by this server: ${what}.`,
+      param,
+      "unsupported_parameter",
+    );
 }
 
 function parseCommon(body: Body, maxTokensKeys: string[]): CommonParams {
   if (typeof body.model !== "string" || body.model.length === 0)
-    throw badRequest("Missing required parameter: 'model'.", "model", "missing_required_parameter");
+    throw invalidRequest("Missing required parameter: 'model'.", "model", "missing_required_parameter");
   let maxTokens: number | null = null;
   for (const key of maxTokensKeys) {
     const v = body[key];
     if (isNullish(v)) continue;
     if (typeof v !== "number" || !Number.isInteger(v) || v < 1)
-      throw badRequest(`Invalid '${key}': expected an integer of at least 1.`, key, "invalid_value");
+      throw invalidRequest(`Invalid '${key}': expected an integer of at least 1.`, key, "invalid_value");
     maxTokens = maxTokens === null ? v : Math.min(maxTokens, v);
   }
   const n = numberOr(body, "n", 1);
   const stream = body.stream === true;
   const streamOptions = body.stream_options;
   if (!isNullish(streamOptions) && !stream)
-    throw badRequest(
+    throw invalidRequest(
       "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
       "stream_options",
       "invalid_value",
@@ -129,7 +133,7 @@ function parseCommon(body: Body, maxTokensKeys: string[]): CommonParams {
     const v = body[key];
     if (isNullish(v)) return 0;
     if (typeof v !== "number" || !(v >= -2 && v <= 2))
-      throw badRequest(`Invalid '${key}': expected a number between -2 and 2.`, key, "invalid_value");
+      throw invalidRequest(`Invalid '${key}': expected a number between -2 and 2.`, key, "invalid_value");
     return v;
   };
   let temperature = numberOr(body, "temperature", 1);
@@ -157,20 +161,20 @@ function parseLogitBias(body: Body): Map<number, number> {
   const biases = new Map<number, number>();
   if (isNullish(raw)) return biases;
   if (typeof raw !== "object" || Array.isArray(raw))
-    throw badRequest(
+    throw invalidRequest(
       "Invalid type for 'logit_bias': expected an object mapping token ids to biases.",
       "logit_bias",
       "invalid_type",
     );
   for (const [key, value] of Object.entries(raw as Record<string, unknown>)) {
     if (!/^(0|[1-9][0-9]{0,9})$/.test(key))
-      throw badRequest(
+      throw invalidRequest(
         `Invalid key in 'logit_bias': ${JSON.stringify(key)} is not a token id.`,
         "logit_bias",
         "invalid_value",
       );
     if (typeof value !== "number" || !(value >= -100 && value <= 100))
-      throw badRequest(
+      throw invalidRequest(
         `Invalid value for 'logit_bias' key ${key}: expected a number between -100 and 100.`,
         "logit_bias",
         "invalid_value",
@@ -184,7 +188,7 @@ function parseLogitBias(body: Body): Map<number, number> {
 export function checkLogitBiasIds(biases: ReadonlyMap<number, number>, vocabSize: number): void {
   for (const id of biases.keys())
     if (id >= vocabSize)
-      throw badRequest(
+      throw invalidRequest(
         `Invalid key in 'logit_bias': ${id}. Maximum value is ${vocabSize - 1}.`,
         "logit_bias",
         "invalid_value",
@@ -198,14 +202,14 @@ function parseResponseFormat(raw: unknown): SchemaNode | null {
   if (format.type === "text") return null;
   if (format.type === "json_object") return ANY_OBJECT;
   if (format.type !== "json_schema")
-    throw badRequest(
+    throw invalidRequest(
       "Invalid value for 'response_format.type': expected 'text', 'json_object' or 'json_schema'.",
       "response_format.type",
       "invalid_value",
     );
   const spec = format.json_schema;
   if (!spec || typeof spec !== "object" || typeof spec.name !== "string")
-    throw badRequest(
+    throw invalidRequest(
       "Missing required parameter: 'response_format.json_schema.name'.",
       "response_format.json_schema.name",
       "missing_required_parameter",
@@ -214,7 +218,7 @@ function parseResponseFormat(raw: unknown): SchemaNode | null {
     return spec.schema === undefined ? { t: "any" } : compileSchema(spec.schema);
   } catch (err) {
     if (err instanceof UnsupportedSchemaError)
-      throw badRequest(
+      throw invalidRequest(
         `Invalid schema for response_format '${spec.name}': ${err.message}. Supported keywords: type, properties, required, additionalProperties, items, enum, const, anyOf (and the annotations title, description, default, examples).`,
         "response_format.json_schema.schema",
         "unsupported_schema_keyword",
@@ -227,7 +231,7 @@ function parseToolChoice(raw: unknown, tools: FunctionTool[] | null): ToolChoice
   if (isNullish(raw)) return { type: "auto" };
   if (raw === "auto" || raw === "none" || raw === "required") {
     if (raw === "required" && !tools)
-      throw badRequest(
+      throw invalidRequest(
         "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified.",
         "tool_choice",
         "invalid_value",
@@ -236,13 +240,13 @@ function parseToolChoice(raw: unknown, tools: FunctionTool[] | null): ToolChoice
   }
   const name = (raw as { type?: unknown; function?: { name?: unknown } } | null)?.function?.name;
   if ((raw as { type?: unknown })?.type !== "function" || typeof name !== "string")
-    throw badRequest(
+    throw invalidRequest(
       "Invalid value for 'tool_choice': expected 'none', 'auto', 'required' or {\"type\": \"function\", \"function\": {\"name\": …}}.",
       "tool_choice",
       "invalid_value",
     );
   if (!tools?.some((t) => t.function?.name === name))
-    throw badRequest(
+    throw invalidRequest(
       `Invalid value for 'tool_choice': no function named '${name}' in 'tools'.`,
       "tool_choice",
       "invalid_value",
@@ -253,10 +257,10 @@ function parseToolChoice(raw: unknown, tools: FunctionTool[] | null): ToolChoice
 function parseMessage(raw: unknown, i: number): ChatMessage {
   const param = `messages.${i}`;
   if (!raw || typeof raw !== "object" || Array.isArray(raw))
-    throw badRequest(`Invalid '${param}': expected an object.`, param, "invalid_type");
+    throw invalidRequest(`Invalid '${param}': expected an object.`, param, "invalid_type");
   const m = raw as Record<string, unknown>;
   if (typeof m.role !== "string" || !ROLES.has(m.role))
-    throw badRequest(
+    throw invalidRequest(
       `Invalid value for '${param}.role': must be one of 'system', 'developer', 'user', 'assistant', 'tool'.`,
       `${param}.role`,
       "invalid_value",
@@ -266,14 +270,14 @@ function parseMessage(raw: unknown, i: number): ChatMessage {
     content.forEach((part, k) => {
       const p = part as Record<string, unknown> | null;
       if (!p || typeof p !== "object") {
-        throw badRequest(
+        throw invalidRequest(
           `Invalid '${param}.content.${k}': expected a content part object.`,
           `${param}.content.${k}`,
           "invalid_type",
         );
       }
       if (p.type !== "text" && p.type !== "refusal") {
-        throw badRequest(
+        throw invalidRequest(
           `'${param}.content.${k}': content parts of type '${String(p.type)}' are not supported (text only).`,
           `${param}.content.${k}.type`,
           "unsupported_value",
@@ -281,7 +285,7 @@ function parseMessage(raw: unknown, i: number): ChatMessage {
       }
       const text = p.type === "text" ? p.text : p.refusal;
       if (typeof text !== "string") {
-        throw badRequest(
+        throw invalidRequest(
           `Invalid '${param}.content.${k}': expected a string in '${String(p.type)}'.`,
           `${param}.content.${k}`,
           "invalid_type",
@@ -291,13 +295,13 @@ function parseMessage(raw: unknown, i: number): ChatMessage {
   } else if (content === null || content === undefined) {
     const hasCalls = Array.isArray(m.tool_calls) && m.tool_calls.length > 0;
     if (!(m.role === "assistant" && (hasCalls || content === null)))
-      throw badRequest(
+      throw invalidRequest(
         `Missing required parameter: '${param}.content'.`,
         `${param}.content`,
         "missing_required_parameter",
       );
   } else if (typeof content !== "string") {
-    throw badRequest(
+    throw invalidRequest(
       `Invalid type for '${param}.content': expected a string or an array of content parts.`,
       `${param}.content`,
       "invalid_type",
@@ -321,7 +325,7 @@ export function parseChatParams(body: Body): ChatParams {
   const common = parseCommon(body, ["max_tokens", "max_completion_tokens"]);
   const messages = body.messages;
   if (!Array.isArray(messages) || messages.length === 0)
-    throw badRequest(
+    throw invalidRequest(
       "Invalid 'messages': empty array. Expected an array with minimum length 1.",
       "messages",
       "empty_array",
@@ -329,7 +333,7 @@ export function parseChatParams(body: Body): ChatParams {
   const logprobs = body.logprobs === true;
   const topLogprobs = body.top_logprobs;
   if (!isNullish(topLogprobs) && !logprobs)
-    throw badRequest(
+    throw invalidRequest(
       "Invalid value for 'top_logprobs': 'logprobs' must be true to use 'top_logprobs'.",
       "top_logprobs",
       "invalid_value",
@@ -350,7 +354,7 @@ export function parseChatParams(body: Body): ChatParams {
 
 function parsePrompts(prompt: unknown): (string | number[])[] {
   const invalid = () =>
-    badRequest(
+    invalidRequest(
       "Invalid value for 'prompt': expected a string, an array of strings, an array of token ids or an array of arrays of token ids.",
       "prompt",
       "invalid_value",
@@ -371,13 +375,13 @@ export const MAX_CHOICES = 128;
 
 function checkBatch(prompts: unknown[], n: number): void {
   if (prompts.length > MAX_PROMPTS)
-    throw badRequest(
+    throw invalidRequest(
       `Invalid 'prompt': at most ${MAX_PROMPTS} prompts are allowed per request.`,
       "prompt",
       "invalid_value",
     );
   if (prompts.length * n > MAX_CHOICES)
-    throw badRequest(
+    throw invalidRequest(
       `Invalid 'n': ${prompts.length} prompts × n=${n} asks for more than ${MAX_CHOICES} choices in one request.`,
       "n",
       "invalid_value",
@@ -388,7 +392,7 @@ export function parseCompletionParams(body: Body): CompletionParams {
   const common = parseCommon(body, ["max_tokens"]);
   if (isNullish(body.max_tokens)) common.maxTokens = 16; // OpenAI's default for completions
   if (isNullish(body.prompt))
-    throw badRequest("Missing required parameter: 'prompt'.", "prompt", "missing_required_parameter");
+    throw invalidRequest("Missing required parameter: 'prompt'.", "prompt", "missing_required_parameter");
   const bestOf = body.best_of;
   unsupportedUnless(
     isNullish(bestOf) || bestOf === 1 || bestOf === common.n,

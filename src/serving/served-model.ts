@@ -6,9 +6,9 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { ApiError } from "../http/api-error.js";
 import type { AppContext } from "../http/app-context.js";
 import { readBlob } from "../store/blobs/blob-store.js";
+import { DomainError } from "../store/domain-error.js";
 import { readTarArchive } from "../store/models/adapter-archive.js";
 import { type BaseModel, findBaseModel } from "../store/models/base-models.js";
 import { findTunedModel, isTunedModelId } from "../store/models/tuned-models.js";
@@ -22,8 +22,8 @@ export interface ServedModel {
   tuned: AdapterSource | null;
 }
 
-export function modelNotFound(id: string): ApiError {
-  return new ApiError(404, `The model '${id}' does not exist or you do not have access to it.`, {
+export function modelNotFound(id: string): DomainError {
+  return new DomainError("not_found", `The model '${id}' does not exist or you do not have access to it.`, {
     param: "model",
     code: "model_not_found",
   });
@@ -65,8 +65,8 @@ export async function resolveServedModel(
   if (!tuned) throw modelNotFound(id);
   const base = await findBaseModel(ctx.config, tuned.baseModel);
   if (!base) {
-    throw new ApiError(
-      404,
+    throw new DomainError(
+      "not_found",
       `The model '${id}' needs its base model '${tuned.baseModel}', which is not under MODELS_DIR.`,
       {
         param: "model",

@@ -3,11 +3,11 @@
 // as gone at once and deleted by the sweeper.
 import { and, asc, desc, eq, gt, isNull, lt, lte, or, type SQL, sql } from "drizzle-orm";
 import type { components } from "../../contract/openapi-types.js";
-import { badRequest } from "../../http/api-error.js";
 import { unixSeconds } from "../../http/pagination.js";
 import type { Queryable } from "../blobs/blob-store.js";
 import type { Database } from "../db/client.js";
 import { blobs, files } from "../db/schema.js";
+import { invalidRequest } from "../domain-error.js";
 
 export type FileRow = typeof files.$inferSelect;
 export type FileObject = components["schemas"]["OpenAIFile"];
@@ -61,7 +61,7 @@ export async function listFiles(db: Database, projectId: string, q: FileListQuer
   if (q.purpose !== undefined) conditions.push(eq(files.purpose, q.purpose));
   if (q.after !== undefined) {
     const cursor = await findFile(db, projectId, q.after);
-    if (!cursor) throw badRequest(`No such File object: ${q.after} (the 'after' cursor)`, "after");
+    if (!cursor) throw invalidRequest(`No such File object: ${q.after} (the 'after' cursor)`, "after");
     const before = q.order === "desc" ? lt : gt;
     conditions.push(
       or(

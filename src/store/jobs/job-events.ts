@@ -2,9 +2,9 @@
 // metrics, checkpoints), read newest first by the list endpoint and oldest first by the live
 // stream. `seq` (an identity column) is the order; ids are the cursors the clients see.
 import { and, asc, desc, eq, gt, lt, sql } from "drizzle-orm";
-import { badRequest } from "../../http/api-error.js";
 import type { Queryable } from "../blobs/blob-store.js";
 import { fineTuningJobEvents } from "../db/schema.js";
+import { invalidRequest } from "../domain-error.js";
 import { newEventId } from "./job-ids.js";
 import type { EventRow } from "./job-objects.js";
 
@@ -54,7 +54,7 @@ export async function listEvents(
   const conditions = [eq(fineTuningJobEvents.jobId, jobId)];
   if (opts.after !== undefined) {
     const seq = await seqOf(q, jobId, opts.after);
-    if (seq === null) throw badRequest(`No such event: ${opts.after} (the 'after' cursor)`, "after");
+    if (seq === null) throw invalidRequest(`No such event: ${opts.after} (the 'after' cursor)`, "after");
     conditions.push(lt(fineTuningJobEvents.seq, seq));
   }
   return q

@@ -4,11 +4,11 @@
 // each a single UPDATE guarded by the statuses it may leave, so the api and a worker never both
 // win. Every query is scoped to the project: another project's job is a missing job.
 import { and, desc, eq, inArray, isNull, lt, or, type SQL, sql } from "drizzle-orm";
-import { badRequest, notFound } from "../../http/api-error.js";
 import type { CreateJobRequest } from "../../http/fine-tuning/create-job-request.js";
 import { deleteBlob, type Queryable } from "../blobs/blob-store.js";
 import type { Database } from "../db/client.js";
 import { fineTuningCheckpoints, fineTuningJobs } from "../db/schema.js";
+import { invalidRequest, notFound } from "../domain-error.js";
 import { enqueueJobWebhookEvent } from "../webhooks/webhook-outbox.js";
 import { addEvent } from "./job-events.js";
 import { newJobId } from "./job-ids.js";
@@ -82,7 +82,7 @@ export async function listJobs(db: Database, projectId: string, q: JobListQuery)
   }
   if (q.after !== undefined) {
     const cursor = await findJob(db, projectId, q.after);
-    if (!cursor) throw badRequest(`No such fine-tuning job: ${q.after} (the 'after' cursor)`, "after");
+    if (!cursor) throw invalidRequest(`No such fine-tuning job: ${q.after} (the 'after' cursor)`, "after");
     conditions.push(
       or(
         lt(fineTuningJobs.createdAt, cursor.createdAt),
@@ -106,7 +106,7 @@ async function transitionRefused(
   action: string,
 ): Promise<never> {
   const row = await jobOr404(db, projectId, id);
-  throw badRequest(
+  throw invalidRequest(
     `Job ${id} cannot be ${action}: its status is '${row.status}'.`,
     "fine_tuning_job_id",
     "invalid_job_status",
@@ -206,7 +206,7 @@ export async function listCheckpoints(
     .limit(3);
   const start = opts.after === undefined ? 0 : newest.findIndex((c) => c.id === opts.after) + 1;
   if (opts.after !== undefined && start === 0) {
-    throw badRequest(`No such checkpoint: ${opts.after} (the 'after' cursor)`, "after");
+    throw invalidRequest(`No such checkpoint: ${opts.after} (the 'after' cursor)`, "after");
   }
   return newest.slice(start, start + opts.limit + 1);
 }

@@ -3,10 +3,10 @@
 // Endpoints from WEBHOOK_URLS (source `env`) live in project `default`, as API_KEYS keys do,
 // and are reconciled at start: exactly the configured URLs, with the configured secrets.
 import { and, desc, eq, lt, notInArray, or, type SQL, sql } from "drizzle-orm";
-import { badRequest, notFound } from "../../http/api-error.js";
 import { DEFAULT_PROJECT, ensureProject } from "../auth/api-keys.js";
 import type { Database } from "../db/client.js";
 import { webhookDeliveryAttempts, webhookEndpoints } from "../db/schema.js";
+import { invalidRequest, notFound } from "../domain-error.js";
 import { randomAlphanumeric } from "../ids.js";
 import type { AttemptRow, EndpointRow } from "./webhook-objects.js";
 import { newWebhookSecret } from "./webhook-signature.js";
@@ -53,7 +53,7 @@ export async function listEndpoints(
   const conditions: SQL[] = [eq(t.projectId, projectId)];
   if (q.after !== undefined) {
     const [cursor] = await db.select().from(t).where(scoped(projectId, q.after));
-    if (!cursor) throw badRequest(`No such webhook endpoint: ${q.after} (the 'after' cursor)`, "after");
+    if (!cursor) throw invalidRequest(`No such webhook endpoint: ${q.after} (the 'after' cursor)`, "after");
     conditions.push(
       or(lt(t.createdAt, cursor.createdAt), and(eq(t.createdAt, cursor.createdAt), lt(t.id, cursor.id)))!,
     );
@@ -115,7 +115,7 @@ export async function listAttempts(
       .select({ seq: a.seq })
       .from(a)
       .where(and(eq(a.endpointId, endpointId), eq(a.id, q.after)));
-    if (!cursor) throw badRequest(`No such delivery attempt: ${q.after} (the 'after' cursor)`, "after");
+    if (!cursor) throw invalidRequest(`No such delivery attempt: ${q.after} (the 'after' cursor)`, "after");
     conditions.push(lt(a.seq, cursor.seq));
   }
   return db
