@@ -12,7 +12,7 @@ const PACKAGES: Record<RealModel, string> = {
 };
 
 export function realTokenizerFolder(model: RealModel): string {
-  return fileURLToPath(new URL(`../../../node_modules/${PACKAGES[model]}/models`, import.meta.url));
+  return fileURLToPath(new URL(`../../../../node_modules/${PACKAGES[model]}/models`, import.meta.url));
 }
 
 const cache = new Map<RealModel, Promise<HfTokenizer>>();
