@@ -14,7 +14,6 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { and, desc, eq, inArray, sql } from "drizzle-orm";
-import { type JobMethod, methodHyperparameters } from "../src/http/fine-tuning/create-job-request.js";
 import { type BlobWriter, deleteBlob, markBlobReady } from "../src/store/blobs/blob-store.js";
 import type { DatabaseHandle } from "../src/store/db/client.js";
 import { retryTransient } from "../src/store/db/retry-transient.js";
@@ -39,6 +38,7 @@ import {
 } from "../src/store/jobs/job-lease.js";
 import type { JobError, JobRow } from "../src/store/jobs/job-objects.js";
 import { notifyWorkers } from "../src/store/jobs/job-repository.js";
+import { type JobMethod, methodHyperparameters } from "../src/store/jobs/job-spec.js";
 import { archiveFolder } from "../src/store/models/adapter-archive.js";
 import { findBaseModel } from "../src/store/models/base-models.js";
 import { enqueueJobWebhookEvent } from "../src/store/webhooks/webhook-outbox.js";

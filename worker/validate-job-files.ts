@@ -10,13 +10,13 @@
 // plus its events, in one transaction: a job cancelled or paused meanwhile, or already taken by
 // a worker's fallback claim (job-lease.ts), is left alone.
 import { and, eq, isNull, sql } from "drizzle-orm";
-import { type JobMethod, methodHyperparameters } from "../src/http/fine-tuning/create-job-request.js";
 import type { Database } from "../src/store/db/client.js";
 import { fineTuningJobs } from "../src/store/db/schema.js";
 import { findFile } from "../src/store/files/file-repository.js";
 import { addEvent } from "../src/store/jobs/job-events.js";
 import type { JobRow } from "../src/store/jobs/job-objects.js";
 import { notifyWorkers } from "../src/store/jobs/job-repository.js";
+import { type JobMethod, methodHyperparameters } from "../src/store/jobs/job-spec.js";
 import { enqueueJobWebhookEvent } from "../src/store/webhooks/webhook-outbox.js";
 import {
   type DataCounts,

@@ -3,11 +3,11 @@
 // as gone at once and deleted by the sweeper.
 import { and, asc, desc, eq, gt, isNull, lt, lte, or, type SQL, sql } from "drizzle-orm";
 import type { components } from "../../contract/openapi-types.js";
-import { unixSeconds } from "../../http/pagination.js";
 import type { Queryable } from "../blobs/blob-store.js";
 import type { Database } from "../db/client.js";
 import { blobs, files } from "../db/schema.js";
 import { invalidRequest } from "../domain-error.js";
+import { unixSeconds } from "../unix-seconds.js";
 
 export type FileRow = typeof files.$inferSelect;
 export type FileObject = components["schemas"]["OpenAIFile"];

@@ -4,7 +4,6 @@
 // each a single UPDATE guarded by the statuses it may leave, so the api and a worker never both
 // win. Every query is scoped to the project: another project's job is a missing job.
 import { and, desc, eq, inArray, isNull, lt, or, type SQL, sql } from "drizzle-orm";
-import type { CreateJobRequest } from "../../http/fine-tuning/create-job-request.js";
 import { deleteBlob, type Queryable } from "../blobs/blob-store.js";
 import type { Database } from "../db/client.js";
 import { fineTuningCheckpoints, fineTuningJobs } from "../db/schema.js";
@@ -13,6 +12,7 @@ import { enqueueJobWebhookEvent } from "../webhooks/webhook-outbox.js";
 import { addEvent } from "./job-events.js";
 import { newJobId } from "./job-ids.js";
 import type { CheckpointRow, JobRow, JobStatus } from "./job-objects.js";
+import type { NewJob } from "./job-spec.js";
 
 /** The channel workers LISTEN on; the payload is the job id. */
 export const JOBS_CHANNEL = "fine_tuning_jobs";
@@ -25,7 +25,7 @@ export async function notifyWorkers(q: Queryable, jobId: string): Promise<void> 
 export async function createJob(
   db: Database,
   projectId: string,
-  req: CreateJobRequest,
+  req: NewJob,
   baseModel: string | null = null,
 ): Promise<JobRow> {
   return db.transaction(async (tx) => {

@@ -6,11 +6,11 @@
 //   // { id, baseModel, adapterBlobId, jobId, kind: "model" | "checkpoint", created }
 //   const entries = readTarArchive(await readAll(readBlob(database, tuned.adapterBlobId)));
 import { and, asc, eq, isNotNull, sql } from "drizzle-orm";
-import { unixSeconds } from "../../http/pagination.js";
 import type { Queryable } from "../blobs/blob-store.js";
 import { deleteBlob } from "../blobs/blob-store.js";
 import type { Database } from "../db/client.js";
 import { fineTunedModels, fineTuningCheckpoints, fineTuningJobs } from "../db/schema.js";
+import { unixSeconds } from "../unix-seconds.js";
 import type { ModelObject } from "./base-models.js";
 
 export interface TunedModel {
