@@ -119,3 +119,10 @@ export async function deleteTunedModel(db: Database, projectId: string, id: stri
     return true;
   });
 }
+
+export type NewTunedModel = Omit<typeof fineTunedModels.$inferInsert, "createdAt">;
+
+/** Called by the transaction that marks the job succeeded (job-state-machine.ts). */
+export async function insertTunedModel(q: Queryable, model: NewTunedModel): Promise<void> {
+  await q.insert(fineTunedModels).values(model);
+}
