@@ -11,8 +11,6 @@ import { addEvents, type NewEvent } from "./job-events.js";
 import type { JobStatus } from "./job-objects.js";
 import { leaseEnd } from "./job-state-machine.js";
 
-export { type Claimed, claimJob, VALIDATION_FALLBACK_SECONDS } from "./job-state-machine.js";
-
 /** Renews the lease; returns the job's status, or null when this worker no longer owns it. */
 export async function renewLease(
   q: Queryable,
