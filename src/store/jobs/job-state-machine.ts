@@ -343,6 +343,28 @@ export interface TrainedModel {
   resultFile: { id: string; blobId: string; bytes: number };
 }
 
+/** The tuned model's row and the result file, their blobs made ready. */
+async function publishModel(tx: Queryable, job: JobRow, model: TrainedModel): Promise<void> {
+  await insertTunedModel(tx, {
+    id: model.modelName,
+    projectId: job.projectId,
+    jobId: job.id,
+    baseModel: job.baseModel ?? job.model,
+    parentModel: job.baseModel ? job.model : null,
+    adapterBlobId: model.adapterBlobId,
+  });
+  await insertFile(tx, {
+    id: model.resultFile.id,
+    projectId: job.projectId,
+    blobId: model.resultFile.blobId,
+    filename: "step_metrics.csv",
+    purpose: "fine-tune-results",
+    bytes: model.resultFile.bytes,
+  });
+  await markBlobReady(tx, model.adapterBlobId);
+  await markBlobReady(tx, model.resultFile.blobId);
+}
+
 /**
  * running → succeeded, with the tuned model and the result file. `published_before`: an
  * earlier try committed but its answer was lost with the connection.
@@ -370,24 +392,7 @@ export async function succeedJob(
       return results?.includes(file.id) ? "published_before" : "refused";
     }
     if (a.before.resumeBlobId) await deleteBlob(tx, a.before.resumeBlobId);
-    await insertTunedModel(tx, {
-      id: model.modelName,
-      projectId: job.projectId,
-      jobId: job.id,
-      baseModel: job.baseModel ?? job.model,
-      parentModel: job.baseModel ? job.model : null,
-      adapterBlobId: model.adapterBlobId,
-    });
-    await insertFile(tx, {
-      id: file.id,
-      projectId: job.projectId,
-      blobId: file.blobId,
-      filename: "step_metrics.csv",
-      purpose: "fine-tune-results",
-      bytes: file.bytes,
-    });
-    await markBlobReady(tx, model.adapterBlobId);
-    await markBlobReady(tx, file.blobId);
+    await publishModel(tx, job, model);
     await addEvents(tx, job.id, [
       { message: `New fine-tuned model created: ${model.modelName}` },
       { message: "The job has successfully completed" },
