@@ -14,14 +14,12 @@
 //   await progress.flush();                          // never throws for a lost connection
 //   if (progress.lost) stop();
 //   await progress.drain(() => shuttingDown());      // before publishing: all written
-import { eq } from "drizzle-orm";
 import type { DatabaseHandle } from "../src/store/db/client.js";
 import { backoffDelay } from "../src/store/db/retry-transient.js";
-import { fineTuningJobs } from "../src/store/db/schema.js";
 import { isTransientDatabaseError } from "../src/store/db/transient-error.js";
-import { addEvents, type NewEvent } from "../src/store/jobs/job-events.js";
+import type { NewEvent } from "../src/store/jobs/job-events.js";
 import { newEventId } from "../src/store/jobs/job-ids.js";
-import { renewLease } from "../src/store/jobs/job-lease.js";
+import { writeProgress } from "../src/store/jobs/job-lease.js";
 
 type Pending =
   | { kind: "events"; events: NewEvent[]; estimatedFinish?: Date }
@@ -127,32 +125,16 @@ export class JobProgress {
       let n = 0;
       while (n < this.queue.length && this.queue[n]!.kind === "events") n++;
       const batch = this.queue.slice(0, n) as Extract<Pending, { kind: "events" }>[];
-      const owned = await db.transaction(async (tx) => {
-        const [row] = await tx
-          .select({ workerId: fineTuningJobs.workerId, status: fineTuningJobs.status })
-          .from(fineTuningJobs)
-          .where(eq(fineTuningJobs.id, this.opts.jobId))
-          .for("update");
-        if (!row || row.workerId !== this.opts.workerId) return false;
-        await addEvents(
-          tx,
-          this.opts.jobId,
-          batch.flatMap((p) => p.events),
-        );
-        const estimatedFinish = batch
-          .map((p) => p.estimatedFinish)
-          .filter((d) => d !== undefined)
-          .at(-1);
-        if (estimatedFinish && (row.status === "running" || row.status === "validating_files")) {
-          await tx
-            .update(fineTuningJobs)
-            .set({ estimatedFinish })
-            .where(eq(fineTuningJobs.id, this.opts.jobId));
-        }
-        // the heartbeat's work too: after an outage this is the first write that proves we are back
-        await renewLease(tx, this.opts.jobId, this.opts.workerId, this.opts.leaseSeconds);
-        return true;
-      });
+      const estimatedFinish = batch
+        .map((p) => p.estimatedFinish)
+        .filter((d) => d !== undefined)
+        .at(-1);
+      const owned = await writeProgress(
+        db,
+        this.opts,
+        batch.flatMap((p) => p.events),
+        estimatedFinish,
+      );
       if (!owned) {
         this.markLost();
         return;

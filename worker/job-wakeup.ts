@@ -3,7 +3,7 @@
 // (WORKER_POLL_SECONDS covers lost notifications).
 import type { DatabaseHandle } from "../src/store/db/client.js";
 import { listenOnChannel } from "../src/store/db/listen-channel.js";
-import { JOBS_CHANNEL } from "../src/store/jobs/job-repository.js";
+import { JOBS_CHANNEL } from "../src/store/jobs/jobs-channel.js";
 
 /** Calls onWake on every notification; resolves to a function that stops listening. */
 export function listenForJobs(

@@ -2,7 +2,7 @@
 // step,train_loss,train_accuracy,valid_loss,valid_mean_token_accuracy — one row per step, from
 // the job's metrics events; a DPO job's file has step,train_loss,valid_loss and TRL's reward
 // columns (train_rewards_chosen, …_rejected, …_accuracies, …_margins, and the valid_ ones).
-// A resumed run deletes the metrics of the steps it trains again (worker/resume-point.ts); should
+// A resumed run deletes the metrics of the steps it trains again (recordResume, src/store/jobs/job-state-machine.ts); should
 // a step still appear twice, the later one (the run that counted) wins.
 
 const DPO_REWARDS = ["rewards_chosen", "rewards_rejected", "rewards_accuracies", "rewards_margins"];

@@ -6,18 +6,14 @@
 // worker still tokenizes, and its full check (truncation, nothing trainable) still fails the
 // job when it must.
 //
-// Each outcome is ONE UPDATE guarded by `status = 'validating_files' AND worker_id IS NULL`
-// plus its events, in one transaction: a job cancelled or paused meanwhile, or already taken by
-// a worker's fallback claim (job-lease.ts), is left alone.
-import { and, eq, isNull, sql } from "drizzle-orm";
-import { type JobMethod, methodHyperparameters } from "../src/http/fine-tuning/create-job-request.js";
+// Each outcome is one transition of the state machine (queue or reject, allowed only from
+// `validating_files` with no worker holding the job): a job cancelled or paused meanwhile, or
+// already taken by a worker's fallback claim, is left alone.
 import type { Database } from "../src/store/db/client.js";
-import { fineTuningJobs } from "../src/store/db/schema.js";
 import { findFile } from "../src/store/files/file-repository.js";
-import { addEvent } from "../src/store/jobs/job-events.js";
 import type { JobRow } from "../src/store/jobs/job-objects.js";
-import { notifyWorkers } from "../src/store/jobs/job-repository.js";
-import { enqueueJobWebhookEvent } from "../src/store/webhooks/webhook-outbox.js";
+import { type JobMethod, methodHyperparameters } from "../src/store/jobs/job-spec.js";
+import { queueValidatedJob, rejectJobFiles } from "../src/store/jobs/job-state-machine.js";
 import {
   type DataCounts,
   type DataError,
@@ -77,31 +73,6 @@ export async function validateJobFiles(db: Database, job: JobRow): Promise<Files
       break;
     }
   }
-  const guard = and(
-    eq(fineTuningJobs.id, job.id),
-    eq(fineTuningJobs.status, "validating_files"),
-    isNull(fineTuningJobs.workerId),
-  );
-  return db.transaction(async (tx) => {
-    if (problem) {
-      const [row] = await tx
-        .update(fineTuningJobs)
-        .set({ status: "failed", error: problem, finishedAt: sql`now()` })
-        .where(guard)
-        .returning({ id: fineTuningJobs.id });
-      if (!row) return "unchanged";
-      await addEvent(tx, job.id, { level: "error", message: `The job failed: ${problem.message}` });
-      await enqueueJobWebhookEvent(tx, job, "fine_tuning.job.failed");
-      return "failed";
-    }
-    const [row] = await tx
-      .update(fineTuningJobs)
-      .set({ status: "queued" })
-      .where(guard)
-      .returning({ id: fineTuningJobs.id });
-    if (!row) return "unchanged";
-    await addEvent(tx, job.id, { message: "Files validated, moving job to queued state" });
-    await notifyWorkers(tx, job.id);
-    return "queued";
-  });
+  if (problem) return (await rejectJobFiles(db, job.id, problem)) ? "failed" : "unchanged";
+  return (await queueValidatedJob(db, job.id)) ? "queued" : "unchanged";
 }

@@ -7,7 +7,7 @@
 //   …
 //   await worker.stop();
 import type { DatabaseHandle } from "../src/store/db/client.js";
-import { claimJob } from "../src/store/jobs/job-lease.js";
+import { claimJob } from "../src/store/jobs/job-state-machine.js";
 import { listenForJobs } from "./job-wakeup.js";
 import { type JobOutcome, runJob } from "./run-job.js";
 import type { WorkerSettings } from "./worker-config.js";

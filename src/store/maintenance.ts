@@ -1,12 +1,17 @@
 // Periodic clean-up: bytes of uploads whose writer died, expired files, expired uploads' parts,
 // webhook events older than the retention whose deliveries are done.
 // Every api process runs it; the statements are idempotent, so several at once are harmless.
-import type { FastifyBaseLogger } from "fastify";
 import { sweepAbandonedBlobs } from "./blobs/blob-store.js";
 import type { Database } from "./db/client.js";
 import { sweepExpiredFiles } from "./files/file-repository.js";
 import { sweepExpiredUploads } from "./files/upload-repository.js";
 import { sweepOldWebhookEvents } from "./webhooks/webhook-retention.js";
+
+/** The two pino calls the sweeper makes (Fastify's logger is one). */
+export interface SweepLog {
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+}
 
 export async function sweepOnce(
   db: Database,
@@ -20,7 +25,7 @@ export async function sweepOnce(
 }
 
 /** Runs sweepOnce now and every `intervalMs`; returns a stop function. */
-export function startSweeper(db: Database, log: FastifyBaseLogger, intervalMs = 60_000): () => void {
+export function startSweeper(db: Database, log: SweepLog, intervalMs = 60_000): () => void {
   let running = false;
   const tick = async () => {
     if (running) return;

@@ -9,8 +9,9 @@ import { eq, sql } from "drizzle-orm";
 import type OpenAI from "openai";
 import { parseCreateJobRequest } from "../../src/http/fine-tuning/create-job-request.js";
 import { fineTuningJobs } from "../../src/store/db/schema.js";
-import { claimJob, releaseJob, VALIDATION_FALLBACK_SECONDS } from "../../src/store/jobs/job-lease.js";
+import { releaseJob } from "../../src/store/jobs/job-lease.js";
 import { createJob } from "../../src/store/jobs/job-repository.js";
+import { claimJob, VALIDATION_FALLBACK_SECONDS } from "../../src/store/jobs/job-state-machine.js";
 import { type TestDatabase, testDatabases } from "../support/databases.js";
 import {
   allEvents,

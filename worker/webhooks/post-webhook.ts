@@ -5,6 +5,7 @@
 import http from "node:http";
 import https from "node:https";
 import { isIP } from "node:net";
+import type { AttemptResult } from "../../src/store/webhooks/delivery-queue.js";
 import { isNonPublicAddress, policyLookup } from "../../src/store/webhooks/webhook-url-policy.js";
 
 export interface PostWebhookInput {
@@ -16,15 +17,7 @@ export interface PostWebhookInput {
   excerptBytes: number;
 }
 
-export interface AttemptResult {
-  /** null when no HTTP answer came */
-  statusCode: number | null;
-  /** set when the attempt failed: a short reason (timeout, connection refused, HTTP 500…) */
-  error: string | null;
-  durationMs: number;
-  responseExcerpt: string | null;
-  ok: boolean;
-}
+export type { AttemptResult };
 
 function describeError(err: NodeJS.ErrnoException): string {
   if (err.code === "EWEBHOOKBLOCKED") return `blocked: ${err.message}`;

@@ -5,16 +5,15 @@ import { Readable } from "node:stream";
 import type {} from "@fastify/multipart";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { type BlobWriter, markBlobReady, readBlob, startBlob } from "../../store/blobs/blob-store.js";
-import { files } from "../../store/db/schema.js";
 import { isUploadPurpose, UPLOAD_PURPOSES } from "../../store/files/file-purposes.js";
 import {
   deleteFile,
   type FileRow,
   findFile,
+  insertFile,
   listFiles,
   toFileObject,
 } from "../../store/files/file-repository.js";
-import { newId } from "../../store/ids.js";
 import { badRequest, notFound } from "../api-error.js";
 import type { AppContext } from "../app-context.js";
 import { attachmentDisposition } from "../content-disposition.js";
@@ -148,23 +147,15 @@ export function registerFileRoutes(app: FastifyInstance, ctx: AppContext): void 
       const content = file.inspector.finish(purpose);
       const row = await db.transaction(async (tx) => {
         await markBlobReady(tx, file.writer.blobId);
-        const now = new Date();
-        const [inserted] = await tx
-          .insert(files)
-          .values({
-            id: newId("file-"),
-            projectId: request.projectId,
-            blobId: file.writer.blobId,
-            filename: file.filename,
-            purpose,
-            bytes: content.bytes,
-            status: "processed",
-            validation: content.validation,
-            createdAt: now,
-            expiresAt: expiresIn === null ? null : new Date(now.getTime() + expiresIn * 1000),
-          })
-          .returning();
-        return inserted;
+        return insertFile(tx, {
+          projectId: request.projectId,
+          blobId: file.writer.blobId,
+          filename: file.filename,
+          purpose,
+          bytes: content.bytes,
+          validation: content.validation,
+          expiresInSeconds: expiresIn,
+        });
       });
       return toFileObject(row);
     } catch (err) {

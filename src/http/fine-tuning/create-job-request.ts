@@ -2,30 +2,12 @@
 // names the field (OpenAI's behaviour). The file and model checks need the database and the
 // models folder and live in routes.ts; everything here is about the body alone.
 import { randomInt } from "node:crypto";
-import type { DpoHyperparametersInput } from "../../../worker/engine/train/dpo-hyperparameters.js";
-import type { HyperparametersInput } from "../../../worker/engine/train/hyperparameters.js";
+import type { JobMethod, NewJob } from "../../store/jobs/job-spec.js";
 import { badRequest } from "../api-error.js";
 import { checkDpoHyperparameters, checkHyperparameters } from "./hyperparameter-input.js";
 
-export type JobMethod =
-  | { type: "supervised"; supervised: { hyperparameters: HyperparametersInput } }
-  | { type: "dpo"; dpo: { hyperparameters: DpoHyperparametersInput } };
-
-/** The hyperparameters a job's method carries (DPO's include beta, loss_type and rpo_alpha). */
-export function methodHyperparameters(method: JobMethod): HyperparametersInput & DpoHyperparametersInput {
-  return method.type === "dpo" ? method.dpo.hyperparameters : method.supervised.hyperparameters;
-}
-
-export interface CreateJobRequest {
-  model: string;
-  trainingFile: string;
-  validationFile: string | null;
-  method: JobMethod;
-  suffix: string | null;
-  seed: number;
-  metadata: Record<string, string> | null;
-  integrations: unknown[] | null;
-}
+/** The checked body is the store's new job; its method is the shape the job row keeps. */
+export type CreateJobRequest = NewJob;
 
 const MAX_SEED = 2147483647;
 const SUFFIX = /^[A-Za-z0-9._-]{1,64}$/;

@@ -12,8 +12,8 @@ import {
   readBlob,
   startBlob,
 } from "../../store/blobs/blob-store.js";
-import { blobs, files, uploadParts, uploads } from "../../store/db/schema.js";
-import { toFileObject } from "../../store/files/file-repository.js";
+import { blobs, uploadParts, uploads } from "../../store/db/schema.js";
+import { insertFile, toFileObject } from "../../store/files/file-repository.js";
 import {
   deletePartBlobs,
   effectiveStatus,
@@ -236,25 +236,18 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: AppContext): voi
         );
         await markBlobReady(tx, blobId);
         await deletePartBlobs(tx, upload.id); // parts left out of part_ids
-        const now = new Date();
         // expires_after given at create, else the purpose's default (batch: 30 days)
         const fileExpiresIn =
           locked.fileExpiresAfterSeconds ?? expirySeconds(upload.purpose, undefined, undefined);
-        const [file] = await tx
-          .insert(files)
-          .values({
-            id: newId("file-"),
-            projectId: request.projectId,
-            blobId,
-            filename: upload.filename,
-            purpose: upload.purpose,
-            bytes: content.bytes,
-            status: "processed",
-            validation: content.validation,
-            createdAt: now,
-            expiresAt: fileExpiresIn === null ? null : new Date(now.getTime() + fileExpiresIn * 1000),
-          })
-          .returning();
+        const file = await insertFile(tx, {
+          projectId: request.projectId,
+          blobId,
+          filename: upload.filename,
+          purpose: upload.purpose,
+          bytes: content.bytes,
+          validation: content.validation,
+          expiresInSeconds: fileExpiresIn,
+        });
         const [row] = await tx
           .update(uploads)
           .set({ status: "completed", fileId: file.id })

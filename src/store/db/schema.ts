@@ -148,8 +148,8 @@ export const uploadParts = pgTable(
 
 /**
  * Fine-tuning jobs. `status` moves validating_files → queued → running ⇄ paused (→ queued on
- * resume) → succeeded | failed | cancelled, each move one UPDATE guarded by the expected status
- * (src/store/jobs/job-repository.ts, job-lease.ts, validate-job-files.ts). A worker owns a job while `worker_id` is set and
+ * resume) → succeeded | failed | cancelled, each move a transition of the state machine
+ * (src/store/jobs/job-transitions.ts, job-state-machine.ts). A worker owns a job while `worker_id` is set and
  * `lease_expires_at` is in the future; `resume_blob_id` is the latest resume state
  * (weights, optimizer, step, RNG) a new owner continues from.
  */

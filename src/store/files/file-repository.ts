@@ -3,11 +3,12 @@
 // as gone at once and deleted by the sweeper.
 import { and, asc, desc, eq, gt, isNull, lt, lte, or, type SQL, sql } from "drizzle-orm";
 import type { components } from "../../contract/openapi-types.js";
-import { unixSeconds } from "../../http/pagination.js";
 import type { Queryable } from "../blobs/blob-store.js";
 import type { Database } from "../db/client.js";
 import { blobs, files } from "../db/schema.js";
 import { invalidRequest } from "../domain-error.js";
+import { newId } from "../ids.js";
+import { unixSeconds } from "../unix-seconds.js";
 
 export type FileRow = typeof files.$inferSelect;
 export type FileObject = components["schemas"]["OpenAIFile"];
@@ -36,6 +37,43 @@ export function toFileObject(row: FileRow): FileObject {
     };
   }
   return object;
+}
+
+export interface NewFile {
+  projectId: string;
+  /** the bytes, already written; the caller marks the blob ready in the same transaction */
+  blobId: string;
+  filename: string;
+  purpose: string;
+  bytes: number;
+  /** fine-tune files: the upload's JsonlSummary */
+  validation?: unknown;
+  /** seconds from now until the file expires; null or absent: never */
+  expiresInSeconds?: number | null;
+  /** given by a writer that may retry (the worker's result file); else a new file-… id */
+  id?: string;
+}
+
+/** The one place a `files` row is written (uploads, multipart uploads, job results). */
+export async function insertFile(q: Queryable, file: NewFile): Promise<FileRow> {
+  const now = new Date();
+  const expiresIn = file.expiresInSeconds ?? null;
+  const [row] = await q
+    .insert(files)
+    .values({
+      id: file.id ?? newId("file-"),
+      projectId: file.projectId,
+      blobId: file.blobId,
+      filename: file.filename,
+      purpose: file.purpose,
+      bytes: file.bytes,
+      status: "processed",
+      validation: file.validation ?? null,
+      createdAt: now,
+      expiresAt: expiresIn === null ? null : new Date(now.getTime() + expiresIn * 1000),
+    })
+    .returning();
+  return row;
 }
 
 const notExpired = (): SQL => or(isNull(files.expiresAt), gt(files.expiresAt, sql`now()`))!;

@@ -1,10 +1,10 @@
 // Uploads and their parts in the database, and the Upload object OpenAI's SDK expects.
 import { and, eq, inArray, isNotNull, lt } from "drizzle-orm";
 import type { components } from "../../contract/openapi-types.js";
-import { unixSeconds } from "../../http/pagination.js";
 import type { Queryable } from "../blobs/blob-store.js";
 import type { Database } from "../db/client.js";
 import { blobs, files, uploadParts, uploads } from "../db/schema.js";
+import { unixSeconds } from "../unix-seconds.js";
 import { type FileObject, toFileObject } from "./file-repository.js";
 
 export type UploadRow = typeof uploads.$inferSelect;

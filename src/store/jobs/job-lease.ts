@@ -1,68 +1,15 @@
-// Jobs in the database, worker side: the claim (FOR UPDATE SKIP LOCKED + a lease), the
-// heartbeat that renews it, and the worker's own transitions, each guarded by `worker_id = me`
-// so a worker that lost its lease (it was presumed dead and another took over) writes nothing.
-//
-// Claimable: a queued job that no live worker holds, or a running job whose lease expired (its
-// worker died): the new owner resumes it from `resume_blob_id`. A new job is moved from
-// `validating_files` to `queued` (or `failed`) by the api right after create
-// (validate-job-files.ts); a job still `validating_files` VALIDATION_FALLBACK_SECONDS after
-// its creation lost that step (the api died in between) and is claimed as a fallback: the
-// worker validates it while tokenizing and starts it straight away.
-import { and, eq, inArray, sql } from "drizzle-orm";
+// A worker's hold on the job it runs: the heartbeat that renews the lease, the read of what the
+// job's owner should do next, the progress written while it trains, and letting go. Each is
+// guarded by `worker_id = me`, so a worker that lost its lease (it was presumed dead and another
+// took over) writes nothing. The claim and every status change are the state machine's
+// (job-state-machine.ts).
+import { and, eq } from "drizzle-orm";
 import type { Queryable } from "../blobs/blob-store.js";
+import type { Database } from "../db/client.js";
 import { fineTuningJobs } from "../db/schema.js";
-import type { JobRow, JobStatus } from "./job-objects.js";
-
-export interface Claimed {
-  job: JobRow;
-  /** the job was `running` under another worker whose lease expired */
-  takenOver: boolean;
-  previousWorker: string | null;
-  /** the status before the claim: validating_files (fallback), queued or running */
-  previousStatus: JobStatus;
-}
-
-/** How long the api's own validation step has before a worker takes a new job over. */
-export const VALIDATION_FALLBACK_SECONDS = 15;
-
-const leaseEnd = (leaseSeconds: number) =>
-  sql`now() + make_interval(secs => ${leaseSeconds}::double precision)`;
-
-export async function claimJob(
-  q: Queryable,
-  workerId: string,
-  leaseSeconds: number,
-): Promise<Claimed | null> {
-  const t = fineTuningJobs;
-  // The CTE keeps the previous owner for the "taken over" event; the UPDATE is the claim.
-  const rows = await q.execute(sql`
-    WITH candidate AS (
-      SELECT id, status AS old_status, worker_id AS old_worker FROM ${t}
-      WHERE (status = 'validating_files' AND (lease_expires_at IS NULL OR lease_expires_at < now())
-             AND created_at < now() - make_interval(secs => ${VALIDATION_FALLBACK_SECONDS}::double precision))
-         OR (status = 'queued' AND (worker_id IS NULL OR lease_expires_at IS NULL OR lease_expires_at < now()))
-         OR (status = 'running' AND (lease_expires_at IS NULL OR lease_expires_at < now()))
-      ORDER BY created_at, id
-      FOR UPDATE SKIP LOCKED
-      LIMIT 1
-    )
-    UPDATE ${t} SET
-      worker_id = ${workerId},
-      lease_expires_at = ${leaseEnd(leaseSeconds)},
-      status = CASE WHEN ${t.status} = 'validating_files' THEN 'validating_files' ELSE 'running' END
-    FROM candidate WHERE ${t.id} = candidate.id
-    RETURNING ${t.id} AS id, candidate.old_status AS old_status, candidate.old_worker AS old_worker`);
-  const raw = (rows as unknown as { rows: { id: string; old_status: string; old_worker: string | null }[] })
-    .rows;
-  if (!raw || raw.length === 0) return null;
-  const [job] = await q.select().from(t).where(eq(t.id, raw[0].id));
-  return {
-    job,
-    takenOver: raw[0].old_status === "running" && raw[0].old_worker !== null,
-    previousWorker: raw[0].old_worker,
-    previousStatus: raw[0].old_status as JobStatus,
-  };
-}
+import { addEvents, type NewEvent } from "./job-events.js";
+import type { JobStatus } from "./job-objects.js";
+import { leaseEnd } from "./job-state-machine.js";
 
 /** Renews the lease; returns the job's status, or null when this worker no longer owns it. */
 export async function renewLease(
@@ -94,13 +41,38 @@ export async function readControl(q: Queryable, jobId: string, workerId: string)
   return "lost";
 }
 
-/** Guard for every write of the owner while it works on the job. */
-export const ownedAndActive = (jobId: string, workerId: string) =>
-  and(
-    eq(fineTuningJobs.id, jobId),
-    eq(fineTuningJobs.workerId, workerId),
-    inArray(fineTuningJobs.status, ["validating_files", "running"]),
-  )!;
+export interface LeaseHold {
+  jobId: string;
+  workerId: string;
+  leaseSeconds: number;
+}
+
+/**
+ * The trainer's step events and estimated finish, with a lease renewal (after an outage this is
+ * the first write that proves the worker is back). False, and nothing written, when the job is
+ * not this worker's any more. The estimated finish is kept only while the job runs.
+ */
+export async function writeProgress(
+  db: Database,
+  hold: LeaseHold,
+  events: NewEvent[],
+  estimatedFinish: Date | undefined,
+): Promise<boolean> {
+  return db.transaction(async (tx) => {
+    const [row] = await tx
+      .select({ workerId: fineTuningJobs.workerId, status: fineTuningJobs.status })
+      .from(fineTuningJobs)
+      .where(eq(fineTuningJobs.id, hold.jobId))
+      .for("update");
+    if (!row || row.workerId !== hold.workerId) return false;
+    await addEvents(tx, hold.jobId, events);
+    if (estimatedFinish && (row.status === "running" || row.status === "validating_files")) {
+      await tx.update(fineTuningJobs).set({ estimatedFinish }).where(eq(fineTuningJobs.id, hold.jobId));
+    }
+    await renewLease(tx, hold.jobId, hold.workerId, hold.leaseSeconds);
+    return true;
+  });
+}
 
 /** Lets go of a job this worker holds, whatever its status now (after a pause, cancel, or shutdown). */
 export async function releaseJob(q: Queryable, jobId: string, workerId: string): Promise<void> {

@@ -2,9 +2,9 @@
 // required-but-nullable field is present (the SDK and typed clients rely on it).
 
 import type { components } from "../../contract/openapi-types.js";
-import { type JobMethod, methodHyperparameters } from "../../http/fine-tuning/create-job-request.js";
-import { unixSeconds } from "../../http/pagination.js";
 import type { fineTuningCheckpoints, fineTuningJobEvents, fineTuningJobs } from "../db/schema.js";
+import { unixSeconds } from "../unix-seconds.js";
+import { type JobMethod, methodHyperparameters } from "./job-spec.js";
 
 export type JobRow = typeof fineTuningJobs.$inferSelect;
 export type EventRow = typeof fineTuningJobEvents.$inferSelect;

@@ -2,10 +2,10 @@
 // project (ft:…, ft:…:ckpt-step-N); another project's is unknown, like any missing model. The new
 // job trains on the base model with the parent's adapter merged in.
 import { eq } from "drizzle-orm";
-import { type JobMethod, methodHyperparameters } from "../../http/fine-tuning/create-job-request.js";
 import type { Queryable } from "../blobs/blob-store.js";
 import { fineTuningJobs } from "../db/schema.js";
 import { findTunedModel, isTunedModelId, type TunedModel } from "../models/tuned-models.js";
+import { type JobMethod, methodHyperparameters } from "./job-spec.js";
 
 export interface ParentModel extends TunedModel {
   /** the parent was trained with full fine-tuning (its archive is a whole model) */

@@ -6,11 +6,11 @@
 //   // { id, baseModel, adapterBlobId, jobId, kind: "model" | "checkpoint", created }
 //   const entries = readTarArchive(await readAll(readBlob(database, tuned.adapterBlobId)));
 import { and, asc, eq, isNotNull, sql } from "drizzle-orm";
-import { unixSeconds } from "../../http/pagination.js";
 import type { Queryable } from "../blobs/blob-store.js";
 import { deleteBlob } from "../blobs/blob-store.js";
 import type { Database } from "../db/client.js";
 import { fineTunedModels, fineTuningCheckpoints, fineTuningJobs } from "../db/schema.js";
+import { unixSeconds } from "../unix-seconds.js";
 import type { ModelObject } from "./base-models.js";
 
 export interface TunedModel {
@@ -118,4 +118,11 @@ export async function deleteTunedModel(db: Database, projectId: string, id: stri
     await deleteBlob(tx, gone.adapterBlobId);
     return true;
   });
+}
+
+export type NewTunedModel = Omit<typeof fineTunedModels.$inferInsert, "createdAt">;
+
+/** Called by the transaction that marks the job succeeded (job-state-machine.ts). */
+export async function insertTunedModel(q: Queryable, model: NewTunedModel): Promise<void> {
+  await q.insert(fineTunedModels).values(model);
 }

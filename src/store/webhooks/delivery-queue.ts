@@ -3,11 +3,21 @@
 // its deliveries until the lease ends) and the record of one attempt with the delivery's next
 // state, in one transaction. Times are the database's (now()), the same for every process.
 import { and, eq, sql } from "drizzle-orm";
-import type { AttemptResult } from "../../../worker/webhooks/post-webhook.js";
 import type { Queryable } from "../blobs/blob-store.js";
 import type { Database } from "../db/client.js";
 import { webhookDeliveries, webhookDeliveryAttempts, webhookEndpoints, webhookEvents } from "../db/schema.js";
 import { randomAlphanumeric } from "../ids.js";
+
+/** One POST to an endpoint, as the dispatcher saw it. */
+export interface AttemptResult {
+  /** null when no HTTP answer came */
+  statusCode: number | null;
+  /** set when the attempt failed: a short reason (timeout, connection refused, HTTP 500…) */
+  error: string | null;
+  durationMs: number;
+  responseExcerpt: string | null;
+  ok: boolean;
+}
 
 export interface ClaimedDelivery {
   id: string;

@@ -1,7 +1,7 @@
 // Rows → the API's objects. The secret is added only by the create and rotate answers.
 
-import { unixSeconds } from "../../http/pagination.js";
 import type { webhookDeliveryAttempts, webhookEndpoints } from "../db/schema.js";
+import { unixSeconds } from "../unix-seconds.js";
 import { subscribedTypes } from "./webhook-event-types.js";
 
 export type EndpointRow = typeof webhookEndpoints.$inferSelect;

@@ -6,7 +6,7 @@ import { after, before, describe, it } from "node:test";
 import { eq } from "drizzle-orm";
 import type OpenAI from "openai";
 import { blobs, fineTuningJobs } from "../../../src/store/db/schema.js";
-import { claimJob } from "../../../src/store/jobs/job-lease.js";
+import { claimJob } from "../../../src/store/jobs/job-state-machine.js";
 import type { RunningWorker } from "../../../worker/worker-loop.js";
 import { type TestDatabase, testDatabases } from "../../support/databases.js";
 import {
