@@ -429,7 +429,8 @@ export function formatCheck(c: GoldenCheck): string {
 export async function initGoldenBackend(): Promise<string> {
   try {
     const { initBackend } = await import("../../worker/engine/backend/backend.js");
-    const info = await initBackend();
+    const { loadBackendOptions } = await import("../../worker/worker-config.js");
+    const info = await initBackend(loadBackendOptions());
     return `${info.name}${info.nativeMatmul ? " + native matmul" : ""}`;
   } catch (err) {
     await import("@tensorflow/tfjs-backend-cpu");
