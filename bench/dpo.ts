@@ -19,6 +19,7 @@ import { loadTokenizer } from "../worker/engine/hf/tokenizer.js";
 import { loadModel } from "../worker/engine/model/decoder.js";
 import { dpoObjective, referenceLogprobs } from "../worker/engine/train/dpo-objective.js";
 import { type TrainHyperparameters, train } from "../worker/engine/train/train-loop.js";
+import { loadBackendOptions } from "../worker/worker-config.js";
 
 const { values } = parseArgs({
   options: { pairs: { type: "string", default: "64" }, epochs: { type: "string", default: "2" } },
@@ -47,7 +48,7 @@ function pairLines(n: number): string[] {
   );
 }
 
-const backend = await initBackend();
+const backend = await initBackend(loadBackendOptions());
 const dir = await mkdtemp(path.join(tmpdir(), "bench-dpo-"));
 try {
   const folder = path.join(dir, await ensureTinyModel(dir));

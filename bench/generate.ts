@@ -35,6 +35,7 @@ import { ensureTinyModel } from "../worker/engine/hf/tiny-model.js";
 import { type HfTokenizer, loadTokenizer } from "../worker/engine/hf/tokenizer.js";
 import { CausalLM, expectedWeightShapes, loadModel } from "../worker/engine/model/decoder.js";
 import { Rng } from "../worker/engine/train/rng.js";
+import { loadBackendOptions } from "../worker/worker-config.js";
 
 const LLAMA_FIXTURE = path.join(path.dirname(fileURLToPath(import.meta.url)), "../test/fixtures/llama");
 const TINY_DIR = path.join(tmpdir(), "tunehouse-bench-models");
@@ -311,7 +312,7 @@ async function main(): Promise<void> {
       .map((x) => x.toFixed(2))
       .join(" ")}`,
   );
-  const backend = await initBackend();
+  const backend = await initBackend(loadBackendOptions());
   console.log(
     `backend: ${backend.name}${backend.nativeMatmul ? " + native OpenBLAS matmul" : ""} (${backend.reason})`,
   );

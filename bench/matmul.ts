@@ -9,7 +9,9 @@ import { readFileSync } from "node:fs";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-wasm";
 import "@tensorflow/tfjs-backend-cpu";
+import { nativeMatmulOptions } from "../worker/engine/backend/backend.js";
 import { installNativeMatmul, uninstallNativeMatmul } from "../worker/engine/backend/native-matmul.js";
+import { loadBackendOptions } from "../worker/worker-config.js";
 
 const args = process.argv.slice(2);
 const reps = Number(args[args.indexOf("--reps") + 1]) || 11;
@@ -137,7 +139,7 @@ interface Variant {
 
 async function main() {
   await tf.setBackend("wasm");
-  const info = installNativeMatmul("auto");
+  const info = installNativeMatmul(nativeMatmulOptions(loadBackendOptions(), "auto"));
   uninstallNativeMatmul();
   const variants: Variant[] = nativeOnly
     ? []
@@ -153,7 +155,7 @@ async function main() {
   const results: Record<string, Record<string, { ms: number; gflops: number }>> = {};
   for (const v of variants) {
     await tf.setBackend(v.backend);
-    if (v.native) installNativeMatmul("auto");
+    if (v.native) installNativeMatmul(nativeMatmulOptions(loadBackendOptions(), "auto"));
     else uninstallNativeMatmul();
     results[v.name] = {};
     for (const c of CASES) {

@@ -22,6 +22,7 @@ import { createApiKey } from "../src/store/auth/api-keys.js";
 import { openDatabase } from "../src/store/db/client.js";
 import { initBackend } from "../worker/engine/backend/backend.js";
 import { ensureTinyModel } from "../worker/engine/hf/tiny-model.js";
+import { loadBackendOptions } from "../worker/worker-config.js";
 import { startWorker } from "../worker/worker-loop.js";
 
 const { values } = parseArgs({
@@ -61,7 +62,7 @@ async function main(): Promise<void> {
   const scratch = await mkdtemp(join(tmpdir(), "bench-preflight-"));
   const modelsDir = values["models-dir"] ?? join(scratch, "models");
   const model = values.model ?? (await ensureTinyModel(modelsDir));
-  const backend = await initBackend();
+  const backend = await initBackend(loadBackendOptions());
   await tf.ready();
   const database = await openDatabase(
     process.env.DATABASE_URL

@@ -21,6 +21,7 @@ import {
 } from "../worker/engine/train/memory-estimate.js";
 import { Rng } from "../worker/engine/train/rng.js";
 import { type StepMetrics, train } from "../worker/engine/train/train-loop.js";
+import { loadBackendOptions, loadMemoryBudget } from "../worker/worker-config.js";
 
 const { values } = parseArgs({
   options: {
@@ -38,9 +39,9 @@ const rows = Number(values.rows);
 const seq = Number(values.seq);
 const steps = Number(values.steps);
 
-const backend = await initBackend();
+const backend = await initBackend(loadBackendOptions());
 const config = parseModelConfig(JSON.parse(readFileSync(path.join(dir, "config.json"), "utf8")));
-const budget = trainingMemoryBudget(backend.name);
+const budget = trainingMemoryBudget(backend.name, loadMemoryBudget());
 const estimate = estimateTrainingMemory({
   config,
   method: mode,

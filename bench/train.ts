@@ -28,6 +28,7 @@ import { CausalLM, expectedWeightShapes, loadModel } from "../worker/engine/mode
 import { Rng } from "../worker/engine/train/rng.js";
 import { selectRows } from "../worker/engine/train/select-rows.js";
 import { type StepMetrics, type TrainHyperparameters, train } from "../worker/engine/train/train-loop.js";
+import { loadBackendOptions } from "../worker/worker-config.js";
 
 const BATCH = 8;
 const SEQ = 128;
@@ -269,7 +270,7 @@ async function main(): Promise<void> {
       .map((x) => x.toFixed(2))
       .join(" ")} (2 vCPU shared with other work)`,
   );
-  const backend = await initBackend();
+  const backend = await initBackend(loadBackendOptions());
   console.log(
     `backend: ${backend.name}${backend.nativeMatmul ? " + native OpenBLAS matmul" : ""} (${backend.reason})`,
   );

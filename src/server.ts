@@ -4,7 +4,9 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { and, isNull, sql } from "drizzle-orm";
 import { startEmbeddedWorker } from "../worker/embedded-worker.js";
+import { configureBackend } from "../worker/engine/backend/backend.js";
 import { startWebhookDispatcher } from "../worker/webhooks/webhook-dispatcher.js";
+import { loadBackendOptions } from "../worker/worker-config.js";
 import { type Config, ConfigError, loadConfig } from "./config.js";
 import { buildApp } from "./http/app.js";
 import { provisionEnvKeys } from "./store/auth/api-keys.js";
@@ -50,6 +52,8 @@ async function main(): Promise<void> {
   try {
     config = loadConfig();
     graceMs = shutdownGraceMs(process.env);
+    // chat serving sets up the backend on first use, with these options
+    configureBackend(loadBackendOptions());
   } catch (err) {
     if (err instanceof ConfigError) {
       console.error(`Configuration error: ${err.message}`);

@@ -10,7 +10,7 @@ import type { Database, DatabaseHandle } from "../src/store/db/client.js";
 import { PgliteOverPort } from "../src/store/db/pglite-over-port.js";
 import * as schema from "../src/store/db/schema.js";
 import { initBackend } from "./engine/backend/backend.js";
-import { loadWorkerSettings } from "./worker-config.js";
+import { loadBackendOptions, loadWorkerSettings } from "./worker-config.js";
 import { startWorker } from "./worker-loop.js";
 
 export interface EmbeddedThreadData {
@@ -29,7 +29,7 @@ async function main(): Promise<void> {
     close: async () => {},
   };
   const settings = loadWorkerSettings();
-  const backend = await initBackend();
+  const backend = await initBackend(loadBackendOptions());
   log(
     `In-process worker ${settings.workerId} (worker thread): tfjs backend ${backend.name} (${backend.reason})`,
   );

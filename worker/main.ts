@@ -9,7 +9,7 @@ import { openDatabase } from "../src/store/db/client.js";
 import { retryTransient } from "../src/store/db/retry-transient.js";
 import { initBackend } from "./engine/backend/backend.js";
 import { startWebhookDispatcher } from "./webhooks/webhook-dispatcher.js";
-import { loadWorkerSettings } from "./worker-config.js";
+import { loadBackendOptions, loadWorkerSettings } from "./worker-config.js";
 import { startWorker } from "./worker-loop.js";
 
 async function main(): Promise<void> {
@@ -29,7 +29,7 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const log = (message: string) => console.log(`${new Date().toISOString()} ${message}`);
-  const backend = await initBackend();
+  const backend = await initBackend(loadBackendOptions());
   log(`worker ${settings.workerId}: tfjs backend ${backend.name} (${backend.reason})`);
   // a worker started before its database (or while it restarts) waits for it
   const database = await retryTransient(

@@ -13,6 +13,7 @@ import {
   type TrainingMemoryEstimate,
   trainingMemoryBudget,
 } from "./engine/train/memory-estimate.js";
+import { loadMemoryBudget } from "./worker-config.js";
 
 export interface PreflightInput {
   backend: BackendInfo;
@@ -46,7 +47,7 @@ function backendLine(b: BackendInfo): string {
 }
 
 export function trainingPreflight(input: PreflightInput): PreflightResult {
-  const budget = input.budget ?? trainingMemoryBudget(input.backend.name);
+  const budget = input.budget ?? trainingMemoryBudget(input.backend.name, loadMemoryBudget());
   const estimate = estimateTrainingMemory({
     config: input.config,
     method: input.method,

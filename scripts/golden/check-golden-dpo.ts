@@ -1,6 +1,7 @@
 // Golden DPO parity: the checks of a fixture folder's dpo.json (TRL's sigmoid DPO on a PEFT model,
 // reference = adapter disabled; see test/fixtures/README.md) against our engine. Every number
-// goes through the training path: referenceLogprobs, dpoObjective and objectiveGradients.
+// goes through the training path: referenceLogprobs, dpoObjective and computeGradients (the one
+// gradient path the training loop steps with).
 // check-golden.ts runs these after its own when the folder has a dpo.json.
 
 import { access, readFile } from "node:fs/promises";
@@ -9,9 +10,10 @@ import * as tf from "@tensorflow/tfjs-core";
 import type { EncodedPreference } from "../../worker/engine/data/encode-preference.js";
 import { type CausalLM, loadModel } from "../../worker/engine/model/decoder.js";
 import { AdamW } from "../../worker/engine/train/adamw.js";
+import { computeGradients, type StepGradients } from "../../worker/engine/train/compute-gradients.js";
 import { dpoPairTerms } from "../../worker/engine/train/dpo-loss.js";
 import { dpoObjective, referenceLogprobs } from "../../worker/engine/train/dpo-objective.js";
-import { objectiveGradients } from "../../worker/engine/train/train-objective.js";
+import type { ObjectiveBatch, TrainObjective } from "../../worker/engine/train/train-objective.js";
 
 export const DPO_TOLERANCES = { logp: 1e-4, loss: 1e-4, gradRelative: 1e-3, adamwLoss: 1e-4 } as const;
 
@@ -47,6 +49,37 @@ const maxAbs = (a: readonly number[], b: readonly number[]) =>
     (m, v, i) => Math.max(m, Math.abs(v - b[i]!)),
     a.length === b.length ? 0 : Number.POSITIVE_INFINITY,
   );
+
+/** The training loop's gradients for one step over `microBatches` (dropout as in training). */
+async function stepGradients<B extends ObjectiveBatch>(
+  model: CausalLM,
+  objective: TrainObjective<B>,
+  microBatches: B[],
+): Promise<StepGradients> {
+  return (await computeGradients(model, objective, microBatches, { training: true }))!;
+}
+
+function disposeStep(step: StepGradients): void {
+  tf.dispose([step.loss, step.stats ?? [], step.grads ?? {}]);
+}
+
+/** The largest relative error of our per-tensor gradient norms against the reference, and its tensor. */
+async function worstNormError(
+  grads: tf.NamedTensorMap,
+  reference: Record<string, number>,
+): Promise<[number, string]> {
+  let worst = 0;
+  let worstName = "";
+  for (const [key, norm] of Object.entries(reference)) {
+    const g = grads[key];
+    const sq = g ? tf.tidy(() => tf.sum(tf.square(g))) : null;
+    const ours = sq ? Math.sqrt((await sq.data())[0]!) : undefined;
+    sq?.dispose();
+    const err = ours === undefined ? Number.POSITIVE_INFINITY : Math.abs(ours - norm) / Math.max(norm, 1e-12);
+    if (err >= worst) [worst, worstName] = [err, key];
+  }
+  return [worst, worstName];
+}
 
 async function runCase(
   model: CausalLM,
@@ -89,11 +122,10 @@ async function runCase(
   ]);
   add("policy and reference log-probs", maxAbs(oursLogps, theirLogps), DPO_TOLERANCES.logp);
 
-  const counts = batch.counts;
-  const grads = objectiveGradients(objective, batch, counts, [...model.trainableParams.values()], false);
-  const [meanLoss] = await grads.value.data();
-  const stats = Array.from(await grads.stats.data());
-  const metrics = objective.metrics(stats, counts);
+  const step = await stepGradients(model, objective, [batch]);
+  const [meanLoss] = await step.loss.data();
+  const stats = Array.from(await step.stats!.data());
+  const metrics = objective.metrics(stats, step.stepCounts);
   add(
     "per-pair and mean loss",
     maxAbs([...losses, meanLoss!], [...ref.map((p) => p.loss!), c.loss]),
@@ -113,24 +145,22 @@ async function runCase(
     DPO_TOLERANCES.loss,
   );
   if (c.lora_grad_norms) {
-    const byVariable = new Map([...model.trainableParams].map(([k, v]) => [v.name, k]));
-    const norms = new Map<string, number>();
-    for (const [varName, g] of Object.entries(grads.grads)) {
-      const sq = tf.tidy(() => tf.sum(tf.square(g)));
-      norms.set(byVariable.get(varName) ?? varName, Math.sqrt((await sq.data())[0]!));
-      sq.dispose();
-    }
-    let worst = 0;
-    let worstName = "";
-    for (const [key, norm] of Object.entries(c.lora_grad_norms as Record<string, number>)) {
-      const ours = norms.get(key);
-      const err =
-        ours === undefined ? Number.POSITIVE_INFINITY : Math.abs(ours - norm) / Math.max(norm, 1e-12);
-      if (err >= worst) [worst, worstName] = [err, key];
-    }
+    const refNorms = c.lora_grad_norms as Record<string, number>;
+    const [worst, worstName] = await worstNormError(step.grads!, refNorms);
     add("LoRA grad norms (relative)", worst, DPO_TOLERANCES.gradRelative, `worst ${worstName}`);
+    // gradient accumulation: one pair per micro-batch, normalised by the whole step
+    const onePairEach = all.map((i) => objective.select([i]));
+    const accumulated = await stepGradients(model, objective, onePairEach);
+    const [worstAcc, worstAccName] = await worstNormError(accumulated.grads!, refNorms);
+    disposeStep(accumulated);
+    add(
+      "LoRA grad norms, one pair per micro-batch (relative)",
+      worstAcc,
+      DPO_TOLERANCES.gradRelative,
+      `worst ${worstAccName}`,
+    );
   }
-  tf.dispose([grads.value, grads.stats, ...Object.values(grads.grads)]);
+  disposeStep(step);
 
   if (c.adamw) {
     const cfg = c.adamw;
@@ -140,18 +170,12 @@ async function runCase(
       eps: cfg.eps,
       weightDecay: cfg.weight_decay,
     });
-    const vars = [...model.trainableParams.values()];
-    const byVariable = new Map([...model.trainableParams].map(([k, v]) => [v.name, k]));
     const ours: number[] = [];
     for (let s = 0; s <= cfg.steps; s++) {
-      const step = objectiveGradients(objective, batch, counts, vars, false);
-      ours.push((await step.value.data())[0]!);
-      if (s < cfg.steps) {
-        const named: tf.NamedTensorMap = {};
-        for (const [k, g] of Object.entries(step.grads)) named[byVariable.get(k) ?? k] = g;
-        opt.applyGradients(model.trainableParams, named, cfg.lr);
-      }
-      tf.dispose([step.value, step.stats, ...Object.values(step.grads)]);
+      const step = await stepGradients(model, objective, [batch]);
+      ours.push((await step.loss.data())[0]!);
+      if (s < cfg.steps) opt.applyGradients(model.trainableParams, step.grads!, cfg.lr);
+      disposeStep(step);
     }
     opt.dispose();
     add(

@@ -21,6 +21,9 @@ import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE } from "../../worker/engine/l
 import { buildAllowedMask } from "../../worker/engine/model/attention-mask.js";
 import { type CausalLM, loadModel } from "../../worker/engine/model/decoder.js";
 import { AdamW } from "../../worker/engine/train/adamw.js";
+import { computeGradients, type StepGradients } from "../../worker/engine/train/compute-gradients.js";
+import { chunk } from "../../worker/engine/train/evaluate-objective.js";
+import { sftObjective } from "../../worker/engine/train/sft-objective.js";
 import { hasDpoGolden, runDpoChecks } from "./check-golden-dpo.js";
 
 /** Tolerances from test/fixtures/README.md ("Suggested tolerances for a float32 implementation"). */
@@ -114,6 +117,53 @@ function relativeMaxDiff(ours: Float32Array, ref: number[]): number {
     maxDiff = Math.max(maxDiff, Math.abs(ours[i] - ref[i]));
   }
   return maxDiff / (maxRef || 1);
+}
+
+/**
+ * The training loop's gradients (computeGradients, dropout as in training) of the mean masked
+ * loss over every row of `batch`, cut into micro-batches of `microBatchRows` rows.
+ */
+async function trainingGradients(model: CausalLM, batch: TokenBatch, microBatchRows: number) {
+  const objective = sftObjective(model, batch);
+  const rows = Array.from({ length: batch.batchSize }, (_, i) => i);
+  const micro = chunk(rows, microBatchRows).map((part) => objective.select(part));
+  return (await computeGradients(model, objective, micro, { training: true }))!;
+}
+
+function disposeStep(step: StepGradients): void {
+  tf.dispose([step.loss, step.stats ?? [], step.grads ?? {}]);
+}
+
+/** Relative errors of our LoRA gradients against golden.json's (per-tensor norms, total norm, full tensors). */
+async function loraGradientErrors(
+  grads: tf.NamedTensorMap,
+  lora: Golden,
+): Promise<{ norms: number; totalNorm: number; full: number; unexpected: string[] }> {
+  let norms = 0;
+  let sumSquares = 0;
+  for (const [key, ref] of Object.entries(lora.grad_norms as Record<string, number>)) {
+    const grad = grads[key];
+    if (!grad) {
+      norms = Number.POSITIVE_INFINITY;
+      continue;
+    }
+    const sq = tf.tidy(() => tf.sum(tf.square(grad)));
+    const n = Math.sqrt((await sq.data())[0]);
+    sq.dispose();
+    sumSquares += n * n;
+    norms = Math.max(norms, Math.abs(n - ref) / (Math.abs(ref) || 1));
+  }
+  const totalNorm = Math.abs(Math.sqrt(sumSquares) - lora.total_grad_norm) / lora.total_grad_norm;
+  let full = 0;
+  for (const [key, ref] of Object.entries(lora.grads as Record<string, number[][]>)) {
+    const grad = grads[key];
+    full = Math.max(
+      full,
+      grad ? relativeMaxDiff((await grad.data()) as Float32Array, ref.flat()) : Number.POSITIVE_INFINITY,
+    );
+  }
+  const unexpected = Object.keys(grads).filter((k) => !(k in lora.grad_norms));
+  return { norms, totalNorm, full, unexpected };
 }
 
 async function sha256(file: string): Promise<string> {
@@ -261,41 +311,33 @@ export async function runGoldenChecks(dir: string): Promise<GoldenCheck[]> {
     );
     add("LoRA masked loss", Math.abs((await meanLoss(model, batch)) - lora.loss), TOLERANCES.loss);
 
-    const { lossSum, correct, grads } = model.lossAndGrads(batch);
-    let normErr = 0;
-    let sumSquares = 0;
-    for (const [key, ref] of Object.entries(lora.grad_norms as Record<string, number>)) {
-      const grad = grads[key];
-      if (!grad) {
-        normErr = Number.POSITIVE_INFINITY;
-        continue;
-      }
-      const n = Math.sqrt((await tf.sum(tf.square(grad)).data())[0]);
-      sumSquares += n * n;
-      normErr = Math.max(normErr, Math.abs(n - ref) / (Math.abs(ref) || 1));
-    }
-    const extra = Object.keys(grads).filter((k) => !(k in lora.grad_norms));
+    // gradients through the training loop's own path (computeGradients), the whole batch as one micro-batch
+    const whole = await trainingGradients(model, batch, batch.batchSize);
+    const grads = whole.grads!;
+    const errors = await loraGradientErrors(grads, lora);
     add(
       "LoRA grad norms, all tensors (relative)",
-      extra.length ? Number.POSITIVE_INFINITY : normErr,
+      errors.unexpected.length ? Number.POSITIVE_INFINITY : errors.norms,
       TOLERANCES.gradRelative,
-      extra.length ? `unexpected grads ${extra.join(", ")}` : undefined,
+      errors.unexpected.length ? `unexpected grads ${errors.unexpected.join(", ")}` : undefined,
     );
+    add("LoRA total grad norm (relative)", errors.totalNorm, TOLERANCES.gradRelative);
+    add("LoRA layer-0 q_proj full gradients (relative)", errors.full, TOLERANCES.gradRelative);
+    disposeStep(whole);
+    // the same gradients accumulated over one-row micro-batches, with gradient checkpointing and an
+    // LM head chunked every few tokens: how a memory-tight job trains
+    const saved = { checkpointing: model.gradientCheckpointing, chunk: model.lmHeadChunkTokens };
+    model.gradientCheckpointing = true;
+    model.lmHeadChunkTokens = 5;
+    const accumulated = await trainingGradients(model, batch, 1);
+    [model.gradientCheckpointing, model.lmHeadChunkTokens] = [saved.checkpointing, saved.chunk];
+    const acc = await loraGradientErrors(accumulated.grads!, lora);
+    disposeStep(accumulated);
     add(
-      "LoRA total grad norm (relative)",
-      Math.abs(Math.sqrt(sumSquares) - lora.total_grad_norm) / lora.total_grad_norm,
+      "LoRA gradients, 1-row micro-batches + gradient checkpointing + chunked LM head (relative)",
+      acc.unexpected.length ? Number.POSITIVE_INFINITY : Math.max(acc.norms, acc.totalNorm, acc.full),
       TOLERANCES.gradRelative,
     );
-    let fullGradErr = 0;
-    for (const [key, ref] of Object.entries(lora.grads as Record<string, number[][]>)) {
-      const grad = grads[key];
-      fullGradErr = Math.max(
-        fullGradErr,
-        grad ? relativeMaxDiff((await grad.data()) as Float32Array, ref.flat()) : Number.POSITIVE_INFINITY,
-      );
-    }
-    add("LoRA layer-0 q_proj full gradients (relative)", fullGradErr, TOLERANCES.gradRelative);
-    tf.dispose([lossSum, correct, ...Object.values(grads)]);
 
     // adapter round trip: write ours after loading PEFT's, compare layout, reload, compare logits
     const tmp = await mkdtemp(path.join(tmpdir(), "golden-adapter-"));
@@ -356,9 +398,9 @@ export async function runGoldenChecks(dir: string): Promise<GoldenCheck[]> {
     });
     const losses = [await meanLoss(model, batch)];
     for (let s = 0; s < cfg.steps; s++) {
-      const step = model.lossAndGrads(batch);
-      opt.applyGradients(model.trainableParams, step.grads, cfg.lr);
-      tf.dispose([step.lossSum, step.correct, ...Object.values(step.grads)]);
+      const step = await trainingGradients(model, batch, batch.batchSize);
+      opt.applyGradients(model.trainableParams, step.grads!, cfg.lr);
+      disposeStep(step);
       losses.push(await meanLoss(model, batch));
     }
     opt.dispose();
@@ -387,7 +429,8 @@ export function formatCheck(c: GoldenCheck): string {
 export async function initGoldenBackend(): Promise<string> {
   try {
     const { initBackend } = await import("../../worker/engine/backend/backend.js");
-    const info = await initBackend();
+    const { loadBackendOptions } = await import("../../worker/worker-config.js");
+    const info = await initBackend(loadBackendOptions());
     return `${info.name}${info.nativeMatmul ? " + native matmul" : ""}`;
   } catch (err) {
     await import("@tensorflow/tfjs-backend-cpu");

@@ -9,9 +9,9 @@ import * as tf from "@tensorflow/tfjs-core";
 import type OpenAI from "openai";
 import { toFile } from "openai";
 import type { DatabaseHandle } from "../../src/store/db/client.js";
-import { initBackend } from "../../worker/engine/backend/backend.js";
 import { ensureTinyModel } from "../../worker/engine/hf/tiny-model.js";
 import { type RunningWorker, startWorker } from "../../worker/worker-loop.js";
+import { initTestBackend } from "./engine-backend.js";
 
 let modelsDir: Promise<{ dir: string; model: string }> | null = null;
 
@@ -27,7 +27,7 @@ export function tinyModelsDir(): Promise<{ dir: string; model: string }> {
 
 let backendReady: Promise<void> | null = null;
 export function useBackend(): Promise<void> {
-  backendReady ??= initBackend().then(() => tf.ready());
+  backendReady ??= initTestBackend().then(() => tf.ready());
   return backendReady;
 }
 

@@ -15,6 +15,7 @@ import { buildApp } from "../../src/http/app.js";
 import { createApiKey } from "../../src/store/auth/api-keys.js";
 import type { DatabaseHandle } from "../../src/store/db/client.js";
 import { randomAlphanumeric } from "../../src/store/ids.js";
+import { configureTestBackend } from "./engine-backend.js";
 
 export interface TestProject {
   projectId: string;
@@ -44,6 +45,8 @@ export async function startTestApp(opts: {
   database: DatabaseHandle;
   config?: Partial<Config>;
 }): Promise<TestApp> {
+  // chat serving sets up the backend on first use: the one this run asks for, as `npm start` does
+  configureTestBackend();
   const scratch = mkdtempSync(join(tmpdir(), "tunehouse-test-"));
   const config: Config = {
     ...DEFAULT_CONFIG,

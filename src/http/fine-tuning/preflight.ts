@@ -19,7 +19,9 @@ import {
   resolveHyperparameters,
 } from "../../../worker/engine/train/hyperparameters.js";
 import {
+  configuredMemoryBudget,
   estimateTrainingMemory,
+  type MemoryBudget,
   trainingMemoryBudget,
 } from "../../../worker/engine/train/memory-estimate.js";
 import { countParameters } from "../../../worker/engine/train/parameter-count.js";
@@ -47,6 +49,8 @@ const MAX_PROBLEMS = 20;
 export interface WorkerSetup {
   backend: string;
   microBatchSize: number;
+  /** the workers' WORKER_MEMORY_BUDGET; unset: measured as a worker would on this machine */
+  memoryBudget?: MemoryBudget | null;
 }
 
 export function workerSetupFromEnv(env: NodeJS.ProcessEnv = process.env): WorkerSetup {
@@ -55,7 +59,11 @@ export function workerSetupFromEnv(env: NodeJS.ProcessEnv = process.env): Worker
   // assumes the fallback every machine has
   const backend = ["tensorflow", "wasm", "cpu"].includes(requested) ? requested : "wasm";
   const micro = Number(env.WORKER_MICRO_BATCH ?? 4);
-  return { backend, microBatchSize: Number.isFinite(micro) && micro >= 1 ? Math.floor(micro) : 4 };
+  return {
+    backend,
+    microBatchSize: Number.isFinite(micro) && micro >= 1 ? Math.floor(micro) : 4,
+    memoryBudget: configuredMemoryBudget(env.WORKER_MEMORY_BUDGET, "WORKER_MEMORY_BUDGET"),
+  };
 }
 
 function previewCount(raw: unknown): number {
@@ -203,7 +211,7 @@ function memoryEstimate(
   longestRow: number,
   setup: WorkerSetup,
 ): PreflightMemory {
-  const budget = trainingMemoryBudget(setup.backend);
+  const budget = trainingMemoryBudget(setup.backend, setup.memoryBudget ?? null);
   const estimate = estimateTrainingMemory({
     config,
     method: hp.full_finetune ? "full" : "lora",

@@ -23,6 +23,7 @@ const EXPECTED_CHECKS = [
   "LoRA grad norms",
   "LoRA total grad norm",
   "LoRA layer-0 q_proj full gradients",
+  "LoRA gradients, 1-row micro-batches + gradient checkpointing + chunked LM head",
   "adapter safetensors names/shapes",
   "adapter reload logits equal",
   "AdamW losses after 0..3 steps",
@@ -32,6 +33,7 @@ const EXPECTED_CHECKS = [
     `DPO ${c}: rewards, accuracy and margin`,
   ]),
   "DPO fixture_adapter_beta_0.1: LoRA grad norms",
+  "DPO fixture_adapter_beta_0.1: LoRA grad norms, one pair per micro-batch",
   "DPO fixture_adapter_beta_0.5: AdamW losses after 0..3 steps",
 ];
 

@@ -3,12 +3,18 @@ import { createRequire } from "node:module";
 import path from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import { installContiguousSliceKernel } from "./contiguous-slice-kernel.js";
-import { installNativeMatmul, type NativeMatmulInfo, nativeMatmulMode } from "./native-matmul.js";
+import {
+  installNativeMatmul,
+  type NativeMatmulInfo,
+  type NativeMatmulMode,
+  type NativeMatmulOptions,
+} from "./native-matmul.js";
 import { installSharedBufferKernels } from "./shared-buffer-kernels.js";
 import { ensureGradientsRegistered } from "./tfjs-gradients.js";
 
 /**
- * Chooses the tfjs backend once per process (TFJS_BACKEND=auto|tensorflow|wasm|cpu):
+ * Chooses the tfjs backend once per process (`backend`: auto|tensorflow|wasm|cpu; the service's
+ * TFJS_BACKEND):
  * - tensorflow: @tensorflow/tfjs-node-gpu, then @tensorflow/tfjs-node (optional
  *   dependencies; their install downloads libtensorflow, so on most of our machines
  *   they are absent or fail to load — that is reported, not thrown, under auto).
@@ -21,6 +27,22 @@ import { ensureGradientsRegistered } from "./tfjs-gradients.js";
 
 export type BackendPreference = "auto" | "tensorflow" | "wasm" | "cpu";
 export type BackendName = "tensorflow" | "wasm" | "cpu";
+
+/** How to set up the backend; the caller reads them from its configuration (defaults: auto everything). */
+export interface BackendOptions {
+  /** default "auto" */
+  backend?: BackendPreference;
+  /** the OpenBLAS matmul on wasm (default "auto"; see native-matmul.ts) */
+  nativeMatmul?: NativeMatmulMode;
+  /** the addon's path (default: the one `npm run build:native` builds) */
+  nativeAddonPath?: string;
+  /**
+   * OpenBLAS core type and thread count (default: chosen from the CPU); written to OpenBLAS's
+   * environment before it loads, so pass the user's OPENBLAS_CORETYPE / OPENBLAS_NUM_THREADS here
+   */
+  blasCoretype?: string;
+  blasThreads?: number;
+}
 
 export interface BackendInfo {
   name: BackendName;
@@ -139,7 +161,16 @@ function wasmInfo(requested: BackendPreference, native: NativeMatmulInfo, prefix
       };
 }
 
-async function select(requested: BackendPreference): Promise<BackendInfo> {
+/** The native-matmul part of the backend options (mode default "auto"). */
+export function nativeMatmulOptions(
+  options: BackendOptions,
+  mode = options.nativeMatmul ?? "auto",
+): NativeMatmulOptions {
+  const blas = { coretype: options.blasCoretype, threads: options.blasThreads };
+  return { mode, addonPath: options.nativeAddonPath, blas };
+}
+
+async function select(requested: BackendPreference, options: BackendOptions): Promise<BackendInfo> {
   const skipped: string[] = [];
   if (requested === "tensorflow" || requested === "auto") {
     const t = await tryTensorflow();
@@ -164,8 +195,8 @@ async function select(requested: BackendPreference): Promise<BackendInfo> {
       installSharedBufferKernels();
       // Slice copies only the slice, not the whole input (contiguous-slice-kernel.ts).
       installContiguousSliceKernel();
-      // Throws only when TUNEHOUSE_NATIVE_MATMUL=1 demands the fast path.
-      const native = installNativeMatmul(nativeMatmulMode());
+      // Throws only when nativeMatmul "required" (TUNEHOUSE_NATIVE_MATMUL=1) demands the fast path.
+      const native = installNativeMatmul(nativeMatmulOptions(options));
       return wasmInfo(requested, native, skipped.length ? `${skipped.join("; ")}; ` : "");
     }
     if (requested === "wasm") throw new Error(`TFJS_BACKEND=wasm but it cannot be used: ${failure}`);
@@ -185,15 +216,28 @@ async function select(requested: BackendPreference): Promise<BackendInfo> {
 }
 
 const chosen = new Map<BackendPreference, BackendInfo>();
+let configured: BackendOptions = {};
+
+/**
+ * Sets the options a later initBackend() without options uses, and loads nothing: an entry point
+ * calls it with its configuration so that library code (serving, jobs) that sets up the backend
+ * on first use gets the configured one.
+ */
+export function configureBackend(options: BackendOptions): void {
+  configured = options;
+}
 
 /**
  * Sets up the tfjs backend (and tfjs-core's gradients, see tfjs-gradients.ts) and
- * returns what was chosen, for the caller to log once.
+ * returns what was chosen, for the caller to log once. Without options: those of the last
+ * configureBackend() or initBackend(options) call, else the defaults.
  * Idempotent: a repeated call with the same preference returns the same info (and
  * re-activates that backend if something switched away from it).
  */
-export async function initBackend(pref: string = process.env.TFJS_BACKEND ?? "auto"): Promise<BackendInfo> {
-  const requested = parseBackendPreference(pref);
+export async function initBackend(options?: BackendOptions): Promise<BackendInfo> {
+  if (options) configured = options;
+  const opts = options ?? configured;
+  const requested = opts.backend ?? "auto";
   const previous = chosen.get(requested);
   if (previous) {
     if (tf.getBackend() !== previous.name) await tf.setBackend(previous.name);
@@ -201,10 +245,11 @@ export async function initBackend(pref: string = process.env.TFJS_BACKEND ?? "au
       installSharedBufferKernels();
       installContiguousSliceKernel();
     }
-    if (previous.name === "wasm" && previous.nativeMatmul) installNativeMatmul("auto");
+    if (previous.name === "wasm" && previous.nativeMatmul)
+      installNativeMatmul(nativeMatmulOptions(opts, "auto"));
     return previous;
   }
-  const info = await select(requested);
+  const info = await select(requested, opts);
   await tf.ready();
   ensureGradientsRegistered();
   chosen.set(requested, info);

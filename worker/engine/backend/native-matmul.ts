@@ -3,7 +3,12 @@ import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import * as tf from "@tensorflow/tfjs-core";
 import { planBatchMatMul } from "./batch-matmul-plan.js";
-import { chooseOpenblasEnv, type OpenblasEnvChoice } from "./openblas-env.js";
+import {
+  chooseOpenblasEnv,
+  exportOpenblasEnv,
+  type OpenblasEnvChoice,
+  type OpenblasSettings,
+} from "./openblas-env.js";
 
 /**
  * The fast CPU path: tfjs-wasm's BatchMatMul and _FusedMatMul kernels replaced by
@@ -12,9 +17,10 @@ import { chooseOpenblasEnv, type OpenblasEnvChoice } from "./openblas-env.js";
  * scalar loop at 1–2 GFLOP/s (shared/PERFORMANCE.md §1).
  *
  * Process-global side effects, all reported in the returned info: OPENBLAS_CORETYPE and
- * OPENBLAS_NUM_THREADS are set when unset, and the two kernels are re-registered for
- * every tfjs user in the process. TUNEHOUSE_NATIVE_MATMUL=0 disables the addon;
- * TUNEHOUSE_NATIVE_MATMUL=1 makes its absence an error (for CI of the fast path).
+ * OPENBLAS_NUM_THREADS are set (to the given settings, else chosen from the CPU) before the
+ * addon loads, and the two kernels are re-registered for every tfjs user in the process.
+ * Mode "off" (TUNEHOUSE_NATIVE_MATMUL=0) disables the addon; "required"
+ * (TUNEHOUSE_NATIVE_MATMUL=1) makes its absence an error (for CI of the fast path).
  */
 
 export interface BlasAddon {
@@ -48,14 +54,24 @@ export interface NativeMatmulInfo {
   selfCheckMaxError?: number;
 }
 
-/** Built by scripts/build-native.mjs; TUNEHOUSE_NATIVE_ADDON points elsewhere (packaging, tests). */
-export const ADDON_PATH =
-  process.env.TUNEHOUSE_NATIVE_ADDON ||
-  fileURLToPath(new URL("../../../native/build/Release/tunehouse_blas.node", import.meta.url));
+/** Built by scripts/build-native.mjs (TUNEHOUSE_NATIVE_ADDON points elsewhere: packaging, tests). */
+export const DEFAULT_ADDON_PATH = fileURLToPath(
+  new URL("../../../native/build/Release/tunehouse_blas.node", import.meta.url),
+);
 
 export type NativeMatmulMode = "off" | "auto" | "required";
 
-export function nativeMatmulMode(value = process.env.TUNEHOUSE_NATIVE_MATMUL): NativeMatmulMode {
+export interface NativeMatmulOptions {
+  /** default "auto": used when it loads and passes its self-check */
+  mode?: NativeMatmulMode;
+  /** default DEFAULT_ADDON_PATH */
+  addonPath?: string;
+  /** OpenBLAS core type and threads (default: chosen from the CPU) */
+  blas?: OpenblasSettings;
+}
+
+/** TUNEHOUSE_NATIVE_MATMUL's values: unset/auto, 0/false/off, 1/true/required. */
+export function parseNativeMatmulMode(value: string | undefined): NativeMatmulMode {
   if (value === undefined || value === "" || value === "auto") return "auto";
   if (value === "0" || value === "false" || value === "off") return "off";
   if (value === "1" || value === "true" || value === "required") return "required";
@@ -65,17 +81,21 @@ export function nativeMatmulMode(value = process.env.TUNEHOUSE_NATIVE_MATMUL): N
 let loaded: { addon: BlasAddon; env: OpenblasEnvChoice } | undefined;
 let loadError: string | undefined;
 
-/** Sets the OpenBLAS environment, then loads the addon (once per process). */
-export function loadBlasAddon(): { addon: BlasAddon; env: OpenblasEnvChoice } {
+/** Sets the OpenBLAS environment, then loads the addon (once per process: later calls return the first outcome). */
+export function loadBlasAddon(
+  addonPath: string = DEFAULT_ADDON_PATH,
+  blas: OpenblasSettings = {},
+): { addon: BlasAddon; env: OpenblasEnvChoice } {
   if (loaded) return loaded;
   if (loadError) throw new Error(loadError);
-  if (!existsSync(ADDON_PATH)) {
-    loadError = `addon not built (${ADDON_PATH} missing; apt-get install libopenblas-dev, then npm run build:native)`;
+  if (!existsSync(addonPath)) {
+    loadError = `addon not built (${addonPath} missing; apt-get install libopenblas-dev, then npm run build:native)`;
     throw new Error(loadError);
   }
-  const env = chooseOpenblasEnv();
+  const env = chooseOpenblasEnv(blas);
+  exportOpenblasEnv(env);
   try {
-    const addon = createRequire(import.meta.url)(ADDON_PATH) as BlasAddon;
+    const addon = createRequire(import.meta.url)(addonPath) as BlasAddon;
     loaded = { addon, env };
     return loaded;
   } catch (e) {
@@ -344,33 +364,34 @@ let lastInfo: NativeMatmulInfo | undefined;
 /**
  * Loads the addon, self-checks it and overrides the wasm matmul kernels. Idempotent:
  * later calls return the first outcome (re-installing after `uninstallNativeMatmul`).
- * Never throws unless TUNEHOUSE_NATIVE_MATMUL=1; `active: false` comes with the reason.
+ * Never throws unless the mode is "required"; `active: false` comes with the reason.
  */
-export function installNativeMatmul(mode: NativeMatmulMode = nativeMatmulMode()): NativeMatmulInfo {
+export function installNativeMatmul(options: NativeMatmulOptions = {}): NativeMatmulInfo {
   if (installed && lastInfo?.active) return lastInfo;
-  const info = tryInstall(mode);
+  const info = tryInstall(options);
   lastInfo = info;
-  if (!info.active && mode === "required") {
+  if (!info.active && options.mode === "required") {
     throw new Error(`TUNEHOUSE_NATIVE_MATMUL=1 but the native matmul is unavailable: ${info.reason}`);
   }
   return info;
 }
 
-function tryInstall(mode: NativeMatmulMode): NativeMatmulInfo {
-  if (mode === "off")
-    return { active: false, reason: "disabled by TUNEHOUSE_NATIVE_MATMUL=0", addonPath: ADDON_PATH };
+function tryInstall(options: NativeMatmulOptions): NativeMatmulInfo {
+  const addonPath = options.addonPath ?? DEFAULT_ADDON_PATH;
+  if (options.mode === "off")
+    return { active: false, reason: "disabled by TUNEHOUSE_NATIVE_MATMUL=0", addonPath };
   let addon: BlasAddon;
   let env: OpenblasEnvChoice;
   try {
-    ({ addon, env } = loadBlasAddon());
+    ({ addon, env } = loadBlasAddon(addonPath, options.blas));
   } catch (e) {
-    return { active: false, reason: e instanceof Error ? e.message : String(e), addonPath: ADDON_PATH };
+    return { active: false, reason: e instanceof Error ? e.message : String(e), addonPath };
   }
   const blas = addon.info();
   const base: NativeMatmulInfo = {
     active: false,
     reason: "",
-    addonPath: ADDON_PATH,
+    addonPath,
     openblasCoretype: env.coretype,
     openblasCoretypeSource: env.coretypeSource,
     openblasCorename: blas.corename,

@@ -40,9 +40,15 @@ function readCpuinfo(): string {
   }
 }
 
+/** The user's OpenBLAS settings (their OPENBLAS_CORETYPE / OPENBLAS_NUM_THREADS); unset = we choose. */
+export interface OpenblasSettings {
+  coretype?: string;
+  threads?: number;
+}
+
 export interface OpenblasEnvChoice {
   coretype?: string;
-  /** "user": already set; "detected": we set it from the CPU flags; "unknown": left to OpenBLAS. */
+  /** "user": given in the settings; "detected": chosen from the CPU flags; "unknown": left to OpenBLAS. */
   coretypeSource: "user" | "detected" | "unknown";
   threads: number;
   threadsSource: "user" | "default";
@@ -54,27 +60,27 @@ export interface OpenblasEnvChoice {
  */
 const MAX_DEFAULT_THREADS = 16;
 
-/**
- * Fills OPENBLAS_CORETYPE and OPENBLAS_NUM_THREADS in `env` where the user has not,
- * and says what was chosen and why. Process-global: call it before loading OpenBLAS.
- */
+/** What OpenBLAS should run with: the user's settings where given, else chosen from this CPU. */
 export function chooseOpenblasEnv(
-  env: NodeJS.ProcessEnv = process.env,
+  settings: OpenblasSettings = {},
   cpuinfo: string = process.arch === "x64" ? readCpuinfo() : "",
   cores: number = availableParallelism(),
 ): OpenblasEnvChoice {
-  let coretype = env.OPENBLAS_CORETYPE || undefined;
-  let coretypeSource: OpenblasEnvChoice["coretypeSource"] = coretype ? "user" : "unknown";
-  if (!coretype) {
-    coretype = openblasCoretypeForFlags(cpuFlagsFromCpuinfo(cpuinfo));
-    if (coretype) {
-      env.OPENBLAS_CORETYPE = coretype;
-      coretypeSource = "detected";
-    }
-  }
-  const userThreads = Number.parseInt(env.OPENBLAS_NUM_THREADS ?? "", 10);
+  const userCoretype = settings.coretype || undefined;
+  const coretype = userCoretype ?? openblasCoretypeForFlags(cpuFlagsFromCpuinfo(cpuinfo));
+  const coretypeSource = userCoretype ? "user" : coretype ? "detected" : "unknown";
+  const userThreads =
+    settings.threads !== undefined && settings.threads > 0 ? Math.floor(settings.threads) : 0;
   if (userThreads > 0) return { coretype, coretypeSource, threads: userThreads, threadsSource: "user" };
   const threads = Math.max(1, Math.min(cores, MAX_DEFAULT_THREADS));
-  env.OPENBLAS_NUM_THREADS = String(threads);
   return { coretype, coretypeSource, threads, threadsSource: "default" };
+}
+
+/**
+ * Writes the choice where OpenBLAS reads it (its own environment variables). Process-global:
+ * call it before loading OpenBLAS.
+ */
+export function exportOpenblasEnv(choice: OpenblasEnvChoice, env: NodeJS.ProcessEnv = process.env): void {
+  if (choice.coretype) env.OPENBLAS_CORETYPE = choice.coretype;
+  env.OPENBLAS_NUM_THREADS = String(choice.threads);
 }

@@ -247,14 +247,26 @@ export function parseByteSize(raw: string | undefined): number | null {
   return Math.floor(Number(m[1]) * scale);
 }
 
+export interface MemoryBudget {
+  bytes: number;
+  /** where the number comes from, for messages */
+  source: string;
+}
+
+/** A configured budget ("12G", "800M", …) named by its source; null when unset or malformed. */
+export function configuredMemoryBudget(raw: string | undefined, source: string): MemoryBudget | null {
+  const bytes = parseByteSize(raw);
+  return bytes === null ? null : { bytes, source };
+}
+
 /**
- * Memory a training step may use on this backend: WORKER_MEMORY_BUDGET when set; wasm's 4 GiB
- * heap (or less, when the machine has less available); otherwise what this process already holds
- * (the runtime the estimate counts is loaded) plus the RAM still available.
+ * Memory a training step may use on this backend: the configured budget when given (the
+ * workers' WORKER_MEMORY_BUDGET); wasm's 4 GiB heap (or less, when the machine has less
+ * available); otherwise what this process already holds (the runtime the estimate counts is
+ * loaded) plus the RAM still available.
  */
-export function trainingMemoryBudget(backend: string): { bytes: number; source: string } {
-  const override = parseByteSize(process.env.WORKER_MEMORY_BUDGET);
-  if (override !== null) return { bytes: override, source: "WORKER_MEMORY_BUDGET" };
+export function trainingMemoryBudget(backend: string, configured: MemoryBudget | null = null): MemoryBudget {
+  if (configured !== null) return configured;
   const ram = availableRam();
   if (backend === "wasm") {
     return ram.bytes < WASM_HEAP_BYTES

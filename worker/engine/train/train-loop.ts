@@ -43,251 +43,93 @@
 //   micro-batches and steps, so its period must exceed one micro-batch's time.
 //
 // One optimizer step = batch_size rows, run as micro-batches of `microBatchSize` rows whose
-// gradients are summed; each micro-batch's summed token loss is divided by the label-token
+// gradients are summed by computeGradients (compute-gradients.ts, the one gradient path, which
+// the golden checks verify too); each micro-batch's summed token loss is divided by the label-token
 // count of the WHOLE step, so the update equals the one of a single big batch (a token-level
 // mean, not a mean of means). Then: global-norm clipping (1.0), the schedule's learning rate
 // (schedule.ts, transformers' formulas), AdamW. Each step reads back one small tensor (loss,
-// correct tokens, grad norm).
+// correct tokens, grad norm). A run's place is a TrainingPosition (step, epoch, step in epoch):
+// checkpoints store it, and an epoch's end checkpoints the start of the next epoch.
 
 import * as tf from "@tensorflow/tfjs-core";
 import { ensureGradientsRegistered } from "../backend/tfjs-gradients.js";
 import type { TokenBatch } from "../data/batch.js";
 import { batchOrder } from "../data/batch-order.js";
 import { AdamW } from "./adamw.js";
-import {
-  decodeCheckpoint,
-  encodeCheckpoint,
-  type TensorData,
-  type TrainCheckpoint,
-} from "./checkpoint-state.js";
+import { decodeCheckpoint, encodeCheckpoint } from "./checkpoint-state.js";
 import { clipGradNorm, DEFAULT_MAX_GRAD_NORM } from "./clip-grad-norm.js";
-import { peakLearningRate, type ResolvedHyperparameters } from "./hyperparameters.js";
-import type { RngState } from "./rng.js";
-import { learningRateAt } from "./schedule.js";
+import { computeGradients, type StepGradients } from "./compute-gradients.js";
+import { lossExploded, TrainingDivergedError } from "./divergence.js";
+import { chunk, evaluateObjective, yieldToEventLoop } from "./evaluate-objective.js";
+import { peakLearningRate } from "./hyperparameters.js";
+import { learningRateAt, type ScheduleConfig } from "./schedule.js";
 import { sftObjective } from "./sft-objective.js";
-import { objectiveGradients, sumCounts, type TrainObjective } from "./train-objective.js";
+import type { ObjectiveBatch, TrainObjective } from "./train-objective.js";
+import type {
+  FinalMetrics,
+  StepMetrics,
+  TrainableModel,
+  TrainOptimizer,
+  TrainOptions,
+  TrainResult,
+} from "./train-options.js";
 import { defaultValidEvery, stepsPerEpoch as stepsInEpoch } from "./training-plan.js";
+import { readVariables, writeVariables } from "./variable-data.js";
 
-/** What the loop needs from a model; CausalLM (model/decoder.ts) has this shape. */
-export interface TrainableModel {
-  /** The variables the optimizer updates, keyed by the name they are saved under. */
-  readonly trainableParams: Map<string, tf.Variable>;
-  /**
-   * For one micro-batch: the SUM of token cross-entropies over its label tokens and how many
-   * label tokens the argmax predicts correctly. `training` turns dropout on.
-   */
-  lossTerms(batch: TokenBatch, options: { training?: boolean }): { lossSum: tf.Scalar; correct: tf.Scalar };
-  /** the model's dropout RNG, saved in checkpoints so a resumed run draws the same masks */
-  rngState?(): RngState;
-  setRngState?(state: RngState): void;
-}
+export { lossExploded, TrainingDivergedError } from "./divergence.js";
+export { evaluateObjective, evaluateRows } from "./evaluate-objective.js";
+export type {
+  EpochEnd,
+  FinalMetrics,
+  StepMetrics,
+  TrainableModel,
+  TrainHyperparameters,
+  TrainOptimizer,
+  TrainOptions,
+  TrainResult,
+} from "./train-options.js";
 
-/** What the loop needs from an optimizer (AdamW). */
-export interface TrainOptimizer {
-  /** Update every variable that has a gradient, at learning rate `lr`. */
-  applyGradients(variables: Map<string, tf.Variable>, grads: tf.NamedTensorMap, lr: number): void;
-  exportState(): { scalars: Record<string, number>; tensors: Map<string, TensorData> };
-  importState(state: { scalars: Record<string, number>; tensors: Map<string, TensorData> }): void;
-}
-
-export type TrainHyperparameters = Pick<
-  ResolvedHyperparameters,
-  "n_epochs" | "batch_size" | "learning_rate_multiplier" | "warmup_ratio" | "lr_scheduler" | "full_finetune"
-> & { weight_decay?: number };
-
-export interface StepMetrics {
-  /** 1-based optimizer step just finished */
+/** Where a run stands: steps done, and the next step's place in the data (what a checkpoint resumes at). */
+export interface TrainingPosition {
+  /** optimizer steps completed */
   step: number;
-  total_steps: number;
-  /** 0-based epoch */
+  /** 0-based epoch the next step belongs to */
   epoch: number;
-  train_loss: number;
-  /** supervised objective only */
-  train_mean_token_accuracy?: number;
-  /** present on steps where the validation sample was scored */
-  valid_loss?: number;
-  valid_mean_token_accuracy?: number;
-  /**
-   * the objective's metrics with their train_/valid_ prefix, e.g. train_mean_token_accuracy
-   * (supervised) or train_rewards_chosen, …_rejected, …_accuracies, …_margins (DPO)
-   */
-  extra: Record<string, number>;
-  learning_rate: number;
-  grad_norm: number;
-  /** label tokens in this step */
-  label_tokens: number;
-  /** real tokens trained so far */
-  trained_tokens: number;
-  step_ms: number;
+  /** steps already done inside `epoch` */
+  stepInEpoch: number;
 }
 
-export interface EpochEnd {
-  /** 0-based epoch just finished */
-  epoch: number;
-  step: number;
-  /** resume state (also the pause/crash path); pass back as `resumeFrom` */
-  checkpoint: Uint8Array;
-  /** the last step's metrics */
-  metrics: StepMetrics | null;
+/** The position an epoch's end checkpoints: the start of the next epoch. */
+export function startOfNextEpoch(p: TrainingPosition): TrainingPosition {
+  return { step: p.step, epoch: p.epoch + 1, stepInEpoch: 0 };
 }
 
-export interface FinalMetrics {
-  step: number;
-  train_loss: number | null;
-  train_mean_token_accuracy: number | null;
-  full_valid_loss?: number;
-  full_valid_mean_token_accuracy?: number;
-  /** the objective's metrics on the whole validation set, prefixed full_valid_ */
-  extra: Record<string, number>;
-}
-
-export type TrainResult =
-  | { status: "completed"; step: number; totalSteps: number; trainedTokens: number; metrics: FinalMetrics }
-  | { status: "stopped"; step: number; totalSteps: number; trainedTokens: number; checkpoint: Uint8Array };
-
-export interface TrainOptions {
+/** A run's fixed facts, resolved once from its options. */
+interface RunPlan {
+  options: TrainOptions;
   model: TrainableModel;
-  /** default: AdamW (adamw.ts) with the hyperparameters' weight_decay */
-  optimizer?: TrainOptimizer;
-  /** training rows (supervised objective) or any objective (e.g. DPO pairs, dpo-objective.ts) */
-  train: TokenBatch | TrainObjective;
-  validation?: TokenBatch | TrainObjective;
-  hyperparameters: TrainHyperparameters;
-  seed: number;
-  /** row order of an epoch; default: data/batch-order.ts batchOrder */
-  batchOrder?: (numRows: number, epoch: number, seed: number) => readonly number[];
-  /** rows per forward/backward pass; batch_size is reached by accumulation (default 4) */
-  microBatchSize?: number;
-  maxGradNorm?: number;
-  /** score the validation sample every N steps (default: about 10 times per run; 0 = never) */
-  validEvery?: number;
-  /** rows in each validation sample (default: one micro-batch) */
-  validSampleRows?: number;
-  /** stop when the loss exceeds this × the first step's loss (default 5) */
-  divergenceFactor?: number;
-  onStep?: (metrics: StepMetrics) => void | Promise<void>;
-  onEpochEnd?: (end: EpochEnd) => void | Promise<void>;
-  shouldStop?: () => boolean | Promise<boolean>;
-  signal?: AbortSignal;
-  resumeFrom?: Uint8Array;
-  /** stored in checkpoints, e.g. the job id and resolved hyperparameters */
-  checkpointMeta?: Record<string, unknown>;
+  optimizer: TrainOptimizer;
+  objective: TrainObjective;
+  validation: TrainObjective | undefined;
+  microBatchSize: number;
+  maxGradNorm: number;
+  divergenceFactor: number;
+  stepsPerEpoch: number;
+  totalSteps: number;
+  schedule: ScheduleConfig;
+  validEvery: number;
+  validSampleRows: number;
+  stopRequested: () => Promise<boolean>;
 }
 
-export class TrainingDivergedError extends Error {
-  constructor(
-    readonly step: number,
-    readonly loss: number,
-    readonly initialLoss: number | null,
-    readonly learningRateMultiplier: number,
-  ) {
-    const what = Number.isFinite(loss)
-      ? `the training loss rose to ${loss.toFixed(4)} from ${initialLoss?.toFixed(4)} at the first step`
-      : `the training loss became ${loss}`;
-    super(
-      `Training diverged at step ${step}: ${what}. ` +
-        `Lower the learning_rate_multiplier (it was ${learningRateMultiplier}) and try again.`,
-    );
-    this.name = "TrainingDivergedError";
-  }
-}
-
-interface LossAndAccuracy {
-  loss: number;
-  accuracy: number;
-  tokens: number;
-}
-
-function chunk<T>(items: readonly T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
-}
-
-/**
- * The explosion half of the divergence check: above `factor` × the first step's loss, and at
- * least 3 nats above it, so a first loss near 0 does not make ordinary batch noise fatal.
- */
-export function lossExploded(loss: number, initialLoss: number, factor: number): boolean {
-  return loss > Math.max(factor * initialLoss, initialLoss + 3);
-}
-
-function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
-
-function readVariables(variables: Map<string, tf.Variable>): Map<string, TensorData> {
-  const out = new Map<string, TensorData>();
-  for (const [name, v] of variables)
-    out.set(name, { shape: [...v.shape], data: v.dataSync() as Float32Array });
-  return out;
-}
-
-function writeVariables(variables: Map<string, tf.Variable>, weights: Map<string, TensorData>): void {
-  for (const [name, v] of variables) {
-    const saved = weights.get(name);
-    if (!saved) throw new Error(`checkpoint has no weights for variable "${name}"`);
-    if (saved.shape.join(",") !== v.shape.join(",")) {
-      throw new Error(`checkpoint weights "${name}" have shape [${saved.shape}], the model has [${v.shape}]`);
-    }
-    tf.tidy(() => v.assign(tf.tensor(saved.data, saved.shape)));
-  }
-  for (const name of weights.keys()) {
-    if (!variables.has(name))
-      throw new Error(`checkpoint has weights "${name}" that the model does not train`);
-  }
-}
-
-/** Loss and token accuracy of `rows` without gradients (validation); null when stopped midway. */
-export async function evaluateRows(
-  model: TrainableModel,
-  rows: TokenBatch,
-  indices: readonly number[],
-  microBatchSize: number,
-  stopRequested?: () => Promise<boolean>,
-): Promise<LossAndAccuracy | null> {
-  const r = await evaluateObjective(sftObjective(model, rows), indices, microBatchSize, stopRequested);
-  if (r === null) return null;
-  return { loss: r.loss, accuracy: r.metrics.mean_token_accuracy ?? Number.NaN, tokens: r.labelTokens };
-}
-
-/**
- * An objective's loss and metrics over `indices` without gradients (validation), normalised over
- * all of them as one step; NaN when nothing is scored; null when stopped midway.
- */
-export async function evaluateObjective(
-  objective: TrainObjective,
-  indices: readonly number[],
-  microBatchSize: number,
-  stopRequested?: () => Promise<boolean>,
-): Promise<{ loss: number; metrics: Record<string, number>; labelTokens: number } | null> {
-  const micro = chunk(indices, microBatchSize).map((part) => objective.select(part));
-  const counts = sumCounts(micro);
-  const labelTokens = micro.reduce((n, b) => n + b.labelTokens, 0);
-  if (objective.empty(counts)) {
-    const nan = Object.fromEntries(Object.keys(objective.metrics([], counts)).map((k) => [k, Number.NaN]));
-    return { loss: Number.NaN, metrics: nan, labelTokens };
-  }
-  let loss = 0;
-  let stats: number[] = [];
-  for (const batch of micro) {
-    if (objective.empty(batch.counts)) continue;
-    const both = tf.tidy(() => {
-      const r = objective.loss(batch, counts, false);
-      return tf.concat([tf.reshape(r.loss, [1]), r.stats]);
-    });
-    const values = await both.data();
-    both.dispose();
-    loss += values[0]!;
-    stats = Array.from(values.subarray(1), (v, i) => (stats[i] ?? 0) + v);
-    await yieldToEventLoop();
-    if (stopRequested && (await stopRequested())) return null;
-  }
-  return { loss, metrics: objective.metrics(stats, counts), labelTokens };
-}
-
-function prefixed(prefix: string, metrics: Record<string, number>): Record<string, number> {
-  return Object.fromEntries(Object.entries(metrics).map(([k, v]) => [`${prefix}${k}`, v]));
+/** What changes from step to step; all of it but `last` is in a checkpoint. */
+interface RunState {
+  position: TrainingPosition;
+  initialLoss: number | null;
+  trainedTokens: number;
+  /** validation samples scored so far (where the next sample window starts) */
+  validSamples: number;
+  last: StepMetrics | null;
 }
 
 export async function train(options: TrainOptions): Promise<TrainResult> {
@@ -303,223 +145,300 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
 }
 
 async function runTraining(options: TrainOptions, optimizer: TrainOptimizer): Promise<TrainResult> {
-  const { model, hyperparameters: hp, seed } = options;
-  const asObjective = (data: TokenBatch | TrainObjective): TrainObjective =>
-    "kind" in data && data.kind === "objective" ? data : sftObjective(model, data as TokenBatch);
-  const objective = asObjective(options.train);
-  const validation = options.validation ? asObjective(options.validation) : undefined;
-  const size = objective.size;
-  const microBatchSize = options.microBatchSize ?? 4;
-  const maxGradNorm = options.maxGradNorm ?? DEFAULT_MAX_GRAD_NORM;
-  const divergenceFactor = options.divergenceFactor ?? 5;
-  if (!(Number.isInteger(microBatchSize) && microBatchSize > 0))
-    throw new Error(`microBatchSize must be a positive integer, got ${microBatchSize}`);
-  if (size === 0) throw new Error("train: the training set has no rows");
-
-  const stepsPerEpoch = stepsInEpoch(size, hp.batch_size);
-  const totalSteps = stepsPerEpoch * hp.n_epochs;
-  const peakLr = peakLearningRate(hp);
-  const schedule = { type: hp.lr_scheduler, peakLr, totalSteps, warmupRatio: hp.warmup_ratio };
-  const validEvery = options.validEvery ?? defaultValidEvery(totalSteps);
-  const validSampleRows = Math.min(options.validSampleRows ?? microBatchSize, validation?.size ?? 0);
-  const variables = model.trainableParams;
-  if (variables.size === 0)
-    throw new Error("train: the model has no trainable parameters (attach LoRA or enable full fine-tuning)");
-  const varList = [...variables.values()];
-  const nameOf = new Map([...variables].map(([name, v]) => [v.name, name]));
-
-  let step = 0;
-  let epoch = 0;
-  let stepInEpoch = 0;
-  let initialLoss: number | null = null;
-  let trainedTokens = 0;
-  let validSamples = 0;
-
-  if (options.resumeFrom) {
-    const saved = decodeCheckpoint(options.resumeFrom);
-    const s = saved.state;
-    if (s.totalSteps !== totalSteps || s.stepsPerEpoch !== stepsPerEpoch || s.seed !== seed) {
-      throw new Error(
-        `checkpoint is for a different run: ${s.totalSteps} steps of ${s.stepsPerEpoch} per epoch, seed ${s.seed}; ` +
-          `this run has ${totalSteps} of ${stepsPerEpoch}, seed ${seed}`,
-      );
-    }
-    writeVariables(variables, saved.weights);
-    optimizer.importState({ scalars: s.optimizerScalars, tensors: saved.optimizer });
-    ({ step, epoch, stepInEpoch, initialLoss, trainedTokens } = s);
-    if (s.rng && model.setRngState) model.setRngState(s.rng);
-    validSamples = Math.floor(step / validEvery);
-  }
-
-  const snapshot = (): Uint8Array => {
-    const opt = optimizer.exportState();
-    const checkpoint: TrainCheckpoint = {
-      state: {
-        step,
-        totalSteps,
-        stepsPerEpoch,
-        epoch,
-        stepInEpoch,
-        seed,
-        rng: model.rngState ? model.rngState() : null,
-        initialLoss,
-        trainedTokens,
-        optimizerScalars: opt.scalars,
-        meta: options.checkpointMeta,
-      },
-      weights: readVariables(variables),
-      optimizer: opt.tensors,
-    };
-    return encodeCheckpoint(checkpoint);
-  };
-
-  const stopRequested = async (): Promise<boolean> =>
-    options.signal?.aborted === true || (options.shouldStop ? await options.shouldStop() : false);
-
-  let last: StepMetrics | null = null;
-  for (; epoch < hp.n_epochs; epoch++, stepInEpoch = 0) {
-    const order = (options.batchOrder ?? batchOrder)(size, epoch, seed);
-    if (order.length !== size) {
-      throw new Error(`batchOrder returned ${order.length} rows for epoch ${epoch}, expected ${size}`);
-    }
-    for (; stepInEpoch < stepsPerEpoch; ) {
-      if (await stopRequested())
-        return { status: "stopped", step, totalSteps, trainedTokens, checkpoint: snapshot() };
-      const started = performance.now();
-      const stepRows = order.slice(stepInEpoch * hp.batch_size, (stepInEpoch + 1) * hp.batch_size);
-      const micro = chunk(stepRows, microBatchSize).map((part) => objective.select(part));
-      const stepCounts = sumCounts(micro);
-      const empty = objective.empty(stepCounts);
-      const labelTokens = micro.reduce((n, b) => n + b.labelTokens, 0);
-      const realTokens = micro.reduce((n, b) => n + b.realTokens, 0);
-      const lr = learningRateAt(schedule, step);
-
-      // Σ over micro-batches of the gradients of each one's share of the step's loss
-      const rngAtStepStart = model.rngState?.();
-      let gradSum: tf.NamedTensorMap | null = null;
-      let lossTotal: tf.Scalar = tf.scalar(0);
-      let statsTotal: tf.Tensor1D | null = null;
-      let stoppedMidStep = false;
-      for (const [i, batch] of micro.entries()) {
-        if (empty) continue;
-        // between micro-batches: serve timers (heartbeats) and let a stop land within the step
-        if (i > 0) {
-          await yieldToEventLoop();
-          if (await stopRequested()) {
-            stoppedMidStep = true;
-            break;
-          }
-        }
-        const { value, stats, grads } = objectiveGradients(objective, batch, stepCounts, varList, true);
-        const prev: tf.NamedTensorMap | null = gradSum;
-        if (prev === null) {
-          gradSum = grads;
-        } else {
-          const summed: tf.NamedTensorMap = {};
-          for (const key of Object.keys(prev)) summed[key] = tf.add(prev[key]!, grads[key]!);
-          tf.dispose([prev, grads]);
-          gradSum = summed;
-        }
-        const nl = tf.add(lossTotal, value) as tf.Scalar;
-        const ns: tf.Tensor1D = statsTotal === null ? stats : (tf.add(statsTotal, stats) as tf.Tensor1D);
-        tf.dispose([lossTotal, value]);
-        if (statsTotal !== null) tf.dispose([statsTotal, stats]);
-        lossTotal = nl;
-        statsTotal = ns;
-      }
-
-      if (stoppedMidStep) {
-        // drop the half-done step; rewind the dropout RNG so a resume redoes it identically
-        tf.dispose([gradSum ?? {}, lossTotal, statsTotal ?? []]);
-        if (rngAtStepStart && model.setRngState) model.setRngState(rngAtStepStart);
-        return { status: "stopped", step, totalSteps, trainedTokens, checkpoint: snapshot() };
-      }
-      let gradNormT: tf.Scalar = tf.scalar(0);
-      if (gradSum !== null) {
-        const byName: tf.NamedTensorMap = {};
-        for (const [tfName, g] of Object.entries(gradSum as tf.NamedTensorMap))
-          byName[nameOf.get(tfName) ?? tfName] = g;
-        const { grads: clipped, norm } = clipGradNorm(byName, maxGradNorm);
-        optimizer.applyGradients(variables, clipped, lr);
-        tf.dispose([gradSum, clipped, gradNormT]);
-        gradNormT = norm;
-      }
-      const packed = tf.tidy(() =>
-        tf.concat([tf.stack([lossTotal, gradNormT]), statsTotal ?? tf.zeros([0])]),
-      );
-      const values = await packed.data();
-      tf.dispose([packed, lossTotal, gradNormT, statsTotal ?? []]);
-      const [loss, gradNorm] = [values[0]!, values[1]!];
-      const stepStats = Array.from(values.subarray(2));
-
-      step += 1;
-      stepInEpoch += 1;
-      trainedTokens += realTokens;
-      const trainLoss = empty ? 0 : loss;
-      if (
-        !Number.isFinite(trainLoss) ||
-        (initialLoss !== null && lossExploded(trainLoss, initialLoss, divergenceFactor))
-      ) {
-        throw new TrainingDivergedError(step, trainLoss, initialLoss, hp.learning_rate_multiplier);
-      }
-      if (initialLoss === null && !empty) initialLoss = trainLoss;
-
-      const trainMetrics = objective.metrics(stepStats, stepCounts);
-      const metrics: StepMetrics = {
-        step,
-        total_steps: totalSteps,
-        epoch,
-        train_loss: trainLoss,
-        learning_rate: lr,
-        grad_norm: gradNorm,
-        label_tokens: labelTokens,
-        trained_tokens: trainedTokens,
-        step_ms: performance.now() - started,
-        extra: prefixed("train_", trainMetrics),
-      };
-      if (trainMetrics.mean_token_accuracy !== undefined)
-        metrics.train_mean_token_accuracy = trainMetrics.mean_token_accuracy;
-      if (validation && validSampleRows > 0 && validEvery > 0 && step % validEvery === 0) {
-        // a window that moves through the validation rows, so samples differ but depend only on the step
-        const start = (validSamples * validSampleRows) % validation.size;
-        const indices = Array.from({ length: validSampleRows }, (_, i) => (start + i) % validation.size);
-        validSamples += 1;
-        const v = (await evaluateObjective(validation, indices, microBatchSize))!;
-        metrics.valid_loss = v.loss;
-        if (v.metrics.mean_token_accuracy !== undefined)
-          metrics.valid_mean_token_accuracy = v.metrics.mean_token_accuracy;
-        Object.assign(metrics.extra, prefixed("valid_", v.metrics));
-      }
-      last = metrics;
+  const plan = planRun(options, optimizer);
+  const state = options.resumeFrom ? resumeRun(plan, options.resumeFrom) : newRunState();
+  const epochs = options.hyperparameters.n_epochs;
+  for (; state.position.epoch < epochs; state.position = startOfNextEpoch(state.position)) {
+    const order = epochOrder(plan, state.position.epoch);
+    while (state.position.stepInEpoch < plan.stepsPerEpoch) {
+      if (await plan.stopRequested()) return stopped(plan, state);
+      const metrics = await trainStep(plan, state, order);
+      if (metrics === null) return stopped(plan, state);
+      state.last = metrics;
       await options.onStep?.(metrics);
       await yieldToEventLoop();
     }
-    if (options.onEpochEnd) {
-      // the checkpoint points at the start of the next epoch
-      epoch += 1;
-      stepInEpoch = 0;
-      const checkpoint = snapshot();
-      epoch -= 1;
-      await options.onEpochEnd({ epoch, step, checkpoint, metrics: last });
-    }
+    await endEpoch(plan, state);
   }
+  return finish(plan, state);
+}
 
+function asObjective(model: TrainableModel, data: TokenBatch | TrainObjective): TrainObjective {
+  return "kind" in data && data.kind === "objective" ? data : sftObjective(model, data as TokenBatch);
+}
+
+function planRun(options: TrainOptions, optimizer: TrainOptimizer): RunPlan {
+  const { model, hyperparameters: hp } = options;
+  const objective = asObjective(model, options.train);
+  const validation = options.validation ? asObjective(model, options.validation) : undefined;
+  const microBatchSize = options.microBatchSize ?? 4;
+  if (!(Number.isInteger(microBatchSize) && microBatchSize > 0))
+    throw new Error(`microBatchSize must be a positive integer, got ${microBatchSize}`);
+  if (objective.size === 0) throw new Error("train: the training set has no rows");
+  const stepsPerEpoch = stepsInEpoch(objective.size, hp.batch_size);
+  const totalSteps = stepsPerEpoch * hp.n_epochs;
+  if (model.trainableParams.size === 0)
+    throw new Error("train: the model has no trainable parameters (attach LoRA or enable full fine-tuning)");
+  return {
+    options,
+    model,
+    optimizer,
+    objective,
+    validation,
+    microBatchSize,
+    maxGradNorm: options.maxGradNorm ?? DEFAULT_MAX_GRAD_NORM,
+    divergenceFactor: options.divergenceFactor ?? 5,
+    stepsPerEpoch,
+    totalSteps,
+    schedule: {
+      type: hp.lr_scheduler,
+      peakLr: peakLearningRate(hp),
+      totalSteps,
+      warmupRatio: hp.warmup_ratio,
+    },
+    validEvery: options.validEvery ?? defaultValidEvery(totalSteps),
+    validSampleRows: Math.min(options.validSampleRows ?? microBatchSize, validation?.size ?? 0),
+    stopRequested: async () =>
+      options.signal?.aborted === true || (options.shouldStop ? await options.shouldStop() : false),
+  };
+}
+
+function newRunState(): RunState {
+  return {
+    position: { step: 0, epoch: 0, stepInEpoch: 0 },
+    initialLoss: null,
+    trainedTokens: 0,
+    validSamples: 0,
+    last: null,
+  };
+}
+
+/** The state a checkpoint holds, loaded into the model and the optimizer. */
+function resumeRun(plan: RunPlan, bytes: Uint8Array): RunState {
+  const { seed } = plan.options;
+  const saved = decodeCheckpoint(bytes);
+  const s = saved.state;
+  if (s.totalSteps !== plan.totalSteps || s.stepsPerEpoch !== plan.stepsPerEpoch || s.seed !== seed) {
+    throw new Error(
+      `checkpoint is for a different run: ${s.totalSteps} steps of ${s.stepsPerEpoch} per epoch, seed ${s.seed}; ` +
+        `this run has ${plan.totalSteps} of ${plan.stepsPerEpoch}, seed ${seed}`,
+    );
+  }
+  writeVariables(plan.model.trainableParams, saved.weights);
+  plan.optimizer.importState({ scalars: s.optimizerScalars, tensors: saved.optimizer });
+  if (s.rng && plan.model.setRngState) plan.model.setRngState(s.rng);
+  return {
+    position: { step: s.step, epoch: s.epoch, stepInEpoch: s.stepInEpoch },
+    initialLoss: s.initialLoss,
+    trainedTokens: s.trainedTokens,
+    validSamples: Math.floor(s.step / plan.validEvery),
+    last: null,
+  };
+}
+
+/** The run's state at `position` as checkpoint bytes. */
+function snapshot(plan: RunPlan, state: RunState, position: TrainingPosition): Uint8Array {
+  const opt = plan.optimizer.exportState();
+  return encodeCheckpoint({
+    state: {
+      ...position,
+      totalSteps: plan.totalSteps,
+      stepsPerEpoch: plan.stepsPerEpoch,
+      seed: plan.options.seed,
+      rng: plan.model.rngState ? plan.model.rngState() : null,
+      initialLoss: state.initialLoss,
+      trainedTokens: state.trainedTokens,
+      optimizerScalars: opt.scalars,
+      meta: plan.options.checkpointMeta,
+    },
+    weights: readVariables(plan.model.trainableParams),
+    optimizer: opt.tensors,
+  });
+}
+
+function stopped(plan: RunPlan, state: RunState): TrainResult {
+  const { step } = state.position;
+  const checkpoint = snapshot(plan, state, state.position);
+  return {
+    status: "stopped",
+    step,
+    totalSteps: plan.totalSteps,
+    trainedTokens: state.trainedTokens,
+    checkpoint,
+  };
+}
+
+function epochOrder(plan: RunPlan, epoch: number): readonly number[] {
+  const size = plan.objective.size;
+  const order = (plan.options.batchOrder ?? batchOrder)(size, epoch, plan.options.seed);
+  if (order.length !== size) {
+    throw new Error(`batchOrder returned ${order.length} rows for epoch ${epoch}, expected ${size}`);
+  }
+  return order;
+}
+
+/** The next step's examples, cut into micro-batches. */
+function stepMicroBatches(plan: RunPlan, order: readonly number[], stepInEpoch: number): ObjectiveBatch[] {
+  const batchSize = plan.options.hyperparameters.batch_size;
+  const stepRows = order.slice(stepInEpoch * batchSize, (stepInEpoch + 1) * batchSize);
+  return chunk(stepRows, plan.microBatchSize).map((part) => plan.objective.select(part));
+}
+
+/**
+ * One optimizer step: the gradients of its micro-batches, clipping, the update, the divergence
+ * check and the step's metrics. Null when a stop landed between micro-batches: the half-done
+ * step is dropped and the dropout RNG rewound, so a resume redoes it identically.
+ */
+async function trainStep(
+  plan: RunPlan,
+  state: RunState,
+  order: readonly number[],
+): Promise<StepMetrics | null> {
+  const started = performance.now();
+  const micro = stepMicroBatches(plan, order, state.position.stepInEpoch);
+  const lr = learningRateAt(plan.schedule, state.position.step);
+  const rngAtStepStart = plan.model.rngState?.();
+  const between = async () => {
+    // serve timers (heartbeats) and let a stop land within the step
+    await yieldToEventLoop();
+    return plan.stopRequested();
+  };
+  const gradients = await computeGradients(plan.model, plan.objective, micro, { training: true, between });
+  if (gradients === null) {
+    if (rngAtStepStart && plan.model.setRngState) plan.model.setRngState(rngAtStepStart);
+    return null;
+  }
+  const empty = plan.objective.empty(gradients.stepCounts);
+  const result = await applyStep(plan, gradients, lr);
+  const position = state.position;
+  state.position = { step: position.step + 1, epoch: position.epoch, stepInEpoch: position.stepInEpoch + 1 };
+  state.trainedTokens += micro.reduce((n, b) => n + b.realTokens, 0);
+  const trainLoss = empty ? 0 : result.loss;
+  checkDivergence(plan, state, trainLoss, empty);
+  const metrics = stepMetrics(plan, state, {
+    loss: trainLoss,
+    lr,
+    gradNorm: result.gradNorm,
+    labelTokens: micro.reduce((n, b) => n + b.labelTokens, 0),
+    trainMetrics: plan.objective.metrics(result.stats, gradients.stepCounts),
+    started,
+  });
+  await sampleValidation(plan, state, metrics);
+  return metrics;
+}
+
+/** Clips the step's gradients, updates the weights, and reads back loss, grad norm and statistics. */
+async function applyStep(
+  plan: RunPlan,
+  gradients: StepGradients,
+  lr: number,
+): Promise<{ loss: number; gradNorm: number; stats: number[] }> {
+  let gradNorm: tf.Scalar;
+  if (gradients.grads === null) gradNorm = tf.scalar(0);
+  else {
+    const clipped = clipGradNorm(gradients.grads, plan.maxGradNorm);
+    plan.optimizer.applyGradients(plan.model.trainableParams, clipped.grads, lr);
+    tf.dispose([gradients.grads, clipped.grads]);
+    gradNorm = clipped.norm;
+  }
+  const { loss, stats } = gradients;
+  // one read-back per step
+  const packed = tf.tidy(() => tf.concat([tf.stack([loss, gradNorm]), stats ?? tf.zeros([0])]));
+  const values = await packed.data();
+  tf.dispose([packed, loss, gradNorm, stats ?? []]);
+  return { loss: values[0]!, gradNorm: values[1]!, stats: Array.from(values.subarray(2)) };
+}
+
+/** Throws TrainingDivergedError on a NaN/inf or exploded loss; the first real loss is the reference. */
+function checkDivergence(plan: RunPlan, state: RunState, loss: number, empty: boolean): void {
+  const { initialLoss } = state;
+  if (
+    !Number.isFinite(loss) ||
+    (initialLoss !== null && lossExploded(loss, initialLoss, plan.divergenceFactor))
+  ) {
+    const multiplier = plan.options.hyperparameters.learning_rate_multiplier;
+    throw new TrainingDivergedError(state.position.step, loss, initialLoss, multiplier);
+  }
+  if (initialLoss === null && !empty) state.initialLoss = loss;
+}
+
+function stepMetrics(
+  plan: RunPlan,
+  state: RunState,
+  step: {
+    loss: number;
+    lr: number;
+    gradNorm: number;
+    labelTokens: number;
+    trainMetrics: Record<string, number>;
+    started: number;
+  },
+): StepMetrics {
+  const metrics: StepMetrics = {
+    step: state.position.step,
+    total_steps: plan.totalSteps,
+    epoch: state.position.epoch,
+    train_loss: step.loss,
+    learning_rate: step.lr,
+    grad_norm: step.gradNorm,
+    label_tokens: step.labelTokens,
+    trained_tokens: state.trainedTokens,
+    step_ms: performance.now() - step.started,
+    extra: prefixed("train_", step.trainMetrics),
+  };
+  if (step.trainMetrics.mean_token_accuracy !== undefined)
+    metrics.train_mean_token_accuracy = step.trainMetrics.mean_token_accuracy;
+  return metrics;
+}
+
+/** Every validEvery steps: the loss and metrics of a window of validation examples, into `metrics`. */
+async function sampleValidation(plan: RunPlan, state: RunState, metrics: StepMetrics): Promise<void> {
+  const { validation, validSampleRows, validEvery } = plan;
+  if (!validation || validSampleRows <= 0 || validEvery <= 0 || state.position.step % validEvery !== 0)
+    return;
+  // a window that moves through the validation rows, so samples differ but depend only on the step
+  const start = (state.validSamples * validSampleRows) % validation.size;
+  const indices = Array.from({ length: validSampleRows }, (_, i) => (start + i) % validation.size);
+  state.validSamples += 1;
+  const v = (await evaluateObjective(validation, indices, plan.microBatchSize))!;
+  metrics.valid_loss = v.loss;
+  if (v.metrics.mean_token_accuracy !== undefined)
+    metrics.valid_mean_token_accuracy = v.metrics.mean_token_accuracy;
+  Object.assign(metrics.extra, prefixed("valid_", v.metrics));
+}
+
+/** After an epoch: its checkpoint, which resumes at the start of the next epoch. */
+async function endEpoch(plan: RunPlan, state: RunState): Promise<void> {
+  if (!plan.options.onEpochEnd) return;
+  const { epoch, step } = state.position;
+  const checkpoint = snapshot(plan, state, startOfNextEpoch(state.position));
+  await plan.options.onEpochEnd({ epoch, step, checkpoint, metrics: state.last });
+}
+
+/** The last step's metrics and the whole validation set's; a stop during that validation returns the final state. */
+async function finish(plan: RunPlan, state: RunState): Promise<TrainResult> {
+  const { step } = state.position;
   const metrics: FinalMetrics = {
     step,
-    train_loss: last?.train_loss ?? null,
-    train_mean_token_accuracy: last?.train_mean_token_accuracy ?? null,
+    train_loss: state.last?.train_loss ?? null,
+    train_mean_token_accuracy: state.last?.train_mean_token_accuracy ?? null,
     extra: {},
   };
+  const { validation } = plan;
   if (validation && validation.size > 0) {
     const all = Array.from({ length: validation.size }, (_, i) => i);
-    // a long validation file must not delay a cancel: a stop here returns the final state,
-    // and a resume from it only re-runs this validation
-    const v = await evaluateObjective(validation, all, microBatchSize, stopRequested);
-    if (v === null) return { status: "stopped", step, totalSteps, trainedTokens, checkpoint: snapshot() };
+    // a long validation file must not delay a cancel: a resume from the final state only re-runs this
+    const v = await evaluateObjective(validation, all, plan.microBatchSize, plan.stopRequested);
+    if (v === null) return stopped(plan, state);
     metrics.full_valid_loss = v.loss;
     if (v.metrics.mean_token_accuracy !== undefined)
       metrics.full_valid_mean_token_accuracy = v.metrics.mean_token_accuracy;
     metrics.extra = prefixed("full_valid_", v.metrics);
   }
-  return { status: "completed", step, totalSteps, trainedTokens, metrics };
+  const trainedTokens = state.trainedTokens;
+  return { status: "completed", step, totalSteps: plan.totalSteps, trainedTokens, metrics };
+}
+
+function prefixed(prefix: string, metrics: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(metrics).map(([k, v]) => [`${prefix}${k}`, v]));
 }

@@ -3,7 +3,7 @@
 // says what an example is (a packed row, a preference pair), how a micro-batch's loss is computed
 // and which metrics it reports. Supervised fine-tuning and DPO are the two objectives.
 
-import * as tf from "@tensorflow/tfjs-core";
+import type * as tf from "@tensorflow/tfjs-core";
 
 export interface ObjectiveBatch {
   /**
@@ -42,25 +42,4 @@ export function sumCounts(batches: readonly ObjectiveBatch[]): number[] {
     });
   }
   return total;
-}
-
-/**
- * Value and gradients of one micro-batch's loss share for `variables` (keyed by the variables'
- * tf names), plus its statistics. The one gradient path: the training loop and the golden checks
- * both call it. The caller disposes everything returned.
- */
-export function objectiveGradients<B extends ObjectiveBatch>(
-  objective: TrainObjective<B>,
-  batch: B,
-  stepCounts: readonly number[],
-  variables: tf.Variable[],
-  training: boolean,
-): { value: tf.Scalar; stats: tf.Tensor1D; grads: tf.NamedTensorMap } {
-  let stats: tf.Tensor1D | null = null;
-  const { value, grads } = tf.variableGrads(() => {
-    const r = objective.loss(batch, stepCounts, training);
-    stats = tf.keep(r.stats);
-    return r.loss;
-  }, variables);
-  return { value, stats: stats as unknown as tf.Tensor1D, grads };
 }

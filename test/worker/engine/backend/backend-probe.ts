@@ -1,11 +1,14 @@
-// Child process for backend.test.ts: initBackend() under the environment it was given
+// Child process for backend.test.ts: initBackend() with the options the worker reads from the
+// environment it was given
 // (TFJS_BACKEND, TUNEHOUSE_NATIVE_MATMUL, OPENBLAS_*), printing the outcome as JSON.
 import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "../../../../worker/engine/backend/backend.js";
 import { linear } from "../../../../worker/engine/model/linear.js";
+import { loadBackendOptions } from "../../../../worker/worker-config.js";
 
 try {
-  const info = await initBackend();
+  const info = await initBackend(loadBackendOptions());
+  // a later call without options gets the same backend (the jobs and chat serving call it so)
   const again = await initBackend();
   // A gradient through linear() proves gradients are registered and the chosen path works.
   const grad = tf.tidy(() => {

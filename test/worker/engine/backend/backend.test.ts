@@ -9,14 +9,16 @@ import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { parseBackendPreference } from "../../../../worker/engine/backend/backend.js";
-import { ADDON_PATH, nativeMatmulMode } from "../../../../worker/engine/backend/native-matmul.js";
+import { DEFAULT_ADDON_PATH } from "../../../../worker/engine/backend/native-matmul.js";
+import { testBackendOptions } from "../../../support/engine-backend.js";
 
 const probe = fileURLToPath(new URL("./backend-probe.ts", import.meta.url));
 // What this run expects of the fast path (the suite also runs with TUNEHOUSE_NATIVE_MATMUL=0).
+const options = testBackendOptions();
 const nativeSkip =
-  nativeMatmulMode() === "off"
+  options.nativeMatmul === "off"
     ? "TUNEHOUSE_NATIVE_MATMUL=0"
-    : existsSync(ADDON_PATH)
+    : existsSync(options.nativeAddonPath ?? DEFAULT_ADDON_PATH)
       ? false
       : "addon not built";
 const addonBuilt = nativeSkip === false;

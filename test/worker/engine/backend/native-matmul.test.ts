@@ -6,22 +6,24 @@ import { after, beforeEach, describe, test } from "node:test";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import "@tensorflow/tfjs-backend-wasm";
+import { nativeMatmulOptions } from "../../../../worker/engine/backend/backend.js";
 import {
   installNativeMatmul,
   isNativeMatmulInstalled,
   loadBlasAddon,
   type NativeMatmulInfo,
-  nativeMatmulMode,
   selfCheckBlas,
   uninstallNativeMatmul,
 } from "../../../../worker/engine/backend/native-matmul.js";
 import { ensureGradientsRegistered } from "../../../../worker/engine/backend/tfjs-gradients.js";
+import { testBackendOptions } from "../../../support/engine-backend.js";
 
 ensureGradientsRegistered();
-const mode = nativeMatmulMode();
+const nativeOptions = nativeMatmulOptions(testBackendOptions());
+const mode = nativeOptions.mode;
 await tf.setBackend("wasm");
 // Installed here, not in before(): the suite's skip decision needs the outcome.
-const info: NativeMatmulInfo | undefined = mode === "off" ? undefined : installNativeMatmul(mode);
+const info: NativeMatmulInfo | undefined = mode === "off" ? undefined : installNativeMatmul(nativeOptions);
 after(() => uninstallNativeMatmul());
 
 function skipReason(): string | false {
@@ -89,7 +91,7 @@ function input(shape: number[], seed: number): tf.Tensor {
 describe("native matmul (OpenBLAS on tfjs-wasm)", { skip: skipReason() }, () => {
   // Other test modules in the same process may have uninstalled it.
   beforeEach(() => {
-    installNativeMatmul(mode);
+    installNativeMatmul(nativeOptions);
   });
 
   test("reports OpenBLAS core, threads and a passing self-check", () => {
@@ -98,7 +100,7 @@ describe("native matmul (OpenBLAS on tfjs-wasm)", { skip: skipReason() }, () => 
     assert.ok((info.threads ?? 0) >= 1);
     assert.ok(info.openblasCorename, "corename reported");
     assert.ok((info.selfCheckMaxError ?? 1) < 1e-3);
-    assert.ok(selfCheckBlas(loadBlasAddon().addon) < 1e-3);
+    assert.ok(selfCheckBlas(loadBlasAddon(nativeOptions.addonPath, nativeOptions.blas).addon) < 1e-3);
     if (process.env.OPENBLAS_CORETYPE) assert.equal(info.openblasCorename, process.env.OPENBLAS_CORETYPE);
   });
 
@@ -200,7 +202,7 @@ describe("native matmul (OpenBLAS on tfjs-wasm)", { skip: skipReason() }, () => 
       } catch (e) {
         return (e as Error).message;
       } finally {
-        installNativeMatmul();
+        installNativeMatmul(nativeOptions);
       }
     })();
     assert.ok(isNativeMatmulInstalled());
@@ -257,7 +259,7 @@ describe("native matmul (OpenBLAS on tfjs-wasm)", { skip: skipReason() }, () => 
     uninstallNativeMatmul();
     assert.equal(isNativeMatmulInstalled(), false);
     const stock = tf.tidy(() => tf.matMul(input([5, 6], 25), input([7, 6], 26), false, true).dataSync());
-    installNativeMatmul();
+    installNativeMatmul(nativeOptions);
     assert.ok(isNativeMatmulInstalled());
     const native = tf.tidy(() => tf.matMul(input([5, 6], 25), input([7, 6], 26), false, true).dataSync());
     for (let i = 0; i < stock.length; i++) assert.ok(Math.abs(stock[i] - native[i]) < 1e-5);

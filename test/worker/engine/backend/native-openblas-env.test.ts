@@ -3,6 +3,7 @@ import { test } from "node:test";
 import {
   chooseOpenblasEnv,
   cpuFlagsFromCpuinfo,
+  exportOpenblasEnv,
   openblasCoretypeForFlags,
 } from "../../../../worker/engine/backend/openblas-env.js";
 
@@ -28,30 +29,35 @@ test("only the first CPU's flags line is read", () => {
   assert.equal(cpuFlagsFromCpuinfo(cpuinfo("avx2 fma")).has("fpu"), false);
 });
 
-test("fills OPENBLAS_CORETYPE and OPENBLAS_NUM_THREADS when unset", () => {
-  const env: NodeJS.ProcessEnv = {};
-  const choice = chooseOpenblasEnv(env, cpuinfo("avx avx2 fma avx512f avx512_bf16"), 2);
+test("chooses OPENBLAS_CORETYPE and OPENBLAS_NUM_THREADS when not given, and writes them", () => {
+  const choice = chooseOpenblasEnv({}, cpuinfo("avx avx2 fma avx512f avx512_bf16"), 2);
   assert.deepEqual(choice, {
     coretype: "Cooperlake",
     coretypeSource: "detected",
     threads: 2,
     threadsSource: "default",
   });
+  const env: NodeJS.ProcessEnv = {};
+  exportOpenblasEnv(choice, env);
   assert.equal(env.OPENBLAS_CORETYPE, "Cooperlake");
   assert.equal(env.OPENBLAS_NUM_THREADS, "2");
 });
 
-test("never overrides the user's settings; caps the default thread count", () => {
-  const env: NodeJS.ProcessEnv = { OPENBLAS_CORETYPE: "Haswell", OPENBLAS_NUM_THREADS: "1" };
-  const choice = chooseOpenblasEnv(env, cpuinfo("avx512f avx512_bf16"), 64);
+test("keeps the user's settings; caps the default thread count", () => {
+  const choice = chooseOpenblasEnv({ coretype: "Haswell", threads: 1 }, cpuinfo("avx512f avx512_bf16"), 64);
   assert.deepEqual(choice, {
     coretype: "Haswell",
     coretypeSource: "user",
     threads: 1,
     threadsSource: "user",
   });
+  const env: NodeJS.ProcessEnv = {};
+  exportOpenblasEnv(choice, env);
   assert.deepEqual(env, { OPENBLAS_CORETYPE: "Haswell", OPENBLAS_NUM_THREADS: "1" });
-  const many: NodeJS.ProcessEnv = {};
-  assert.equal(chooseOpenblasEnv(many, "", 64).threads, 16);
-  assert.equal(many.OPENBLAS_CORETYPE, undefined, "unknown CPU: left to OpenBLAS");
+  const many = chooseOpenblasEnv({}, "", 64);
+  assert.equal(many.threads, 16);
+  assert.equal(many.coretype, undefined, "unknown CPU: left to OpenBLAS");
+  const unknown: NodeJS.ProcessEnv = {};
+  exportOpenblasEnv(many, unknown);
+  assert.equal(unknown.OPENBLAS_CORETYPE, undefined);
 });

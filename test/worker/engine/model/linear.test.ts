@@ -5,17 +5,19 @@ import { describe, test } from "node:test";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import "@tensorflow/tfjs-backend-wasm";
+import { nativeMatmulOptions } from "../../../../worker/engine/backend/backend.js";
 import {
   installNativeMatmul,
   isNativeMatmulInstalled,
-  nativeMatmulMode,
   uninstallNativeMatmul,
 } from "../../../../worker/engine/backend/native-matmul.js";
 import { ensureGradientsRegistered } from "../../../../worker/engine/backend/tfjs-gradients.js";
 import { linear, linearExplicitTranspose, linearMatMul } from "../../../../worker/engine/model/linear.js";
+import { testBackendOptions } from "../../../support/engine-backend.js";
 
 ensureGradientsRegistered();
-const nativeAvailable = nativeMatmulMode() !== "off" && installNativeMatmul().active;
+const native = nativeMatmulOptions(testBackendOptions());
+const nativeAvailable = native.mode !== "off" && installNativeMatmul(native).active;
 uninstallNativeMatmul();
 
 function seeded(shape: number[], seed: number): tf.Tensor {
@@ -74,7 +76,7 @@ const setups: Array<{ name: string; skip?: string; setup: () => Promise<void> }>
     skip: nativeAvailable ? undefined : "native matmul unavailable",
     setup: async () => {
       await tf.setBackend("wasm");
-      installNativeMatmul();
+      installNativeMatmul(native);
     },
   },
 ];
@@ -129,7 +131,7 @@ test("linear() picks the explicit-transpose path only on wasm without the native
   assert.ok(!(await kernelsOf()).includes("Transpose"), "cpu: one matMul");
   if (nativeAvailable) {
     await tf.setBackend("wasm");
-    installNativeMatmul();
+    installNativeMatmul(native);
     assert.ok(isNativeMatmulInstalled());
     assert.ok(!(await kernelsOf()).includes("Transpose"), "wasm + native: one matMul");
     uninstallNativeMatmul();
@@ -164,7 +166,7 @@ test("stock tfjs-wasm's fused matMul (transposeB + bias) is wrong, which is why 
   // If this starts to pass after a tfjs upgrade, linearMatMul may go back to tf.fused.matMul.
   assert.notDeepEqual(await run("wasm"), [11, 22, 33, 13, 24, 37]);
   if (nativeAvailable) {
-    installNativeMatmul();
+    installNativeMatmul(native);
     assert.deepEqual(await run("wasm"), [11, 22, 33, 13, 24, 37], "the native override computes it right");
     uninstallNativeMatmul();
   }

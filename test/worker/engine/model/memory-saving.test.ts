@@ -7,17 +7,17 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
 import * as tf from "@tensorflow/tfjs-core";
-import { initBackend } from "../../../../worker/engine/backend/backend.js";
 import type { TokenBatch } from "../../../../worker/engine/data/batch.js";
 import { parseModelConfig } from "../../../../worker/engine/hf/config.js";
 import type { FloatTensorData } from "../../../../worker/engine/hf/safetensors.js";
 import { shiftLabels, tokenCrossEntropy } from "../../../../worker/engine/model/cross-entropy.js";
 import { CausalLM, expectedWeightShapes, loadModel } from "../../../../worker/engine/model/decoder.js";
 import { Rng } from "../../../../worker/engine/train/rng.js";
+import { initTestBackend } from "../../../support/engine-backend.js";
 
 const fixtures = new URL("../../../fixtures", import.meta.url).pathname;
 
-const backend = await initBackend();
+const backend = await initTestBackend();
 
 function goldenBatch(dir: string): TokenBatch {
   const g = JSON.parse(readFileSync(path.join(dir, "golden.json"), "utf8")).batch;

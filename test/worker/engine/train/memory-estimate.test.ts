@@ -4,6 +4,7 @@ import { parseModelConfig } from "../../../../worker/engine/hf/config.js";
 import {
   baseParameterCount,
   CHECKPOINT_ACTIVATIONS_ABOVE,
+  configuredMemoryBudget,
   estimateTrainingMemory,
   lmHeadChunkTokens,
   loraParameterCount,
@@ -12,6 +13,7 @@ import {
   trainingMemoryBudget,
   WASM_HEAP_BYTES,
 } from "../../../../worker/engine/train/memory-estimate.js";
+import { loadMemoryBudget } from "../../../../worker/worker-config.js";
 
 // The published shapes (config.json fields as on the Hugging Face hub)
 const SMOLLM2_135M = parseModelConfig({
@@ -116,20 +118,17 @@ test("real-size activations turn checkpointing on by themselves", () => {
   assert.ok(auto.totalBytes < off.totalBytes / 2);
 });
 
-test("budgets: the wasm heap is 4 GiB at most; WORKER_MEMORY_BUDGET wins", () => {
+test("budgets: the wasm heap is 4 GiB at most; a configured budget (WORKER_MEMORY_BUDGET) wins", () => {
   assert.ok(trainingMemoryBudget("wasm").bytes <= WASM_HEAP_BYTES);
   assert.ok(trainingMemoryBudget("tensorflow").bytes > 0);
-  const before = process.env.WORKER_MEMORY_BUDGET;
-  process.env.WORKER_MEMORY_BUDGET = "6G";
-  try {
-    assert.deepEqual(trainingMemoryBudget("tensorflow"), {
-      bytes: 6 * 2 ** 30,
-      source: "WORKER_MEMORY_BUDGET",
-    });
-  } finally {
-    if (before === undefined) delete process.env.WORKER_MEMORY_BUDGET;
-    else process.env.WORKER_MEMORY_BUDGET = before;
-  }
+  const configured = configuredMemoryBudget("6G", "WORKER_MEMORY_BUDGET");
+  assert.deepEqual(trainingMemoryBudget("tensorflow", configured), {
+    bytes: 6 * 2 ** 30,
+    source: "WORKER_MEMORY_BUDGET",
+  });
+  assert.deepEqual(loadMemoryBudget({ WORKER_MEMORY_BUDGET: "6G" }), configured);
+  assert.equal(loadMemoryBudget({}), null);
+  assert.equal(configuredMemoryBudget("lots", "WORKER_MEMORY_BUDGET"), null);
   assert.equal(parseByteSize("800M"), 800 * 2 ** 20);
   assert.equal(parseByteSize("4GiB"), 4 * 2 ** 30);
   assert.equal(parseByteSize("123"), 123);

@@ -4,15 +4,15 @@
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as tf from "@tensorflow/tfjs-core";
-import { initBackend } from "../../../../worker/engine/backend/backend.js";
 import { IGNORE_INDEX, type TokenBatch } from "../../../../worker/engine/data/batch.js";
 import { type CausalLM, loadModel } from "../../../../worker/engine/model/decoder.js";
 import { Rng } from "../../../../worker/engine/train/rng.js";
+import { initTestBackend } from "../../../support/engine-backend.js";
 
 export const FIXTURE = path.join(path.dirname(fileURLToPath(import.meta.url)), "../../../fixtures/llama");
 
 export async function useBackend(): Promise<string> {
-  const info = await initBackend();
+  const info = await initTestBackend();
   await tf.ready();
   return info.name;
 }
