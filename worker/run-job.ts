@@ -56,9 +56,10 @@ import { buildDataset, type PreferenceDataset, type SftDataset } from "./engine/
 import { resolveChatTemplate } from "./engine/hf/chat-template.js";
 import { parseModelConfig } from "./engine/hf/config.js";
 import { loadTokenizer } from "./engine/hf/tokenizer.js";
-import type { LoraTargetModule } from "./engine/lora/lora.js";
+import type { LoraTargetModule } from "./engine/lora/lora-targets.js";
 import { mergeAdapterIntoBase } from "./engine/lora/merge-adapter.js";
-import { type CausalLM, loadModel } from "./engine/model/decoder.js";
+import type { CausalLM } from "./engine/model/causal-lm.js";
+import { loadModel } from "./engine/model/load-model.js";
 import {
   type ResolvedDpoHyperparameters,
   resolveDpoHyperparameters,

@@ -19,7 +19,8 @@ import { parseModelConfig } from "../../worker/engine/hf/config.js";
 import { readSafetensorsHeader } from "../../worker/engine/hf/safetensors.js";
 import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE } from "../../worker/engine/lora/adapter-io.js";
 import { buildAllowedMask } from "../../worker/engine/model/attention-mask.js";
-import { type CausalLM, loadModel } from "../../worker/engine/model/decoder.js";
+import type { CausalLM } from "../../worker/engine/model/causal-lm.js";
+import { loadModel } from "../../worker/engine/model/load-model.js";
 import { AdamW } from "../../worker/engine/train/adamw.js";
 import { hasDpoGolden, runDpoChecks } from "./check-golden-dpo.js";
 

@@ -7,7 +7,8 @@ import { before, describe, test } from "node:test";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import type { TokenBatch } from "../../../../worker/engine/data/batch.js";
-import { type CausalLM, loadModel } from "../../../../worker/engine/model/decoder.js";
+import type { CausalLM } from "../../../../worker/engine/model/causal-lm.js";
+import { loadModel } from "../../../../worker/engine/model/load-model.js";
 
 const fixtureDir = new URL("../../../fixtures/llama", import.meta.url).pathname;
 const qwenDir = new URL("../../../fixtures/qwen2", import.meta.url).pathname;

@@ -6,7 +6,8 @@ import { fileURLToPath } from "node:url";
 import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "../../../../worker/engine/backend/backend.js";
 import { IGNORE_INDEX, type TokenBatch } from "../../../../worker/engine/data/batch.js";
-import { type CausalLM, loadModel } from "../../../../worker/engine/model/decoder.js";
+import type { CausalLM } from "../../../../worker/engine/model/causal-lm.js";
+import { loadModel } from "../../../../worker/engine/model/load-model.js";
 import { Rng } from "../../../../worker/engine/train/rng.js";
 
 export const FIXTURE = path.join(path.dirname(fileURLToPath(import.meta.url)), "../../../fixtures/llama");
