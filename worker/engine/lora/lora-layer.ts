@@ -10,12 +10,6 @@ import type { LoraAdapter, LoraPair } from "./lora-adapter.js";
 import type { LoraSettings } from "./lora-config.js";
 import type { LoraTargetModule } from "./lora-targets.js";
 
-/** Where each row's tokens sit in a flat [Σ tokens, ·] activation. */
-export interface RowSpan {
-  start: number;
-  length: number;
-}
-
 export class LoraLinear {
   constructor(
     /** module path, e.g. model.layers.0.self_attn.q_proj */
@@ -53,7 +47,8 @@ export class LoraLinear {
   forwardRows(
     x: tf.Tensor2D,
     adapters: readonly (LoraAdapter | null)[],
-    spans: readonly RowSpan[],
+    /** where each row's tokens sit in x */
+    spans: readonly { start: number; length: number }[],
   ): tf.Tensor2D {
     const base = linear(x, this.weight, this.bias);
     const pairOf = (r: number) => this.pairOf(adapters[r]);

@@ -10,7 +10,7 @@
 //     : { lora: { r: hp.lora_rank, alpha: hp.lora_alpha, dropout: hp.lora_dropout,
 //                 targetModules: hp.target_modules }, seed });   // seed: LoRA init + dropout
 //   const result = await train({
-//     model,            // CausalLM (model/decoder.ts), or anything shaped like TrainableModel
+//     model,            // CausalLM (model/causal-lm.ts), or anything shaped like TrainableModel
 //     train: sft.batch, // TokenBatch of every training row (data/build-dataset.ts)
 //     validation,       // optional TokenBatch of validation rows
 //     hyperparameters: hp,
@@ -68,7 +68,7 @@ import { sftObjective } from "./sft-objective.js";
 import { objectiveGradients, sumCounts, type TrainObjective } from "./train-objective.js";
 import { defaultValidEvery, stepsPerEpoch as stepsInEpoch } from "./training-plan.js";
 
-/** What the loop needs from a model; CausalLM (model/decoder.ts) has this shape. */
+/** What the loop needs from a model; CausalLM (model/causal-lm.ts) has this shape. */
 export interface TrainableModel {
   /** The variables the optimizer updates, keyed by the name they are saved under. */
   readonly trainableParams: Map<string, tf.Variable>;
