@@ -49,7 +49,7 @@ import { lmHeadChunkTokens } from "../train/memory-estimate.js";
 import { Rng, type RngState } from "../train/rng.js";
 import { Attention } from "./attention.js";
 import { buildAttentionBias, buildCachedAttentionBias } from "./attention-mask.js";
-import { type CachedRow, planRows, type RowSpan, type RowsPass } from "./cached-rows.js";
+import { type CachedRow, planRows, type RowSpan, type RowsPass, type RowsPlan } from "./cached-rows.js";
 import { shiftLabels, tokenCrossEntropy } from "./cross-entropy.js";
 import { DecoderLayer } from "./decoder-layer.js";
 import { embed } from "./embedding.js";
@@ -572,7 +572,7 @@ export class CausalLM {
 
   private rowsLogits(
     rows: readonly CachedRow[],
-    plan: ReturnType<typeof planRows>,
+    plan: RowsPlan,
     options: { allPositions?: boolean },
   ): tf.Tensor2D {
     const { spans, ids } = plan;
