@@ -74,7 +74,7 @@ async function gradValues(model: CausalLM, batch: TokenBatch, normalizer?: numbe
   };
 }
 
-describe("decoder", () => {
+describe("CausalLM", () => {
   test("a fresh LoRA adapter (B = 0) leaves the logits unchanged; A is U(-1/√in, 1/√in)", async () => {
     const base = await loadModel(fixtureDir);
     const lora = await loadModel(fixtureDir, { lora: { r: 4, alpha: 8, dropout: 0 }, seed: 3 });
