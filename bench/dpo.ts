@@ -16,7 +16,7 @@ import { buildDataset, buildPreferenceDataset } from "../worker/engine/data/buil
 import { resolveChatTemplate } from "../worker/engine/hf/chat-template.js";
 import { ensureTinyModel } from "../worker/engine/hf/tiny-model.js";
 import { loadTokenizer } from "../worker/engine/hf/tokenizer.js";
-import { loadModel } from "../worker/engine/model/decoder.js";
+import { loadModel } from "../worker/engine/model/load-model.js";
 import { dpoObjective, referenceLogprobs } from "../worker/engine/train/dpo-objective.js";
 import { type TrainHyperparameters, train } from "../worker/engine/train/train-loop.js";
 import { loadBackendOptions } from "../worker/worker-config.js";

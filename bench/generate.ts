@@ -4,8 +4,8 @@
 // on two models with random weights:
 //   llama     the golden `llama` fixture (test/fixtures/llama: vocab 384, hidden 64, 2 layers, 123k params)
 //   llm-20M   vocab 32000, hidden 384, 6 layers, 6 heads / 2 KV heads, MLP 1024, tied embeddings
-// each as the base model and through the chat server's adapter view with a LoRA adapter (r 8,
-// all seven projections) mounted, to show what serving a tuned model costs over its base.
+// each as the base model and with a LoRA adapter (r 8, all seven projections) passed with each
+// forward pass as the chat server passes it, to show what serving a tuned model costs over its base.
 // Prompt processing (prefill: the whole prompt in one forward pass, until the first token) and
 // decoding (one token per forward pass, afterwards) are timed separately: median of the runs (which
 // alternate between base and adapter) after two warm-ups. The machine is shared: treat ±20% as noise.
@@ -22,18 +22,21 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs-core";
-import { adapterView } from "../src/serving/adapter-view.js";
 import { jsonConstraint, vocabTrie } from "../src/serving/json-constraint.js";
 import { compileSchema } from "../src/serving/json-grammar.js";
-import type { ServedAdapter } from "../src/serving/served-adapter.js";
 import { initBackend } from "../worker/engine/backend/backend.js";
 import { ContinuousBatcher } from "../worker/engine/generation/continuous-batcher.js";
 import { generate } from "../worker/engine/generation/generate.js";
+import { expectedWeightShapes } from "../worker/engine/hf/checkpoint-layout.js";
 import { parseModelConfig } from "../worker/engine/hf/config.js";
 import type { FloatTensorData } from "../worker/engine/hf/safetensors.js";
 import { ensureTinyModel } from "../worker/engine/hf/tiny-model.js";
 import { type HfTokenizer, loadTokenizer } from "../worker/engine/hf/tokenizer.js";
-import { CausalLM, expectedWeightShapes, loadModel } from "../worker/engine/model/decoder.js";
+import { injectAdapter } from "../worker/engine/lora/inject-adapter.js";
+import { disposeAdapter, type LoraAdapter } from "../worker/engine/lora/lora-adapter.js";
+import { resolveLoraSettings } from "../worker/engine/lora/lora-config.js";
+import { CausalLM } from "../worker/engine/model/causal-lm.js";
+import { loadModel } from "../worker/engine/model/load-model.js";
 import { Rng } from "../worker/engine/train/rng.js";
 import { loadBackendOptions } from "../worker/worker-config.js";
 
@@ -79,25 +82,12 @@ function randomModel(raw: Record<string, unknown>, name: string): CausalLM {
 }
 
 /** A LoRA adapter (r 8, alpha 16, all projections, B non-zero) kept apart from the model, as served. */
-function randomAdapter(model: CausalLM): ServedAdapter {
-  const settings = model.attachLora({ r: 8, alpha: 16, dropout: 0 });
-  const pairs = new Map(model.projections().map((p) => [p.name, p.lora!]));
-  for (const pair of pairs.values()) pair.b.assign(tf.randomNormal(pair.b.shape, 0, 0.02, "float32", 1));
-  // take the pairs off the model: the adapter view passes them to each forward pass
-  for (const p of model.projections()) p.lora = undefined;
-  model.loraSettings = null;
-  model.trainableParams.clear();
-  return {
-    settings,
-    pairs,
-    bytes: 0,
-    dispose: () => {
-      for (const pair of pairs.values()) {
-        pair.a.dispose();
-        pair.b.dispose();
-      }
-    },
-  };
+function randomAdapter(model: CausalLM): LoraAdapter {
+  const settings = resolveLoraSettings({ r: 8, alpha: 16, dropout: 0 });
+  const adapter = injectAdapter(model.projections(), settings, Rng.fromSeed(1), "random");
+  for (const pair of adapter.pairs.values())
+    pair.b.assign(tf.randomNormal(pair.b.shape, 0, 0.02, "float32", 1));
+  return adapter;
 }
 
 function median(xs: number[]): number {
@@ -107,6 +97,7 @@ function median(xs: number[]): number {
 
 async function timeGeneration(
   model: CausalLM,
+  adapter: LoraAdapter | null,
   prompt: number[],
   newTokens: number,
   processLogits?: (logits: Float32Array, generated: readonly number[]) => void,
@@ -114,6 +105,7 @@ async function timeGeneration(
   const times: number[] = [];
   const start = performance.now();
   const result = await generate(model, prompt, {
+    adapter,
     maxNewTokens: newTokens,
     temperature: 0,
     processLogits,
@@ -138,7 +130,7 @@ async function timeGeneration(
 async function timeConcurrent(
   model: CausalLM,
   prompts: number[][],
-  adapters: (ServedAdapter | null)[],
+  adapters: (LoraAdapter | null)[],
   newTokens: number,
 ): Promise<{ tokensPerSecond: number; ids: number[][]; rowsPerStep: number }> {
   const batcher = new ContinuousBatcher(model);
@@ -170,7 +162,7 @@ async function timeConcurrent(
 
 async function benchConcurrency(
   model: CausalLM,
-  adapter: ServedAdapter,
+  adapter: LoraAdapter,
   promptLength: number,
   newTokens: number,
   runs: number,
@@ -186,8 +178,7 @@ async function benchConcurrency(
   const alone: number[][] = [];
   for (const [i, prompt] of prompts.entries())
     alone.push(
-      (await generate(adapterView(model, adapters[i]), prompt, { maxNewTokens: newTokens, temperature: 0 }))
-        .ids,
+      (await generate(model, prompt, { maxNewTokens: newTokens, temperature: 0, adapter: adapters[i] })).ids,
     );
   await timeConcurrent(model, prompts.slice(0, 1), adapters.slice(0, 1), newTokens);
   await timeConcurrent(model, prompts, adapters, newTokens);
@@ -232,16 +223,17 @@ async function benchModel(
   const variants = [
     {
       label: "base",
-      view: adapterView(model, null),
+      adapter: null as LoraAdapter | null,
       samples: [] as { prefillMs: number; decodeMsPerToken: number }[],
     },
-    { label: "+ LoRA r8 (adapter view)", view: adapterView(model, adapter), samples: [] },
+    { label: "+ LoRA r8 (per-row adapter)", adapter, samples: [] },
   ];
   // warm-up (kernels, wasm memory growth, rope tables), then runs alternate between the variants
   // so that both see the same load on a shared machine
-  for (let w = 0; w < 2; w++) for (const v of variants) await timeGeneration(v.view, prompt, newTokens);
+  for (let w = 0; w < 2; w++)
+    for (const v of variants) await timeGeneration(model, v.adapter, prompt, newTokens);
   for (let r = 0; r < runs; r++)
-    for (const v of variants) v.samples.push(await timeGeneration(v.view, prompt, newTokens));
+    for (const v of variants) v.samples.push(await timeGeneration(model, v.adapter, prompt, newTokens));
   for (const { label, samples } of variants) {
     const prefill = median(samples.map((s) => s.prefillMs));
     const decode = median(samples.map((s) => s.decodeMsPerToken));
@@ -255,7 +247,6 @@ async function benchModel(
     const trieStart = performance.now();
     const trie = vocabTrie(jsonTokenizer);
     const trieMs = performance.now() - trieStart;
-    const base = adapterView(model, null);
     const plain: number[] = [];
     const constrained: number[] = [];
     // an object of 24 required string properties: keys, punctuation and string content, longer
@@ -278,10 +269,10 @@ async function benchModel(
         maskCalls++;
       };
     };
-    await timeGeneration(base, prompt, newTokens, json());
+    await timeGeneration(model, null, prompt, newTokens, json());
     for (let r = 0; r < runs; r++) {
-      plain.push((await timeGeneration(base, prompt, newTokens)).decodeMsPerToken);
-      constrained.push((await timeGeneration(base, prompt, newTokens, json())).decodeMsPerToken);
+      plain.push((await timeGeneration(model, null, prompt, newTokens)).decodeMsPerToken);
+      constrained.push((await timeGeneration(model, null, prompt, newTokens, json())).decodeMsPerToken);
     }
     const [p, c] = [median(plain), median(constrained)];
     console.log(
@@ -290,7 +281,7 @@ async function benchModel(
         ` the mask itself ${(maskMs / maskCalls).toFixed(2)} ms/token = ${((maskMs / maskCalls / p) * 100).toFixed(1)}% of an unconstrained step`,
     );
   }
-  adapter.dispose();
+  disposeAdapter(adapter);
   model.dispose();
 }
 

@@ -5,10 +5,10 @@
 import { copyFile, mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { expectedWeightShapes } from "../worker/engine/hf/checkpoint-layout.js";
 import { parseModelConfig } from "../worker/engine/hf/config.js";
 import { type TensorToWrite, writeSafetensors } from "../worker/engine/hf/safetensors.js";
 import { ensureTinyModel, TINY_MODEL_ID } from "../worker/engine/hf/tiny-model.js";
-import { expectedWeightShapes } from "../worker/engine/model/decoder.js";
 import { Rng } from "../worker/engine/train/rng.js";
 
 export const SHAPES = {

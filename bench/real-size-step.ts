@@ -13,7 +13,7 @@ import { initBackend } from "../worker/engine/backend/backend.js";
 import { IGNORE_INDEX, type TokenBatch } from "../worker/engine/data/batch.js";
 import { parseModelConfig } from "../worker/engine/hf/config.js";
 import { LORA_TARGET_MODULES } from "../worker/engine/lora/lora-targets.js";
-import { loadModel } from "../worker/engine/model/decoder.js";
+import { loadModel } from "../worker/engine/model/load-model.js";
 import {
   baseParameterCount,
   estimateTrainingMemory,

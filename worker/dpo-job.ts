@@ -7,7 +7,7 @@ import { datasetError, datasetWarnings, formatError, soleFormat } from "./datase
 import { buildPreferenceDataset, type PreferenceDataset } from "./engine/data/build-dataset.js";
 import type { ChatTemplate } from "./engine/hf/chat-template.js";
 import type { HfTokenizer } from "./engine/hf/tokenizer.js";
-import type { CausalLM } from "./engine/model/decoder.js";
+import type { CausalLM } from "./engine/model/causal-lm.js";
 import type { ResolvedDpoHyperparameters } from "./engine/train/dpo-hyperparameters.js";
 import { dpoObjective, referenceLogprobs } from "./engine/train/dpo-objective.js";
 import type { TrainObjective } from "./engine/train/train-objective.js";

@@ -12,7 +12,7 @@ import { checkpointModelName, tunedModelName } from "../src/store/jobs/job-ids.j
 import type { JobRow } from "../src/store/jobs/job-objects.js";
 import { recordCheckpoint, succeedJob, suspendJob } from "../src/store/jobs/job-state-machine.js";
 import { archiveFolder } from "../src/store/models/adapter-archive.js";
-import type { CausalLM } from "./engine/model/decoder.js";
+import type { CausalLM } from "./engine/model/causal-lm.js";
 import type { ResolvedHyperparameters } from "./engine/train/hyperparameters.js";
 import type { EpochEnd } from "./engine/train/train-loop.js";
 import { writeBlobBytes } from "./job-blobs.js";

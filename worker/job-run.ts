@@ -5,7 +5,7 @@ import type { DatabaseHandle } from "../src/store/db/client.js";
 import { retryTransient } from "../src/store/db/retry-transient.js";
 import { renewLease } from "../src/store/jobs/job-lease.js";
 import type { JobRow } from "../src/store/jobs/job-objects.js";
-import type { CausalLM } from "./engine/model/decoder.js";
+import type { CausalLM } from "./engine/model/causal-lm.js";
 import type { OutputTarget } from "./job-outputs.js";
 import { JobProgress } from "./job-progress.js";
 import type { ParentAdapter } from "./parent-adapter.js";

@@ -18,7 +18,7 @@ import { archiveFolder, readTarArchive } from "../src/store/models/adapter-archi
 import { findTunedModel } from "../src/store/models/tuned-models.js";
 import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE } from "./engine/lora/adapter-io.js";
 import { composeAdapterFolders } from "./engine/lora/merge-adapter.js";
-import type { CausalLM } from "./engine/model/decoder.js";
+import type { CausalLM } from "./engine/model/causal-lm.js";
 import { readBlobBytes } from "./job-blobs.js";
 
 export const PARENTS_FILE = "parents.json";

@@ -18,7 +18,7 @@ import { readControl, releaseJob } from "../src/store/jobs/job-lease.js";
 import type { JobError } from "../src/store/jobs/job-objects.js";
 import { findJob } from "../src/store/jobs/job-repository.js";
 import { type Claimed, failJob, startJob } from "../src/store/jobs/job-state-machine.js";
-import type { CausalLM } from "./engine/model/decoder.js";
+import type { CausalLM } from "./engine/model/causal-lm.js";
 import { TrainingDivergedError, type TrainResult } from "./engine/train/train-loop.js";
 import { publishResults, storeResumeState } from "./job-outputs.js";
 import { closeRun, type JobRun, openRun, outputTarget, type RunJobOptions } from "./job-run.js";

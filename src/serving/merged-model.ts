@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { initBackend } from "../../worker/engine/backend/backend.js";
 import { mergeAdapterIntoBase } from "../../worker/engine/lora/merge-adapter.js";
-import { loadModel } from "../../worker/engine/model/decoder.js";
+import { loadModel } from "../../worker/engine/model/load-model.js";
 import type { AppContext } from "../http/app-context.js";
 import { readBlob } from "../store/blobs/blob-store.js";
 import { DomainError } from "../store/domain-error.js";

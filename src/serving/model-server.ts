@@ -17,7 +17,8 @@ import { type ChatTemplate, resolveChatTemplate } from "../../worker/engine/hf/c
 import { readEosTokenIds } from "../../worker/engine/hf/model-folder.js";
 import { type HfTokenizer, loadTokenizer } from "../../worker/engine/hf/tokenizer.js";
 import { ADAPTER_CONFIG_FILE } from "../../worker/engine/lora/adapter-io.js";
-import { type CausalLM, loadModel } from "../../worker/engine/model/decoder.js";
+import type { CausalLM } from "../../worker/engine/model/causal-lm.js";
+import { loadModel } from "../../worker/engine/model/load-model.js";
 import { type Lease, RefCountedLru } from "./lru-cache.js";
 import { readServedAdapter, type ServedAdapter } from "./served-adapter.js";
 
@@ -89,7 +90,7 @@ export class ChatModelServer {
       const { dir, cleanup } = await source.materialize();
       try {
         if (await isFile(path.join(dir, ADAPTER_CONFIG_FILE)))
-          return { kind: "adapter", adapter: await readServedAdapter(base.model, dir) };
+          return { kind: "adapter", adapter: await readServedAdapter(base.model, dir, source.key) };
         if (await isFile(path.join(dir, "config.json")))
           return { kind: "full", runtime: await loadRuntime(source.key, dir, base.folder) };
         throw new Error(

@@ -7,7 +7,8 @@
 import { batcherFor } from "../../worker/engine/generation/continuous-batcher.js";
 import type { GeneratedToken, GenerateOptions } from "../../worker/engine/generation/generate.js";
 import type { HfTokenizer } from "../../worker/engine/hf/tokenizer.js";
-import type { CausalLM, RowAdapter } from "../../worker/engine/model/decoder.js";
+import type { LoraAdapter } from "../../worker/engine/lora/lora-adapter.js";
+import type { CausalLM } from "../../worker/engine/model/causal-lm.js";
 import { IncrementalDetokenizer } from "./incremental-detokenizer.js";
 import { StopSequenceFilter } from "./stop-sequences.js";
 
@@ -51,7 +52,7 @@ export interface ChoiceResult {
 /** The weights a request decodes with: a model and the LoRA adapter of its rows (null = none). */
 export interface DecodeTarget {
   model: CausalLM;
-  adapter: RowAdapter | null;
+  adapter: LoraAdapter | null;
 }
 
 /** One choice to run: its sampling, where its text goes, when it stops early, its constraint. */

@@ -1,4 +1,4 @@
-// Serving adapters over one shared base model (src/serving/adapter-view.ts, served-adapter.ts,
+// Serving adapters over one shared base model (served-adapter.ts, the forward's `adapter` option,
 // model-server.ts): the adapter path gives the logits of the merged weights W + scaling·B·A,
 // requests for different adapters interleave without seeing each other's weights, and the LRU
 // frees adapters it evicts once no request holds them.
@@ -9,12 +9,13 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import * as tf from "@tensorflow/tfjs-core";
 import { initGoldenBackend } from "../../scripts/golden/check-golden.js";
-import { adapterView } from "../../src/serving/adapter-view.js";
 import { ChatModelServer } from "../../src/serving/model-server.js";
 import { readServedAdapter, type ServedAdapter } from "../../src/serving/served-adapter.js";
 import { generate } from "../../worker/engine/generation/generate.js";
 import { ensureTinyModel } from "../../worker/engine/hf/tiny-model.js";
-import { type CausalLM, loadModel } from "../../worker/engine/model/decoder.js";
+import type { LoraAdapter } from "../../worker/engine/lora/lora-adapter.js";
+import type { CausalLM } from "../../worker/engine/model/causal-lm.js";
+import { loadModel } from "../../worker/engine/model/load-model.js";
 import { writeMergedModel } from "../support/merged-weights.js";
 
 const FIXTURE = path.resolve("test/fixtures/llama");
@@ -29,10 +30,14 @@ before(async () => {
 after(() => rm(scratch, { recursive: true, force: true }));
 
 /** Logits [T, V] of every position of `ids`, through the KV-cache path chat uses. */
-async function allLogits(model: CausalLM, ids: number[]): Promise<Float32Array> {
+async function allLogits(
+  model: CausalLM,
+  ids: number[],
+  adapter?: LoraAdapter | null,
+): Promise<Float32Array> {
   const cache = model.newCache();
   try {
-    const out = model.forwardCached(ids, cache, { allPositions: true });
+    const out = model.forwardCached(ids, cache, { allPositions: true, adapter });
     const data = (await out.data()) as Float32Array;
     out.dispose();
     return data;
@@ -48,7 +53,7 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   return d;
 }
 
-describe("adapter view over a shared base model", () => {
+describe("adapters passed per forward over a shared base model", () => {
   let base: CausalLM;
   let merged: CausalLM;
   let peftLoaded: CausalLM;
@@ -67,34 +72,34 @@ describe("adapter view over a shared base model", () => {
   });
 
   test("adapter path logits = merged weights logits = the engine's loaded adapter", async () => {
-    const viaView = await allLogits(adapterView(base, adapter), IDS);
+    const passed = await allLogits(base, IDS, adapter);
     const viaMerged = await allLogits(merged, IDS);
     const viaEngine = await allLogits(peftLoaded, IDS);
     const plain = await allLogits(base, IDS);
-    assert.ok(maxAbsDiff(viaView, viaMerged) < 1e-3, `view vs merged ${maxAbsDiff(viaView, viaMerged)}`);
-    assert.ok(maxAbsDiff(viaView, viaEngine) < 1e-4, `view vs loadAdapter ${maxAbsDiff(viaView, viaEngine)}`);
-    assert.ok(maxAbsDiff(viaView, plain) > 0.5, "the adapter changes the logits (the fixture's is loud)");
+    assert.ok(maxAbsDiff(passed, viaMerged) < 1e-3, `passed vs merged ${maxAbsDiff(passed, viaMerged)}`);
+    assert.ok(maxAbsDiff(passed, viaEngine) < 1e-4, `passed vs loadAdapter ${maxAbsDiff(passed, viaEngine)}`);
+    assert.ok(maxAbsDiff(passed, plain) > 0.5, "the adapter changes the logits (the fixture's is loud)");
     assert.deepEqual(await allLogits(base, IDS), plain, "the base model is untouched afterwards");
     assert.ok(
-      base.projections().every((p) => p.lora === undefined) && base.loraSettings === null,
+      base.adapter === null && base.loraSettings === null,
       "no adapter left mounted on the shared model",
     );
   });
 
-  test("greedy generation through the view equals generation on the merged model", async () => {
-    const a = await generate(adapterView(base, adapter), IDS, { maxNewTokens: 12, temperature: 0 });
+  test("greedy generation with the adapter equals generation on the merged model", async () => {
+    const a = await generate(base, IDS, { maxNewTokens: 12, temperature: 0, adapter });
     const b = await generate(merged, IDS, { maxNewTokens: 12, temperature: 0 });
     assert.deepEqual(a.ids, b.ids);
   });
 
   test("interleaved generations with and without the adapter each equal their sequential run", async () => {
     const opts = { maxNewTokens: 10, temperature: 0.9, seed: 3 };
-    const soloTuned = await generate(adapterView(base, adapter), IDS, opts);
-    const soloBase = await generate(adapterView(base, null), IDS, opts);
+    const soloTuned = await generate(base, IDS, { ...opts, adapter });
+    const soloBase = await generate(base, IDS, { ...opts, adapter: null });
     assert.notDeepEqual(soloTuned.ids, soloBase.ids);
     const [tuned, plain] = await Promise.all([
-      generate(adapterView(base, adapter), IDS, opts),
-      generate(adapterView(base, null), IDS, opts),
+      generate(base, IDS, { ...opts, adapter }),
+      generate(base, IDS, { ...opts, adapter: null }),
     ]);
     assert.deepEqual(tuned.ids, soloTuned.ids);
     assert.deepEqual(plain.ids, soloBase.ids);
@@ -158,8 +163,8 @@ describe("ChatModelServer", () => {
       const second = await server.tuned(base, source(1));
       assert.deepEqual(server.cachedTunedKeys(), ["tiny-chatml\u0000adapter-1"]);
       // the evicted adapter still serves the request holding it
-      const view0 = adapterView(base.model, first.value.kind === "adapter" ? first.value.adapter : null);
-      const logits0 = await allLogits(view0, prompt);
+      const adapter0 = first.value.kind === "adapter" ? first.value.adapter : null;
+      const logits0 = await allLogits(base.model, prompt, adapter0);
       assert.ok(maxAbsDiff(logits0, baseLogits) > 1e-3);
       const withBoth = tf.memory().numTensors;
       assert.ok(withBoth > tensorsWithOne);

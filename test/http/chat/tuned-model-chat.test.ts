@@ -14,7 +14,7 @@ import { readTarArchive } from "../../../src/store/models/adapter-archive.js";
 import { generate } from "../../../worker/engine/generation/generate.js";
 import { resolveChatTemplate } from "../../../worker/engine/hf/chat-template.js";
 import { loadTokenizer } from "../../../worker/engine/hf/tokenizer.js";
-import { loadModel } from "../../../worker/engine/model/decoder.js";
+import { loadModel } from "../../../worker/engine/model/load-model.js";
 import type { RunningWorker } from "../../../worker/worker-loop.js";
 import { type TestDatabase, testDatabases } from "../../support/databases.js";
 import {

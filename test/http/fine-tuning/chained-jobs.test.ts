@@ -11,7 +11,8 @@ import OpenAI from "openai";
 import { readTarArchive } from "../../../src/store/models/adapter-archive.js";
 import type { TokenBatch } from "../../../worker/engine/data/batch.js";
 import { mergeAdapterIntoBase } from "../../../worker/engine/lora/merge-adapter.js";
-import { type CausalLM, loadModel } from "../../../worker/engine/model/decoder.js";
+import type { CausalLM } from "../../../worker/engine/model/causal-lm.js";
+import { loadModel } from "../../../worker/engine/model/load-model.js";
 import type { RunningWorker } from "../../../worker/worker-loop.js";
 import { type TestDatabase, testDatabases } from "../../support/databases.js";
 import {

@@ -15,7 +15,7 @@ import { readTarArchive } from "../../../src/store/models/adapter-archive.js";
 import { buildPreferenceDataset } from "../../../worker/engine/data/build-dataset.js";
 import { resolveChatTemplate } from "../../../worker/engine/hf/chat-template.js";
 import { loadTokenizer } from "../../../worker/engine/hf/tokenizer.js";
-import { loadModel } from "../../../worker/engine/model/decoder.js";
+import { loadModel } from "../../../worker/engine/model/load-model.js";
 import { dpoObjective, referenceLogprobs } from "../../../worker/engine/train/dpo-objective.js";
 import { evaluateObjective } from "../../../worker/engine/train/train-loop.js";
 import type { RunningWorker } from "../../../worker/worker-loop.js";

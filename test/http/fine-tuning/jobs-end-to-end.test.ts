@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type OpenAI from "openai";
 import { readTarArchive } from "../../../src/store/models/adapter-archive.js";
-import { loadModel } from "../../../worker/engine/model/decoder.js";
+import { loadModel } from "../../../worker/engine/model/load-model.js";
 import type { RunningWorker } from "../../../worker/worker-loop.js";
 import { type TestDatabase, testDatabases } from "../../support/databases.js";
 import {

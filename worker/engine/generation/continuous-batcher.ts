@@ -10,7 +10,9 @@
 //   const [a, b] = batcher.generate(promptIds, adapter, [optionsA, optionsB]);  // GenerateResult promises
 
 import type * as tf from "@tensorflow/tfjs-core";
-import type { CausalLM, KvCache, RowAdapter } from "../model/decoder.js";
+import type { LoraAdapter } from "../lora/lora-adapter.js";
+import type { CausalLM } from "../model/causal-lm.js";
+import type { KvCache } from "../model/kv-cache.js";
 import { Rng } from "../train/rng.js";
 import {
   adjustLogits,
@@ -25,7 +27,7 @@ import {
 
 interface Row {
   options: GenerateOptions;
-  adapter: RowAdapter | null;
+  adapter: LoraAdapter | null;
   cache: KvCache;
   steps: number;
   stop: Set<number>;
@@ -91,7 +93,7 @@ export class ContinuousBatcher {
    */
   generate(
     promptIds: ArrayLike<number>,
-    adapter: RowAdapter | null,
+    adapter: LoraAdapter | null,
     choices: readonly GenerateOptions[],
   ): Promise<GenerateResult>[] {
     const settled = choices.map(() => {
@@ -111,7 +113,7 @@ export class ContinuousBatcher {
 
   private async start(
     promptIds: ArrayLike<number>,
-    adapter: RowAdapter | null,
+    adapter: LoraAdapter | null,
     choices: readonly GenerateOptions[],
     settled: { resolve: (r: GenerateResult) => void; reject: (err: unknown) => void }[],
   ): Promise<void> {
@@ -293,7 +295,7 @@ function logSumExp(logits: Float32Array): number {
 
 /** Rows reordered so that rows with the same adapter sit together (stable within a group). */
 function groupByAdapter(rows: readonly Row[]): Row[] {
-  const groups = new Map<RowAdapter | null, Row[]>();
+  const groups = new Map<LoraAdapter | null, Row[]>();
   for (const row of rows) {
     const group = groups.get(row.adapter);
     if (group) group.push(row);

@@ -13,7 +13,8 @@
 //   result.finishReason   "stop" (a stop id was produced) | "length"
 //   result.tokens[i]      { id, logprob, topLogprobs? } for each new token (stop token included)
 
-import type { CausalLM } from "../model/decoder.js";
+import type { LoraAdapter } from "../lora/lora-adapter.js";
+import type { CausalLM } from "../model/causal-lm.js";
 import { Rng } from "../train/rng.js";
 
 export interface GenerateOptions {
@@ -33,6 +34,8 @@ export interface GenerateOptions {
   onToken?: (token: GeneratedToken) => boolean | undefined | Promise<boolean | undefined>;
   /** run the base model without its adapter */
   disableAdapter?: boolean;
+  /** the LoRA adapter to decode with instead of the model's own (null = none) */
+  adapter?: LoraAdapter | null;
   /** OpenAI's frequency_penalty (-2..2): minus penalty × times the token was generated so far */
   frequencyPenalty?: number;
   /** OpenAI's presence_penalty (-2..2): minus penalty once a token has been generated */
@@ -181,7 +184,7 @@ export async function generate(
   const steps = Math.min(maxNewTokens, maxPositions - promptIds.length);
   const stop = new Set(options.stopTokenIds ?? []);
   const rng = Rng.fromSeed(options.seed ?? 0);
-  const forward = { disableAdapter: options.disableAdapter };
+  const forward = { disableAdapter: options.disableAdapter, adapter: options.adapter };
   const counts = new Map<number, number>();
   const frequencyPenalty = options.frequencyPenalty ?? 0;
   const presencePenalty = options.presencePenalty ?? 0;

@@ -8,8 +8,11 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import { readSafetensors, writeSafetensors } from "../hf/safetensors.js";
-import { type CausalLM, peftTensorName } from "../model/decoder.js";
-import { LORA_TARGET_MODULES, type LoraSettings, type LoraTargetModule } from "./lora.js";
+import { uniqueVariableName } from "../model/unique-variable-name.js";
+import { adapterStateDict, type LoraAdapter, type LoraPair, peftTensorName } from "./lora-adapter.js";
+import type { LoraSettings } from "./lora-config.js";
+import type { LoraLinear } from "./lora-layer.js";
+import { LORA_TARGET_MODULES, type LoraTargetModule } from "./lora-targets.js";
 
 export const ADAPTER_CONFIG_FILE = "adapter_config.json";
 export const ADAPTER_WEIGHTS_FILE = "adapter_model.safetensors";
@@ -133,59 +136,75 @@ export async function readAdapterFolder(dir: string) {
   return { settings, weightsFile, tensors };
 }
 
-/**
- * Load a PEFT adapter folder into the model: attaches LoRA pairs with the adapter's settings
- * and copies the tensors in. Every tensor must match a module and every module its tensors.
- */
-export async function loadAdapter(model: CausalLM, dir: string): Promise<LoraSettings> {
-  const { settings, weightsFile, tensors } = await readAdapterFolder(dir);
-  model.attachLora({
-    r: settings.r,
-    alpha: settings.alpha,
-    dropout: settings.dropout,
-    targetModules: settings.targetModules,
-    useRslora: settings.useRslora,
-  });
-  const expected = model.trainableParams;
-  for (const name of tensors.keys()) {
-    if (!expected.has(name)) {
-      model.detachLora();
-      throw new Error(`${weightsFile}: tensor "${name}" does not belong to a LoRA target of this model`);
-    }
+/** The tensor each adapted projection needs, by PEFT name, in projection order (A then B). */
+function expectedTensors(projections: readonly LoraLinear[], settings: LoraSettings) {
+  const expected = new Map<string, { module: string; shape: [number, number] }>();
+  for (const p of projections) {
+    if (!settings.targetModules.includes(p.kind)) continue;
+    const [out, inF] = p.weight.shape;
+    expected.set(peftTensorName(p.name, "A"), { module: p.name, shape: [settings.r, inF] });
+    expected.set(peftTensorName(p.name, "B"), { module: p.name, shape: [out, settings.r] });
   }
-  for (const [name, variable] of expected) {
-    const t = tensors.get(name);
-    if (!t) {
-      model.detachLora();
-      throw new Error(`${weightsFile}: missing tensor "${name}"`);
-    }
-    if (t.shape.length !== variable.shape.length || t.shape.some((d, i) => d !== variable.shape[i])) {
-      model.detachLora();
-      throw new Error(
-        `${weightsFile}: tensor "${name}" has shape [${t.shape}], the model needs [${variable.shape}]`,
-      );
-    }
-    const value = tf.tensor(t.data, t.shape);
-    variable.assign(value);
-    value.dispose();
-  }
-  return settings;
+  return expected;
 }
 
-/** Write the model's adapter in PEFT's layout. */
-export async function saveAdapter(model: CausalLM, dir: string, baseModelName: string): Promise<void> {
-  const settings = model.loraSettings;
-  if (!settings) throw new Error("saveAdapter: the model has no LoRA adapter attached");
+/** A variable owning a copy of `data` (the staging tensor is freed). */
+function adapterVariable(data: Float32Array, shape: [number, number], name: string, trainable: boolean) {
+  const staging = tf.tensor2d(data, shape);
+  const variable = tf.variable(staging, trainable, uniqueVariableName(name));
+  staging.dispose();
+  return variable;
+}
+
+/**
+ * Read a PEFT adapter folder (ours or PEFT's) for a model's projections: every tensor must match
+ * an adapted projection and every adapted projection its two tensors, shapes included. Nothing is
+ * attached to any model; `trainable` makes the pairs trainable variables (to train on).
+ */
+export async function readAdapter(
+  projections: readonly LoraLinear[],
+  dir: string,
+  options: { name: string; trainable: boolean },
+): Promise<LoraAdapter> {
+  const { settings, weightsFile, tensors } = await readAdapterFolder(dir);
+  const expected = expectedTensors(projections, settings);
+  for (const name of tensors.keys()) {
+    if (!expected.has(name))
+      throw new Error(`${weightsFile}: tensor "${name}" does not belong to a LoRA target of this model`);
+  }
+  for (const [name, want] of expected) {
+    const t = tensors.get(name);
+    if (!t) throw new Error(`${weightsFile}: missing tensor "${name}"`);
+    if (t.shape.length !== 2 || t.shape[0] !== want.shape[0] || t.shape[1] !== want.shape[1])
+      throw new Error(
+        `${weightsFile}: tensor "${name}" has shape [${t.shape}], the model needs [${want.shape}]`,
+      );
+  }
+  const pairs = new Map<string, LoraPair>();
+  for (const [name, want] of expected) {
+    if (pairs.has(want.module)) continue;
+    const nameB = peftTensorName(want.module, "B");
+    const a = tensors.get(name)!;
+    const b = tensors.get(nameB)!;
+    pairs.set(want.module, {
+      a: adapterVariable(a.data, a.shape as [number, number], name, options.trainable),
+      b: adapterVariable(b.data, b.shape as [number, number], nameB, options.trainable),
+    });
+  }
+  tensors.clear();
+  return { name: options.name, settings, pairs };
+}
+
+/** Write an adapter in PEFT's layout. */
+export async function saveAdapter(adapter: LoraAdapter, dir: string, baseModelName: string): Promise<void> {
   await mkdir(dir, { recursive: true });
   const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
-  for (const [name, variable] of model.trainableParams) {
+  for (const [name, variable] of adapterStateDict(adapter)) {
     tensors.set(name, { shape: variable.shape, data: (await variable.data()) as Float32Array });
   }
   await writeSafetensors(path.join(dir, ADAPTER_WEIGHTS_FILE), tensors, { format: "pt" });
   await writeFile(
     path.join(dir, ADAPTER_CONFIG_FILE),
-    `${JSON.stringify(peftAdapterConfig(settings, baseModelName), null, 2)}\n`,
+    `${JSON.stringify(peftAdapterConfig(adapter.settings, baseModelName), null, 2)}\n`,
   );
 }
-
-export { peftTensorName };

@@ -16,14 +16,16 @@ import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import { writeSafetensors } from "../hf/safetensors.js";
-import { type CausalLM, peftTensorName } from "../model/decoder.js";
+import type { CausalLM } from "../model/causal-lm.js";
 import {
   ADAPTER_CONFIG_FILE,
   ADAPTER_WEIGHTS_FILE,
   peftAdapterConfig,
   readAdapterFolder,
 } from "./adapter-io.js";
-import { LORA_TARGET_MODULES, type LoraSettings } from "./lora.js";
+import { peftTensorName } from "./lora-adapter.js";
+import type { LoraSettings } from "./lora-config.js";
+import { LORA_TARGET_MODULES } from "./lora-targets.js";
 
 /** Merge the PEFT adapter in `dir` into the model's base weights (in memory). */
 export async function mergeAdapterIntoBase(model: CausalLM, dir: string): Promise<LoraSettings> {

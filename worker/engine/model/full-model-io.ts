@@ -6,7 +6,15 @@
 import { copyFile, mkdir, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { writeSafetensors } from "../hf/safetensors.js";
-import type { CausalLM } from "./decoder.js";
+
+/** What saving needs of a model (CausalLM has this shape). */
+export interface FullModelSource {
+  /** the folder it was loaded from (its tokenizer and generation files are copied) */
+  folder: string;
+  rawConfig: Record<string, unknown>;
+  weightNames(): string[];
+  weight(name: string): { shape: number[]; data(): Promise<unknown> };
+}
 
 const COPIED_FILES = [
   "generation_config.json",
@@ -16,7 +24,7 @@ const COPIED_FILES = [
   "chat_template.jinja",
 ];
 
-export async function saveFullModel(model: CausalLM, dir: string): Promise<void> {
+export async function saveFullModel(model: FullModelSource, dir: string): Promise<void> {
   await mkdir(dir, { recursive: true });
   const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
   for (const name of model.weightNames()) {

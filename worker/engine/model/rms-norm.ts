@@ -7,3 +7,15 @@ export function rmsNorm(x: tf.Tensor2D, weight: tf.Tensor1D, eps: number): tf.Te
     return tf.mul(tf.mul(x, tf.rsqrt(tf.add(variance, eps))), weight);
   });
 }
+
+/** LlamaRMSNorm: a norm weight [D] and its epsilon. */
+export class RMSNorm {
+  constructor(
+    readonly weight: tf.Tensor1D,
+    readonly eps: number,
+  ) {}
+
+  forward(x: tf.Tensor2D): tf.Tensor2D {
+    return rmsNorm(x, this.weight, this.eps);
+  }
+}

@@ -10,7 +10,7 @@
 //     : { lora: { r: hp.lora_rank, alpha: hp.lora_alpha, dropout: hp.lora_dropout,
 //                 targetModules: hp.target_modules }, seed });   // seed: LoRA init + dropout
 //   const result = await train({
-//     model,            // CausalLM (model/decoder.ts), or anything shaped like TrainableModel
+//     model,            // CausalLM (model/causal-lm.ts), or anything shaped like TrainableModel
 //     train: sft.batch, // TokenBatch of every training row (data/build-dataset.ts)
 //     validation,       // optional TokenBatch of validation rows
 //     hyperparameters: hp,

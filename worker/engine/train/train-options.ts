@@ -8,7 +8,7 @@ import type { ResolvedHyperparameters } from "./hyperparameters.js";
 import type { RngState } from "./rng.js";
 import type { TrainObjective } from "./train-objective.js";
 
-/** What the loop needs from a model; CausalLM (model/decoder.ts) has this shape. */
+/** What the loop needs from a model; CausalLM (model/causal-lm.ts) has this shape. */
 export interface TrainableModel {
   /** The variables the optimizer updates, keyed by the name they are saved under. */
   readonly trainableParams: Map<string, tf.Variable>;

@@ -6,11 +6,12 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { initGoldenBackend } from "../../../../scripts/golden/check-golden.js";
-import { adapterView } from "../../../../src/serving/adapter-view.js";
 import { readServedAdapter, type ServedAdapter } from "../../../../src/serving/served-adapter.js";
 import { ContinuousBatcher } from "../../../../worker/engine/generation/continuous-batcher.js";
 import { type GenerateOptions, generate } from "../../../../worker/engine/generation/generate.js";
-import { type CausalLM, loadModel, type RowAdapter } from "../../../../worker/engine/model/decoder.js";
+import type { LoraAdapter } from "../../../../worker/engine/lora/lora-adapter.js";
+import type { CausalLM } from "../../../../worker/engine/model/causal-lm.js";
+import { loadModel } from "../../../../worker/engine/model/load-model.js";
 
 const FIXTURE = path.resolve("test/fixtures/llama");
 const ADAPTER = path.join(FIXTURE, "adapter");
@@ -21,20 +22,26 @@ const PROMPT_C = [1, 300, 301, 12, 13, 14, 15, 16, 90];
 let base: CausalLM;
 let adapter: ServedAdapter;
 /** a second adapter of the same base: the fixture's pairs, scaled the other way */
-let negated: RowAdapter;
+let negated: LoraAdapter;
 
 before(async () => {
   await initGoldenBackend();
   base = await loadModel(FIXTURE);
   adapter = await readServedAdapter(base, ADAPTER);
-  negated = { settings: { ...adapter.settings, scaling: -adapter.settings.scaling }, pairs: adapter.pairs };
+  negated = {
+    name: "negated",
+    settings: { ...adapter.settings, scaling: -adapter.settings.scaling },
+    pairs: adapter.pairs,
+  };
 });
 after(() => {
   adapter.dispose();
   base.dispose();
 });
 
-const viewOf = (a: RowAdapter | null) => adapterView(base, a as ServedAdapter | null);
+/** One-at-a-time generation on the shared base with adapter `a` (passed to the forward, not mounted). */
+const generateWith = (a: LoraAdapter | null, prompt: number[], options: GenerateOptions) =>
+  generate(base, prompt, { ...options, adapter: a });
 
 describe("continuous batching", () => {
   test("n greedy choices decode in one batch and equal one-at-a-time generation", async () => {
@@ -78,11 +85,7 @@ describe("continuous batching", () => {
       again.map((r) => r.ids),
     );
     for (const [i, options] of choices.entries())
-      assert.deepEqual(
-        batched[i].ids,
-        (await generate(viewOf(adapter), PROMPT_A, options)).ids,
-        `choice ${i}`,
-      );
+      assert.deepEqual(batched[i].ids, (await generateWith(adapter, PROMPT_A, options)).ids, `choice ${i}`);
     assert.notDeepEqual(batched[0].ids, batched[1].ids);
   });
 
@@ -95,7 +98,7 @@ describe("continuous batching", () => {
     });
     const bias = new Map([[(await generate(base, PROMPT_C, greedy(1))).ids[0], -100]]);
     let late: Promise<unknown> | undefined;
-    const runs: { prompt: number[]; adapter: RowAdapter | null; options: GenerateOptions }[] = [
+    const runs: { prompt: number[]; adapter: LoraAdapter | null; options: GenerateOptions }[] = [
       { prompt: PROMPT_A, adapter: null, options: greedy(20) },
       { prompt: PROMPT_B, adapter, options: greedy(16) },
       { prompt: PROMPT_C, adapter: negated, options: greedy(12, { logitBias: bias }) },
@@ -117,7 +120,7 @@ describe("continuous batching", () => {
     const a = await first;
     const [b, c] = (await late) as Awaited<typeof first>[];
     for (const [i, got] of [a, b, c].entries()) {
-      const alone = await generate(viewOf(runs[i].adapter), runs[i].prompt, runs[i].options);
+      const alone = await generateWith(runs[i].adapter, runs[i].prompt, runs[i].options);
       assert.deepEqual(got.ids, alone.ids, `request ${i}`);
     }
     assert.ok(batcher.stats.rows > batcher.stats.steps, "steps carried several rows");
@@ -141,7 +144,7 @@ describe("continuous batching", () => {
     const [first, second] = batcher.generate(PROMPT_A, adapter, [options, { ...options, maxNewTokens: 9 }]);
     const plain = batcher.generate(PROMPT_C, null, [options])[0];
     await assert.rejects(victim); // tfjs: a freed tensor has no backend
-    const tuned = await generate(viewOf(adapter), PROMPT_A, options);
+    const tuned = await generateWith(adapter, PROMPT_A, options);
     assert.deepEqual((await first).ids, tuned.ids);
     assert.deepEqual((await second).ids, tuned.ids.slice(0, 9));
     assert.deepEqual((await plain).ids, (await generate(base, PROMPT_C, options)).ids);
@@ -156,11 +159,7 @@ describe("continuous batching", () => {
     const results = await Promise.all(runs);
     assert.equal(batcher.stats.widest, 2);
     for (const [i, prompt] of [PROMPT_A, PROMPT_B, PROMPT_C].entries())
-      assert.deepEqual(
-        results[i].ids,
-        (await generate(viewOf(adapter), prompt, options)).ids,
-        `request ${i}`,
-      );
+      assert.deepEqual(results[i].ids, (await generateWith(adapter, prompt, options)).ids, `request ${i}`);
   });
 
   test("a row that stops early or fails leaves the others finishing", async () => {
@@ -182,6 +181,6 @@ describe("continuous batching", () => {
     const alone = await generate(base, PROMPT_A, options);
     assert.deepEqual((await stopped).ids, alone.ids.slice(0, 3), "the disconnected row stopped at once");
     assert.deepEqual((await plain).ids, alone.ids);
-    assert.deepEqual((await other).ids, (await generate(viewOf(adapter), PROMPT_B, options)).ids);
+    assert.deepEqual((await other).ids, (await generateWith(adapter, PROMPT_B, options)).ids);
   });
 });

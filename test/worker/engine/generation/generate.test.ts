@@ -13,7 +13,8 @@ import {
   topK,
 } from "../../../../worker/engine/generation/generate.js";
 import { ensureTinyModel } from "../../../../worker/engine/hf/tiny-model.js";
-import { type CausalLM, loadModel } from "../../../../worker/engine/model/decoder.js";
+import type { CausalLM } from "../../../../worker/engine/model/causal-lm.js";
+import { loadModel } from "../../../../worker/engine/model/load-model.js";
 import { Rng } from "../../../../worker/engine/train/rng.js";
 
 let modelsDir: string;

@@ -10,7 +10,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import { readEosTokenIds } from "../../../../worker/engine/hf/model-folder.js";
 import { ensureTinyModel, TINY_MODEL_ID } from "../../../../worker/engine/hf/tiny-model.js";
-import { loadModel } from "../../../../worker/engine/model/decoder.js";
+import { loadModel } from "../../../../worker/engine/model/load-model.js";
 
 let root: string;
 let folder: string;

@@ -12,7 +12,7 @@ import {
   writeSafetensors,
 } from "../../../../worker/engine/hf/safetensors.js";
 import { parseAdapterConfig, peftAdapterConfig } from "../../../../worker/engine/lora/adapter-io.js";
-import { loadModel } from "../../../../worker/engine/model/decoder.js";
+import { loadModel } from "../../../../worker/engine/model/load-model.js";
 
 const fixtureDir = new URL("../../../fixtures/llama", import.meta.url).pathname;
 const adapterDir = path.join(fixtureDir, "adapter");

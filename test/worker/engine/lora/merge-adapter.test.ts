@@ -9,7 +9,8 @@ import path from "node:path";
 import { after, before, test } from "node:test";
 import * as tf from "@tensorflow/tfjs-core";
 import { composeAdapterFolders, mergeAdapterIntoBase } from "../../../../worker/engine/lora/merge-adapter.js";
-import { type CausalLM, loadModel } from "../../../../worker/engine/model/decoder.js";
+import type { CausalLM } from "../../../../worker/engine/model/causal-lm.js";
+import { loadModel } from "../../../../worker/engine/model/load-model.js";
 import { FIXTURE, packedRows, useBackend } from "../train/train-fixture.js";
 
 const ADAPTER = path.join(FIXTURE, "adapter");

@@ -9,7 +9,8 @@ import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import { initGoldenBackend } from "../../../../scripts/golden/check-golden.js";
 import type { TokenBatch } from "../../../../worker/engine/data/batch.js";
-import { type CausalLM, loadModel } from "../../../../worker/engine/model/decoder.js";
+import type { CausalLM } from "../../../../worker/engine/model/causal-lm.js";
+import { loadModel } from "../../../../worker/engine/model/load-model.js";
 
 const qwenDir = new URL("../../../fixtures/qwen2", import.meta.url).pathname;
 const golden = JSON.parse(readFileSync(path.join(qwenDir, "golden.json"), "utf8"));

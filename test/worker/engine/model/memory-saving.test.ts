@@ -8,10 +8,12 @@ import path from "node:path";
 import { test } from "node:test";
 import * as tf from "@tensorflow/tfjs-core";
 import type { TokenBatch } from "../../../../worker/engine/data/batch.js";
+import { expectedWeightShapes } from "../../../../worker/engine/hf/checkpoint-layout.js";
 import { parseModelConfig } from "../../../../worker/engine/hf/config.js";
 import type { FloatTensorData } from "../../../../worker/engine/hf/safetensors.js";
+import { CausalLM } from "../../../../worker/engine/model/causal-lm.js";
 import { shiftLabels, tokenCrossEntropy } from "../../../../worker/engine/model/cross-entropy.js";
-import { CausalLM, expectedWeightShapes, loadModel } from "../../../../worker/engine/model/decoder.js";
+import { loadModel } from "../../../../worker/engine/model/load-model.js";
 import { Rng } from "../../../../worker/engine/train/rng.js";
 import { initTestBackend } from "../../../support/engine-backend.js";
 

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { before, test } from "node:test";
 import * as tf from "@tensorflow/tfjs-core";
-import { loadModel } from "../../../../worker/engine/model/decoder.js";
+import { loadModel } from "../../../../worker/engine/model/load-model.js";
 import { dpoPairTerms } from "../../../../worker/engine/train/dpo-loss.js";
 import { dpoObjective, referenceLogprobs } from "../../../../worker/engine/train/dpo-objective.js";
 import { FIXTURE, useBackend } from "./train-fixture.js";

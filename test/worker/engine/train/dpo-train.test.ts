@@ -6,7 +6,7 @@ import path from "node:path";
 import { before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import type { EncodedPreference } from "../../../../worker/engine/data/encode-preference.js";
-import { loadModel } from "../../../../worker/engine/model/decoder.js";
+import { loadModel } from "../../../../worker/engine/model/load-model.js";
 import { dpoObjective, referenceLogprobs } from "../../../../worker/engine/train/dpo-objective.js";
 import { Rng } from "../../../../worker/engine/train/rng.js";
 import { evaluateObjective, type StepMetrics, train } from "../../../../worker/engine/train/train-loop.js";

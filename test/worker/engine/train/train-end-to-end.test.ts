@@ -11,7 +11,7 @@ import { buildDataset } from "../../../../worker/engine/data/build-dataset.js";
 import { resolveChatTemplate } from "../../../../worker/engine/hf/chat-template.js";
 import { ensureTinyModel } from "../../../../worker/engine/hf/tiny-model.js";
 import { loadTokenizer } from "../../../../worker/engine/hf/tokenizer.js";
-import { loadModel } from "../../../../worker/engine/model/decoder.js";
+import { loadModel } from "../../../../worker/engine/model/load-model.js";
 import { decodeCheckpoint } from "../../../../worker/engine/train/checkpoint-state.js";
 import { resolveHyperparameters } from "../../../../worker/engine/train/hyperparameters.js";
 import { type EpochEnd, type StepMetrics, train } from "../../../../worker/engine/train/train-loop.js";

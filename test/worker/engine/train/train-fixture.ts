@@ -5,7 +5,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as tf from "@tensorflow/tfjs-core";
 import { IGNORE_INDEX, type TokenBatch } from "../../../../worker/engine/data/batch.js";
-import { type CausalLM, loadModel } from "../../../../worker/engine/model/decoder.js";
+import type { CausalLM } from "../../../../worker/engine/model/causal-lm.js";
+import { loadModel } from "../../../../worker/engine/model/load-model.js";
 import { Rng } from "../../../../worker/engine/train/rng.js";
 import { initTestBackend } from "../../../support/engine-backend.js";
 

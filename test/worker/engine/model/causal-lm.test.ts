@@ -7,7 +7,8 @@ import { before, describe, test } from "node:test";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import type { TokenBatch } from "../../../../worker/engine/data/batch.js";
-import { type CausalLM, loadModel } from "../../../../worker/engine/model/decoder.js";
+import type { CausalLM } from "../../../../worker/engine/model/causal-lm.js";
+import { loadModel } from "../../../../worker/engine/model/load-model.js";
 
 const fixtureDir = new URL("../../../fixtures/llama", import.meta.url).pathname;
 const qwenDir = new URL("../../../fixtures/qwen2", import.meta.url).pathname;
@@ -73,7 +74,7 @@ async function gradValues(model: CausalLM, batch: TokenBatch, normalizer?: numbe
   };
 }
 
-describe("decoder", () => {
+describe("CausalLM", () => {
   test("a fresh LoRA adapter (B = 0) leaves the logits unchanged; A is U(-1/√in, 1/√in)", async () => {
     const base = await loadModel(fixtureDir);
     const lora = await loadModel(fixtureDir, { lora: { r: 4, alpha: 8, dropout: 0 }, seed: 3 });

@@ -1,0 +1,701 @@
+// LlamaForCausalLM (Llama 1–3.x, Mistral, Qwen2) in tfjs-core ops, float32: token embeddings →
+// N × DecoderLayer (decoder-layer.ts) → final RMSNorm → LM head, with the chunked loss of training
+// and the KV-cache paths of decoding. One component per file, as transformers' modeling_llama.py
+// has one class per component: rms-norm.ts, rotary-embedding.ts, attention.ts, mlp.ts,
+// decoder-layer.ts; every projection is a LoraLinear (lora/lora-layer.ts).
+//
+// Model API (what the training loop, evaluation and chat completions use):
+//
+//   const model = await loadModel(folder, { lora: { r: 8, alpha: 16, dropout: 0.05 }, seed: 1 });
+//   model.config                       parsed ModelConfig (hf/config.ts)
+//   model.forward(batch, opts?)        logits [B·T, V] for a TokenBatch (data/batch.ts)
+//   model.lossTerms(batch, opts?)      { lossSum, correct } scalars + tokenCount, differentiable
+//   model.evaluate(batch)              { lossSum, tokenCount, correct } as numbers, no gradients
+//   model.sequenceLogprobs(batch, opts?)  Σ log p(label) per row [B] (DPO; disableAdapter = reference)
+//   model.trainableParams              Map<name, tf.Variable>: PEFT tensor names
+//                                      (base_model.model.…lora_A.weight) for LoRA, HF state-dict
+//                                      names for full fine-tuning
+//   model.adapter                      the model's own LoRA adapter (lora/lora-adapter.ts) or null
+//   model.rngState() / setRngState()   the dropout RNG, for checkpoints
+//   model.saveAdapter(dir) / loadAdapter(dir)   PEFT layout (lora/adapter-io.ts)
+//   model.saveFullModel(dir)           model.safetensors + config for full fine-tuning
+//   model.newCache() / forwardCached(ids, cache, opts?) / disposeCache(cache)   KV-cache decoding:
+//                                      next-token logits [1, V] (generate.ts builds on it)
+//   model.forwardCachedRows(rows)      one forward for many sequences, each with its own cache and
+//                                      LoRA adapter: next-token logits [rows, V] (batched decoding)
+//   model.dispose()
+//
+// Which adapter a pass applies is an option of the pass (`adapter`, `disableAdapter`), the
+// model's own by default: a model shared by requests is never changed to serve one of them.
+//
+// Shapes: activations are kept flat as [B·T, D] around every linear layer (linear.ts), and only
+// attention reshapes to [B, H, T, dh]. Base weights are plain tensors (frozen); only LoRA pairs,
+// or every weight under full fine-tuning, are tf.Variables.
+
+import path from "node:path";
+import * as tf from "@tensorflow/tfjs-core";
+import { ensureGradientsRegistered } from "../backend/tfjs-gradients.js";
+import type { TokenBatch } from "../data/batch.js";
+import { expectedWeightShapes } from "../hf/checkpoint-layout.js";
+import type { ModelConfig } from "../hf/config.js";
+import type { FloatTensorData } from "../hf/safetensors.js";
+import { readAdapter, saveAdapter } from "../lora/adapter-io.js";
+import { injectAdapter } from "../lora/inject-adapter.js";
+import { adapterStateDict, disposeAdapter, type LoraAdapter } from "../lora/lora-adapter.js";
+import { type LoraOptions, type LoraSettings, resolveLoraSettings } from "../lora/lora-config.js";
+import { LoraLinear } from "../lora/lora-layer.js";
+import type { LoraTargetModule } from "../lora/lora-targets.js";
+import { lmHeadChunkTokens } from "../train/memory-estimate.js";
+import { Rng, type RngState } from "../train/rng.js";
+import { Attention } from "./attention.js";
+import { buildAttentionBias, buildCachedAttentionBias } from "./attention-mask.js";
+import { type CachedRow, planRows, type RowSpan, type RowsPass, type RowsPlan } from "./cached-rows.js";
+import { shiftLabels, tokenCrossEntropy } from "./cross-entropy.js";
+import { DecoderLayer } from "./decoder-layer.js";
+import { embed } from "./embedding.js";
+import { saveFullModel } from "./full-model-io.js";
+import { checkpointed } from "./gradient-checkpoint.js";
+import { cacheSlot, disposeKvCache, type KvCache, newKvCache } from "./kv-cache.js";
+import { linear } from "./linear.js";
+import { lmHeadLoss } from "./lm-head-loss.js";
+import { MLP } from "./mlp.js";
+import type { Project } from "./projection-pass.js";
+import { RMSNorm } from "./rms-norm.js";
+import { type RopeTensors, RotaryEmbedding } from "./rotary-embedding.js";
+import { uniqueVariableName } from "./unique-variable-name.js";
+
+export interface ForwardOptions {
+  /** apply LoRA dropout (default false) */
+  training?: boolean;
+  /** run the base model only, as DPO's reference model does (default false) */
+  disableAdapter?: boolean;
+  /** the adapter to apply instead of the model's own (null = none); disableAdapter wins */
+  adapter?: LoraAdapter | null;
+}
+
+export interface LossTerms {
+  /** Σ token cross-entropy over label tokens (scalar, differentiable) */
+  lossSum: tf.Scalar;
+  /** number of label tokens scored */
+  tokenCount: number;
+  /** label tokens where argmax(logits) = label (scalar, no gradient) */
+  correct: tf.Scalar;
+}
+
+type PassOptions = ForwardOptions & { checkpoint?: boolean };
+
+/** Two independent streams from one seed, so LoRA's init and dropout masks never share draws. */
+function seedStreams(seed: number): { loraInit: Rng; dropout: Rng } {
+  const root = Rng.fromSeed(seed);
+  return { loraInit: Rng.fromSeed(root.nextSeed()), dropout: Rng.fromSeed(root.nextSeed()) };
+}
+
+export class CausalLM {
+  readonly config: ModelConfig;
+  /** the folder it was loaded from and its raw config.json (for saving full models) */
+  readonly folder: string;
+  readonly rawConfig: Record<string, unknown>;
+  readonly fullFinetune: boolean;
+  /** trainable parameters by name; the loop takes gradients for exactly these */
+  readonly trainableParams = new Map<string, tf.Variable>();
+
+  private weights = new Map<string, tf.Tensor>();
+  private layers: DecoderLayer[] = [];
+  private embedTokens!: tf.Tensor2D;
+  private finalNorm!: RMSNorm;
+  private lmHead!: tf.Tensor2D;
+  private rotary: RotaryEmbedding;
+  private ownAdapter: LoraAdapter | null = null;
+  private rng: Rng;
+  private seed: number;
+  private disposed = false;
+
+  /**
+   * Recompute each decoder layer in the backward pass instead of keeping its activations
+   * (training only; same losses and gradients, about a third more compute).
+   */
+  gradientCheckpointing = false;
+  /** scored tokens per LM-head chunk in training and evaluation (the logits never exceed it × vocab) */
+  lmHeadChunkTokens: number;
+
+  /** Builds the model from host weights; entries are removed from `weights` as they are uploaded. */
+  constructor(
+    config: ModelConfig,
+    weights: Map<string, FloatTensorData>,
+    options: { folder: string; rawConfig: Record<string, unknown>; fullFinetune?: boolean; seed?: number },
+  ) {
+    this.config = config;
+    this.folder = options.folder;
+    this.rawConfig = options.rawConfig;
+    this.fullFinetune = options.fullFinetune === true;
+    this.seed = options.seed ?? 0;
+    this.rng = seedStreams(this.seed).dropout;
+    this.lmHeadChunkTokens = lmHeadChunkTokens(config.vocabSize);
+    this.rotary = new RotaryEmbedding(config);
+    this.uploadWeights(weights);
+    this.embedTokens = this.weights.get("model.embed_tokens.weight") as tf.Tensor2D;
+    this.finalNorm = new RMSNorm(this.weights.get("model.norm.weight") as tf.Tensor1D, config.rmsNormEps);
+    this.lmHead = (
+      config.tieWordEmbeddings ? this.embedTokens : this.weights.get("lm_head.weight")
+    ) as tf.Tensor2D;
+    for (let i = 0; i < config.numLayers; i++) this.layers.push(this.buildLayer(i));
+  }
+
+  /** Every weight config.json implies, checked and moved to the device (variables under full fine-tuning). */
+  private uploadWeights(weights: Map<string, FloatTensorData>): void {
+    for (const [name, shape] of expectedWeightShapes(this.config)) {
+      const t = weights.get(name);
+      if (!t) throw new Error(`${this.folder}: missing weight "${name}" (expected shape [${shape}])`);
+      if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+        throw new Error(
+          `${this.folder}: weight "${name}" has shape [${t.shape}], config.json implies [${shape}]`,
+        );
+      }
+      const tensor = tf.tensor(t.data, shape, "float32");
+      weights.delete(name); // release the host copy as soon as the device holds it
+      if (this.fullFinetune) {
+        const variable = tf.variable(tensor, true, uniqueVariableName(name));
+        tensor.dispose();
+        this.weights.set(name, variable);
+        this.trainableParams.set(name, variable);
+      } else {
+        this.weights.set(name, tensor);
+      }
+    }
+  }
+
+  private buildLayer(i: number): DecoderLayer {
+    const p = `model.layers.${i}`;
+    const proj = (sub: string, kind: LoraTargetModule) =>
+      new LoraLinear(
+        `${p}.${sub}`,
+        kind,
+        this.weights.get(`${p}.${sub}.weight`) as tf.Tensor2D,
+        this.weights.get(`${p}.${sub}.bias`) as tf.Tensor1D | undefined,
+      );
+    const norm = (name: string) =>
+      new RMSNorm(this.weights.get(`${p}.${name}.weight`) as tf.Tensor1D, this.config.rmsNormEps);
+    const attention = new Attention(
+      this.config,
+      i,
+      proj("self_attn.q_proj", "q_proj"),
+      proj("self_attn.k_proj", "k_proj"),
+      proj("self_attn.v_proj", "v_proj"),
+      proj("self_attn.o_proj", "o_proj"),
+    );
+    const mlp = new MLP(
+      proj("mlp.gate_proj", "gate_proj"),
+      proj("mlp.up_proj", "up_proj"),
+      proj("mlp.down_proj", "down_proj"),
+    );
+    return new DecoderLayer(norm("input_layernorm"), attention, norm("post_attention_layernorm"), mlp);
+  }
+
+  /** Every projection of every layer, in layer order. */
+  projections(): LoraLinear[] {
+    return this.layers.flatMap((l) => l.projections());
+  }
+
+  /** Unique parameter count (tied weights once), LoRA excluded. */
+  numBaseParameters(): number {
+    let n = 0;
+    for (const t of this.weights.values()) n += t.size;
+    return n;
+  }
+
+  // ---------------------------------------------------------------------------------- LoRA
+
+  /** The model's own adapter (the one it trains and saves), or null. */
+  get adapter(): LoraAdapter | null {
+    return this.ownAdapter;
+  }
+
+  /** The own adapter's settings, or null. */
+  get loraSettings(): LoraSettings | null {
+    return this.ownAdapter?.settings ?? null;
+  }
+
+  /**
+   * Attach a fresh LoRA adapter (A kaiming-uniform from the model's seed, B = 0) on the target
+   * modules, replacing any adapter attached now. Not combinable with full fine-tuning.
+   */
+  attachLora(options: LoraOptions): LoraSettings {
+    this.assertLoraAllowed();
+    this.detachLora();
+    const settings = resolveLoraSettings(options);
+    const initRng = seedStreams(options.seed ?? this.seed).loraInit;
+    this.useAdapter(injectAdapter(this.projections(), settings, initRng));
+    return settings;
+  }
+
+  /** Remove and free the own adapter (the base model is untouched). */
+  detachLora(): void {
+    if (this.ownAdapter) disposeAdapter(this.ownAdapter);
+    this.ownAdapter = null;
+    if (!this.fullFinetune) this.trainableParams.clear();
+  }
+
+  private assertLoraAllowed(): void {
+    if (this.fullFinetune)
+      throw new Error("LoRA and full fine-tuning are exclusive: load the model without fullFinetune");
+  }
+
+  /** Make `adapter` the model's own: its pairs become the trainable parameters. */
+  private useAdapter(adapter: LoraAdapter): void {
+    this.ownAdapter = adapter;
+    for (const [name, variable] of adapterStateDict(adapter)) this.trainableParams.set(name, variable);
+  }
+
+  /** The projection a PEFT module path names, e.g. "model.layers.0.self_attn.q_proj". */
+  projectionByName(moduleName: string): LoraLinear | undefined {
+    return this.projections().find((p) => p.name === moduleName);
+  }
+
+  // ------------------------------------------------------------------------------ forward
+
+  rngState(): RngState {
+    return this.rng.state();
+  }
+
+  setRngState(state: RngState): void {
+    this.rng = Rng.fromState(state);
+  }
+
+  /** Token embeddings [N, D]; the table is trained only in full fine-tuning. */
+  private embed(ids: Int32Array): tf.Tensor2D {
+    return tf.tidy(() => {
+      const idTensor = tf.tensor1d(ids, "int32");
+      return embed(idTensor, this.embedTokens, { trainable: this.fullFinetune });
+    });
+  }
+
+  /** The adapter a pass applies. */
+  private adapterFor(options: ForwardOptions): LoraAdapter | null {
+    if (options.disableAdapter) return null;
+    return options.adapter !== undefined ? options.adapter : this.ownAdapter;
+  }
+
+  /** A dropout seed for `p` when this pass trains with dropout on it, else null. */
+  private drawDropoutSeed(
+    p: LoraLinear,
+    adapter: LoraAdapter | null,
+    options: ForwardOptions,
+  ): number | null {
+    return options.training && p.pairOf(adapter) && (adapter?.settings.dropout ?? 0) > 0
+      ? this.rng.nextSeed()
+      : null;
+  }
+
+  /** Projections with `adapter`, each drawing its dropout seed as it runs. */
+  private projectWith(adapter: LoraAdapter | null, options: ForwardOptions): Project {
+    return (x, p) => p.forward(x, adapter, this.drawDropoutSeed(p, adapter, options));
+  }
+
+  /**
+   * The decoder stack up to the final norm [B·T, D] (or [1, D] with lastPositionOnly);
+   * `biasFor(layerIndex)` gives that layer's attention bias.
+   */
+  private hiddenStates(
+    ids: Int32Array,
+    positionIds: Int32Array,
+    B: number,
+    T: number,
+    biasFor: (layer: number) => tf.Tensor,
+    options: PassOptions,
+    cache?: KvCache,
+    lastPositionOnly = false,
+  ): tf.Tensor2D {
+    const rope = this.rotary.tables(positionIds, B, T);
+    const adapter = this.adapterFor(options);
+    const project = this.projectWith(adapter, options);
+    let x = this.embed(ids);
+    this.layers.forEach((layer, i) => {
+      if (options.checkpoint && !cache) {
+        x = this.checkpointedLayer(layer, x, B, T, rope, biasFor(i), adapter, options);
+      } else {
+        x = layer.forward(x, B, T, rope, biasFor(i), project, cache && cacheSlot(cache, i));
+      }
+    });
+    // decoding needs only the next-token distribution: skip the [T, V] head for the prompt
+    if (lastPositionOnly) x = tf.slice(x, [x.shape[0] - 1, 0], [1, -1]);
+    return this.finalNorm.forward(x);
+  }
+
+  /** One layer under gradient checkpointing: its dropout seeds are drawn ahead, so the recompute reuses them. */
+  private checkpointedLayer(
+    layer: DecoderLayer,
+    x: tf.Tensor2D,
+    B: number,
+    T: number,
+    rope: RopeTensors,
+    bias: tf.Tensor,
+    adapter: LoraAdapter | null,
+    options: ForwardOptions,
+  ): tf.Tensor2D {
+    const seeds = new Map(
+      layer.projections().map((p) => [p.kind, this.drawDropoutSeed(p, adapter, options)] as const),
+    );
+    const project: Project = (input, p) => p.forward(input, adapter, seeds.get(p.kind) ?? null);
+    return checkpointed(
+      (input, [cos, sin, qCos, qSin, b]) =>
+        layer.forward(input, B, T, { cos, sin, qCos, qSin } as RopeTensors, b, project),
+      x,
+      [rope.cos, rope.sin, rope.qCos, rope.qSin, bias],
+      layer.trainables(this.fullFinetune, adapter),
+    );
+  }
+
+  /** Final hidden states [B·T, D] for a batch (the LM head's input). */
+  private hiddenForBatch(batch: TokenBatch, options: PassOptions): tf.Tensor2D {
+    const biasFor = this.batchAttentionBias(batch);
+    return this.hiddenStates(
+      batch.inputIds,
+      batch.positionIds,
+      batch.batchSize,
+      batch.seqLen,
+      biasFor,
+      options,
+    );
+  }
+
+  /** Checks a batch's shape; answers each layer's attention bias, built once per window size. */
+  private batchAttentionBias(batch: TokenBatch): (layer: number) => tf.Tensor {
+    this.assertUsable();
+    const { batchSize: B, seqLen: T } = batch;
+    if (batch.inputIds.length !== B * T)
+      throw new Error(`TokenBatch: inputIds has ${batch.inputIds.length} ids, expected ${B}×${T}`);
+    const biases = new Map<number | null, tf.Tensor>();
+    return (layer: number) => {
+      const window = this.config.layerWindows[layer];
+      let bias = biases.get(window);
+      if (!bias) {
+        bias = tf.tensor4d(buildAttentionBias(batch, window), [B, 1, T, T]);
+        biases.set(window, bias);
+      }
+      return bias;
+    };
+  }
+
+  /** Loss sum and argmax hits through the chunked LM head (never the whole [B·T, V] logits). */
+  private chunkedLoss(
+    batch: TokenBatch,
+    shifted: { targets: Int32Array; weights: Float32Array },
+    options: PassOptions,
+  ): { lossSum: tf.Scalar; correct: tf.Scalar } {
+    const hidden = this.hiddenForBatch(batch, options);
+    return lmHeadLoss(hidden, this.lmHead, shifted.targets, shifted.weights, {
+      chunkTokens: this.lmHeadChunkTokens,
+      headTrainable: this.fullFinetune,
+    });
+  }
+
+  /** Logits [B·T, V] for a batch; logits at t predict the token at t + 1. */
+  forward(batch: TokenBatch, options: ForwardOptions = {}): tf.Tensor2D {
+    const biasFor = this.batchAttentionBias(batch);
+    // the biases are made lazily inside the tidy, so it frees them with the activations
+    return tf.tidy(() => {
+      const { inputIds, positionIds, batchSize, seqLen } = batch;
+      return linear(
+        this.hiddenStates(inputIds, positionIds, batchSize, seqLen, biasFor, options),
+        this.lmHead,
+      );
+    });
+  }
+
+  /** Loss terms for a batch. Call inside tf.variableGrads / tf.grads to differentiate lossSum. */
+  lossTerms(batch: TokenBatch, options: ForwardOptions = {}): LossTerms {
+    const shifted = shiftLabels(batch.labels, batch.batchSize, batch.seqLen, this.config.vocabSize);
+    const checkpoint = options.training === true && this.gradientCheckpointing;
+    const [lossSum, correct] = tf.tidy(() => {
+      const r = this.chunkedLoss(batch, shifted, { ...options, checkpoint });
+      return [r.lossSum, r.correct];
+    });
+    return { lossSum, correct, tokenCount: shifted.count };
+  }
+
+  /**
+   * log π(labels | context) summed over each row's label tokens [B], differentiable: the
+   * sequence log-probabilities a DPO loss compares (use padded rows, one example per row; pass
+   * `disableAdapter` for the reference model).
+   */
+  sequenceLogprobs(batch: TokenBatch, options: ForwardOptions = {}): tf.Tensor1D {
+    const shifted = shiftLabels(batch.labels, batch.batchSize, batch.seqLen, this.config.vocabSize);
+    return tf.tidy(() => {
+      const perToken = tokenCrossEntropy(this.forward(batch, options), shifted.targets, shifted.weights);
+      return tf.neg(tf.sum(tf.reshape(perToken, [batch.batchSize, batch.seqLen]), 1)) as tf.Tensor1D;
+    });
+  }
+
+  /**
+   * Gradients of lossSum / normalizer for every trainable parameter (keys as trainableParams).
+   * Pass the label-token count of the whole effective batch as `normalizer` under gradient
+   * accumulation; default: this batch's own count (the plain mean). The caller disposes
+   * lossSum, correct and grads.
+   */
+  lossAndGrads(
+    batch: TokenBatch,
+    options: ForwardOptions & { normalizer?: number } = {},
+  ): { lossSum: tf.Scalar; correct: tf.Scalar; tokenCount: number; grads: tf.NamedTensorMap } {
+    if (this.trainableParams.size === 0)
+      throw new Error("lossAndGrads: the model has no trainable parameters (no LoRA, no full fine-tuning)");
+    ensureGradientsRegistered();
+    const shifted = shiftLabels(batch.labels, batch.batchSize, batch.seqLen, this.config.vocabSize);
+    const normalizer = options.normalizer ?? Math.max(1, shifted.count);
+    if (!(normalizer > 0)) throw new Error(`lossAndGrads: normalizer must be > 0, got ${normalizer}`);
+    const byVariable = new Map<string, string>();
+    for (const [name, v] of this.trainableParams) byVariable.set(v.name, name);
+    let lossSum: tf.Scalar | undefined;
+    let correct: tf.Scalar | undefined;
+    const { value, grads } = tf.variableGrads(() => {
+      const r = this.chunkedLoss(batch, shifted, { ...options, checkpoint: this.gradientCheckpointing });
+      correct = tf.keep(r.correct);
+      lossSum = tf.keep(tf.clone(r.lossSum));
+      return tf.div(r.lossSum, normalizer) as tf.Scalar;
+    }, [...this.trainableParams.values()]);
+    value.dispose();
+    const named: tf.NamedTensorMap = {};
+    for (const [varName, g] of Object.entries(grads)) named[byVariable.get(varName) ?? varName] = g;
+    return {
+      lossSum: lossSum as tf.Scalar,
+      correct: correct as tf.Scalar,
+      tokenCount: shifted.count,
+      grads: named,
+    };
+  }
+
+  /** Loss sum, label-token count and correct-argmax count as numbers (evaluation, no gradients). */
+  async evaluate(
+    batch: TokenBatch,
+    options: ForwardOptions = {},
+  ): Promise<{ lossSum: number; tokenCount: number; correct: number }> {
+    const shifted = shiftLabels(batch.labels, batch.batchSize, batch.seqLen, this.config.vocabSize);
+    const [sum, correct] = tf.tidy(() => {
+      const r = this.chunkedLoss(batch, shifted, options);
+      return [r.lossSum, r.correct];
+    });
+    const [lossSum, correctN] = [(await sum.data())[0], (await correct.data())[0]];
+    sum.dispose();
+    correct.dispose();
+    return { lossSum, tokenCount: shifted.count, correct: correctN };
+  }
+
+  // ----------------------------------------------------------------------- KV-cache decoding
+
+  newCache(): KvCache {
+    return newKvCache();
+  }
+
+  disposeCache(cache: KvCache): void {
+    disposeKvCache(cache);
+  }
+
+  /**
+   * Feed `ids` (one sequence) after what the cache holds and extend the cache in place (the old
+   * cache tensors are freed). Returns the logits of the last position [1, V], or of every new
+   * position [ids.length, V] with `allPositions`. An `adapter` given here decodes the sequence as
+   * one row of forwardCachedRows, the path serving runs.
+   */
+  forwardCached(
+    ids: ArrayLike<number>,
+    cache: KvCache,
+    options: ForwardOptions & { allPositions?: boolean } = {},
+  ): tf.Tensor2D {
+    this.assertUsable();
+    if (options.adapter !== undefined) {
+      const adapter = options.disableAdapter ? null : options.adapter;
+      return this.forwardCachedRows([{ ids, cache, adapter }], { allPositions: options.allPositions });
+    }
+    const T = ids.length;
+    if (T === 0) throw new Error("forwardCached: no ids given");
+    const past = cache.length;
+    const positions = Int32Array.from({ length: T }, (_, i) => past + i);
+    const old = [...cache.keys, ...cache.values];
+    const logits = tf.tidy(() => {
+      const biases = new Map<number | null, tf.Tensor>();
+      const biasFor = (layer: number) => {
+        const window = this.config.layerWindows[layer];
+        let bias = biases.get(window);
+        if (!bias) {
+          bias = tf.tensor4d(buildCachedAttentionBias(past, T, window), [1, 1, T, past + T]);
+          biases.set(window, bias);
+        }
+        return bias;
+      };
+      const hidden = this.hiddenStates(
+        Int32Array.from(ids),
+        positions,
+        1,
+        T,
+        biasFor,
+        options,
+        cache,
+        !options.allPositions,
+      );
+      const out = linear(hidden, this.lmHead);
+      for (const t of [...cache.keys, ...cache.values]) tf.keep(t);
+      return out;
+    });
+    for (const t of old) t.dispose();
+    cache.length = past + T;
+    return logits;
+  }
+
+  /**
+   * One forward pass over several sequences, each after what its own cache holds and with its own
+   * adapter (cached-rows.ts): the adapters are arguments of the pass, never mounted on the model,
+   * so concurrent requests cannot see each other's weights. Caches are extended in place. Returns
+   * the logits of each row's last position [rows, V], or of every new position [Σ ids, V] with
+   * `allPositions`.
+   */
+  forwardCachedRows(rows: readonly CachedRow[], options: { allPositions?: boolean } = {}): tf.Tensor2D {
+    this.assertUsable();
+    const plan = planRows(rows);
+    const old = rows.flatMap((row) => [...row.cache.keys, ...row.cache.values]);
+    // a pass that throws leaves every cache as it was (its new tensors are freed by tidy)
+    const before = rows.map((row) => ({ keys: [...row.cache.keys], values: [...row.cache.values] }));
+    let logits: tf.Tensor2D;
+    try {
+      logits = tf.tidy(() => this.rowsLogits(rows, plan, options));
+    } catch (err) {
+      rows.forEach((row, r) => {
+        row.cache.keys = before[r].keys;
+        row.cache.values = before[r].values;
+      });
+      throw err;
+    }
+    for (const t of old) t.dispose();
+    rows.forEach((row, r) => {
+      row.cache.length = plan.spans[r].past + plan.spans[r].length;
+    });
+    return logits;
+  }
+
+  private rowsLogits(
+    rows: readonly CachedRow[],
+    plan: RowsPlan,
+    options: { allPositions?: boolean },
+  ): tf.Tensor2D {
+    const { spans, ids } = plan;
+    const pass: RowsPass = {
+      rows,
+      spans,
+      stepGroups: plan.stepGroups,
+      ropes: spans.map((s) =>
+        this.rotary.tables(
+          Int32Array.from({ length: s.length }, (_, i) => s.past + i),
+          1,
+          s.length,
+        ),
+      ),
+      biasFor: this.rowBiases(spans),
+    };
+    const adapters = rows.map((row) => row.adapter);
+    const project: Project = (x, p) => p.forwardRows(x, adapters, spans);
+    let x = this.embed(ids);
+    for (const layer of this.layers) x = layer.forwardRows(x, pass, project);
+    if (!options.allPositions) {
+      x =
+        rows.length === 1
+          ? tf.slice(x, [ids.length - 1, 0], [1, -1])
+          : tf.gather(
+              x,
+              tf.tensor1d(
+                spans.map((s) => s.start + s.length - 1),
+                "int32",
+              ),
+            );
+    }
+    const normed = this.finalNorm.forward(x);
+    for (const row of rows) for (const t of [...row.cache.keys, ...row.cache.values]) tf.keep(t);
+    return linear(normed, this.lmHead);
+  }
+
+  /** Each row's attention bias per layer, one tensor per (past, length, window). */
+  private rowBiases(spans: readonly RowSpan[]): (r: number, layer: number) => tf.Tensor {
+    const biasCache = new Map<string, tf.Tensor>();
+    return (r, layer) => {
+      const window = this.config.layerWindows[layer];
+      const { past, length } = spans[r];
+      const key = `${past},${length},${window}`;
+      let bias = biasCache.get(key);
+      if (!bias) {
+        bias = tf.tensor4d(buildCachedAttentionBias(past, length, window), [1, 1, length, past + length]);
+        biasCache.set(key, bias);
+      }
+      return bias;
+    };
+  }
+
+  // ------------------------------------------------------------------------------- saving
+
+  /** Write the own LoRA adapter in PEFT's layout (adapter_config.json + adapter_model.safetensors). */
+  async saveAdapter(dir: string, baseModelName = path.basename(this.folder)): Promise<void> {
+    if (!this.ownAdapter) throw new Error("saveAdapter: the model has no LoRA adapter attached");
+    await saveAdapter(this.ownAdapter, dir, baseModelName);
+  }
+
+  /** Attach a PEFT adapter folder (ours or PEFT's) as the own adapter, replacing any attached now. */
+  async loadAdapter(dir: string): Promise<LoraSettings> {
+    this.assertLoraAllowed();
+    this.detachLora();
+    const adapter = await readAdapter(this.projections(), dir, { name: "default", trainable: true });
+    this.useAdapter(adapter);
+    return adapter.settings;
+  }
+
+  /** Current value of a base weight by HF name (for saving and tests). */
+  weight(name: string): tf.Tensor {
+    const t = this.weights.get(name);
+    if (!t) throw new Error(`no weight named "${name}"`);
+    return t;
+  }
+
+  /**
+   * Replace a projection's base weight (e.g. with a parent adapter merged in, merge-adapter.ts);
+   * the old tensor is freed (under full fine-tuning the variable takes the new value).
+   */
+  replaceProjectionWeight(moduleName: string, value: tf.Tensor2D): void {
+    const p = this.projectionByName(moduleName);
+    if (!p) throw new Error(`no projection named "${moduleName}"`);
+    if (value.shape.join(",") !== p.weight.shape.join(","))
+      throw new Error(`${moduleName}: new weight [${value.shape}] differs from [${p.weight.shape}]`);
+    if (this.fullFinetune) {
+      // the weight is the trained variable itself: keep it, change its value
+      (p.weight as unknown as tf.Variable).assign(value);
+      value.dispose();
+      return;
+    }
+    const name = `${moduleName}.weight`;
+    p.weight.dispose();
+    p.weight = value;
+    this.weights.set(name, value);
+  }
+
+  /** Base weight names, in HF state-dict order (tied heads absent). */
+  weightNames(): string[] {
+    return [...this.weights.keys()];
+  }
+
+  /**
+   * Write a complete model folder (full fine-tuning output) that loads like any HF folder
+   * (model/full-model-io.ts).
+   */
+  async saveFullModel(dir: string): Promise<void> {
+    await saveFullModel(this, dir);
+  }
+
+  // --------------------------------------------------------------------------- lifecycle
+
+  private assertUsable(): void {
+    if (this.disposed) throw new Error("model used after dispose()");
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.detachLora();
+    for (const t of this.weights.values()) t.dispose();
+    this.weights.clear();
+    this.trainableParams.clear();
+    this.disposed = true;
+  }
+}
