@@ -12,6 +12,19 @@ export interface AjvError {
   propertyName?: string;
   /** with ajv's `verbose`: the schema holding the failed keyword */
   parentSchema?: { description?: unknown; properties?: Record<string, unknown> };
+  /** with ajv's `verbose`: the value that failed */
+  data?: unknown;
+}
+
+/** A number against an enum of strings (the `"auto"` of `"auto"` or a number): not the branch meant. */
+function isNumberAgainstWords(e: AjvError): boolean {
+  const allowed = e.params?.allowedValues;
+  return (
+    e.keyword === "enum" &&
+    typeof e.data === "number" &&
+    Array.isArray(allowed) &&
+    allowed.every((v) => typeof v === "string")
+  );
 }
 
 /** "body/expires_after/seconds" + missing "x" → "expires_after.seconds.x" */
@@ -28,7 +41,8 @@ export function paramOf(e: AjvError): string | null {
 /**
  * An `anyOf` failure lists every branch's error, then its own. The branch that got deepest
  * into the value without a type error is what the caller meant (`stop` with 5 strings: the
- * array branch's maxItems), else no branch fits and the schema's description says what does.
+ * array branch's maxItems; `n_epochs: 0`: the integer branch's minimum, not `"auto"`), else no
+ * branch fits and the schema's description says what does.
  */
 export function mostSpecificError(errors: AjvError[]): { error: AjvError; anyOf: AjvError | null } {
   const anyOf = errors.find((e) => e.keyword === "anyOf" || e.keyword === "oneOf") ?? null;
@@ -36,6 +50,7 @@ export function mostSpecificError(errors: AjvError[]): { error: AjvError; anyOf:
   const depth = (e: AjvError) => (e.instancePath ?? "").split("/").length;
   const specific = errors
     .filter((e) => e !== anyOf && e.keyword !== "type" && e.keyword !== "anyOf" && e.keyword !== "oneOf")
+    .filter((e) => !isNumberAgainstWords(e))
     .sort((a, b) => depth(b) - depth(a))[0];
   return { error: specific ?? anyOf, anyOf };
 }

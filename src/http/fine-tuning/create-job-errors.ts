@@ -15,6 +15,9 @@ function isTypeMismatch(errors: FastifySchemaValidationError[]): boolean {
 
 export function createJobSchemaError(errors: FastifySchemaValidationError[], context: string): ApiError {
   const error = schemaValidationError(errors, context);
+  if (context !== "body") return error;
+  if (error.param === null && errors[0]?.keyword === "type")
+    return badRequest("The request body must be a JSON object.", null, "invalid_json");
   const item = /^integrations\.(\d+)(\.|$)/.exec(error.param ?? "");
   if (item) {
     return badRequest(
