@@ -12,8 +12,8 @@ import { badRequest } from "../api-error.js";
 import { clientGone } from "./client-connection.js";
 import {
   completionLogprobs,
-  type FinishReason,
   newCompletionId,
+  type TextFinishReason,
   textCompletion,
   usageOf,
 } from "./completion-objects.js";
@@ -110,7 +110,7 @@ export async function completeText(
       let offset = head.length;
       const send = (
         text: string,
-        finish: FinishReason | null,
+        finish: TextFinishReason | null,
         logprobs: ReturnType<typeof completionLogprobs> | null,
       ) =>
         sse.send(
