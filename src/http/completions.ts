@@ -3,8 +3,8 @@
 // CreateCompletionRequest schema, then by parseCompletionParams; generation in
 // chat/text-completions.ts, on the same serving as chat completions.
 import type { FastifyPluginAsync } from "fastify";
-import { parseCompletionParams } from "../serving/request-params.js";
 import type { CompletionRouteOptions } from "./chat/chat-engine.js";
+import { parseCompletionParams } from "./chat/completion-request.js";
 import { operationSchema } from "./openapi-document.js";
 import type { OperationRoute } from "./operation-route.js";
 

@@ -2,10 +2,10 @@
 // streamed (SSE): the body checked by the spec's CreateChatCompletionRequest schema, then by
 // parseChatParams for the rules a schema cannot say; generation in chat-completions.ts.
 import type { FastifyPluginAsync } from "fastify";
-import { parseChatParams } from "../../serving/request-params.js";
 import { operationSchema } from "../openapi-document.js";
 import type { OperationRoute } from "../operation-route.js";
 import type { CompletionRouteOptions } from "./chat-engine.js";
+import { parseChatParams } from "./completion-request.js";
 
 export const chatCompletionRoutes: FastifyPluginAsync<CompletionRouteOptions> = async (app, opts) => {
   app.post<OperationRoute<"createChatCompletion">>(

@@ -4,8 +4,8 @@
 
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { completionBudget, samplingFor } from "../../serving/generation-plan.js";
+import type { CompletionParams } from "../../serving/generation-request.js";
 import { encodeCompletionPrompt } from "../../serving/prompt-encoding.js";
-import { type CompletionParams, checkLogitBiasIds } from "../../serving/request-params.js";
 import { allChoices, runChoice } from "../../serving/run-choice.js";
 import type { ServingSession } from "../../serving/serving-session.js";
 import { badRequest } from "../api-error.js";
@@ -17,6 +17,7 @@ import {
   textCompletion,
   usageOf,
 } from "./completion-objects.js";
+import { checkLogitBiasIds } from "./completion-request.js";
 import { SseStream } from "./sse-stream.js";
 
 export async function completeText(
