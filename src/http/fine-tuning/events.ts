@@ -14,7 +14,7 @@ export const fineTuningEvents: FastifyPluginAsync<AppContext> = async (app, ctx)
   const { db } = ctx.database;
   app.get<OperationRoute<"listFineTuningEvents">>(
     "/v1/fine_tuning/jobs/:fine_tuning_job_id/events",
-    { schema: operationSchema("listFineTuningEvents") },
+    { schema: operationSchema("listFineTuningEvents", { response: true }) },
     async (request, reply) => {
       const job = await jobOr404(db, request.projectId, request.params.fine_tuning_job_id);
       const q = request.query;

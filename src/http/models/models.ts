@@ -23,7 +23,7 @@ function modelNotFound(id: string): ApiError {
 
 export const modelRoutes: FastifyPluginAsync<AppContext> = async (app, ctx) => {
   const { db } = ctx.database;
-  app.get("/v1/models", { schema: operationSchema("listModels") }, async (request) => ({
+  app.get("/v1/models", { schema: operationSchema("listModels", { response: true }) }, async (request) => ({
     object: "list" as const,
     data: [
       ...(await listBaseModels(ctx.config.modelsDir)).map(toModelObject),
@@ -44,7 +44,7 @@ export const modelRoutes: FastifyPluginAsync<AppContext> = async (app, ctx) => {
   // The SDK sends a `/` in an id as %2F (decoded into :model); `org/name` typed raw also works.
   app.get<OperationRoute<"retrieveModel">>(
     "/v1/models/:model",
-    { schema: operationSchema("retrieveModel") },
+    { schema: operationSchema("retrieveModel", { response: true }) },
     async (request) => retrieve(request.projectId, request.params.model),
   );
   app.get<{ Params: { org: string; name: string } }>("/v1/models/:org/:name", async (request) => {
