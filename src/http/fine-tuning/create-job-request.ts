@@ -1,8 +1,8 @@
 // POST /v1/fine_tuning/jobs: the body, once the spec's CreateFineTuningJobRequest schema has
-// checked its shapes and ranges (routes.ts), as the job to create. What the schema cannot say
+// checked its shapes and ranges (jobs.ts), as the job to create. What the schema cannot say
 // is here: the rules across fields (one form of hyperparameters, not both), the methods this
 // server refuses, an empty id, and the engine's own hyperparameter rules. The file and model
-// checks need the database and the models folder and live in routes.ts.
+// checks need the database and the models folder and live in create-job-checks.ts.
 import { randomInt } from "node:crypto";
 import type { components } from "../../contract/openapi-types.js";
 import { badRequest } from "../api-error.js";

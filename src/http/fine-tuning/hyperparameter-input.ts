@@ -4,8 +4,11 @@
 // 400 naming the field.
 import { resolveDpoHyperparameters } from "../../../worker/engine/train/dpo-hyperparameters.js";
 import { HyperparameterError, resolveHyperparameters } from "../../../worker/engine/train/hyperparameters.js";
+import type { components } from "../../contract/openapi-types.js";
 import { badRequest } from "../api-error.js";
-import type { DpoHyperparameters, SupervisedHyperparameters } from "./create-job-request.js";
+
+type SupervisedHyperparameters = components["schemas"]["FineTuningHyperparameters"];
+type DpoHyperparameters = components["schemas"]["FineTuningDpoHyperparameters"];
 
 // The example count only feeds `auto` values, which are always in range: any n checks the rest.
 const ANY_EXAMPLE_COUNT = 100;
