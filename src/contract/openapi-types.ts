@@ -1020,15 +1020,18 @@ export interface components {
         /**
          * @description OpenAI's three (`"auto"` or a number; `auto` is resolved when the worker validates the
          *     file and the numbers are written back) plus our extensions (`x-tunehouse-extension`),
-         *     accepted in `method.supervised.hyperparameters` only. Rules for `auto`:
+         *     accepted in `method.supervised.hyperparameters` only; any other key is a 400. Rules for `auto`:
          *     n_epochs 3, or min(25, 100 // n) when n·3 < 100, max(1, 25000 // n) when n·3 > 25000
          *     (n = training examples); batch_size 1 below 1000 examples, 2 below 2000, 4 below 4000,
          *     else 8; learning_rate_multiplier sqrt(batch_size / 8) rounded to 2 decimals (base
          *     learning rate 2e-4 for LoRA, 2e-5 for full fine-tuning).
          */
         FineTuningHyperparameters: {
+            /** @description "auto" or an integer from 1 to 256 */
             batch_size?: "auto" | number;
+            /** @description "auto" or a number in (0, 100] */
             learning_rate_multiplier?: "auto" | number;
+            /** @description "auto" or an integer from 1 to 50 */
             n_epochs?: "auto" | number;
             /** @default 8 */
             lora_rank?: number;
@@ -1061,13 +1064,16 @@ export interface components {
          *     TRL's DPO with the reference = the starting model with the new adapter disabled (the base
          *     model, or the parent model when `model` is a fine-tuned model); log-probabilities are
          *     summed over each answer's tokens; reference log-probabilities are computed once per pair
-         *     before the first step.
+         *     before the first step. Any other key is a 400.
          */
         FineTuningDpoHyperparameters: {
+            /** @description "auto" or a number in (0, 100] */
             beta?: "auto" | number;
-            /** @description preference pairs per optimizer step */
+            /** @description "auto" or an integer from 1 to 256 (preference pairs per optimizer step) */
             batch_size?: "auto" | number;
+            /** @description "auto" or a number in (0, 100] */
             learning_rate_multiplier?: "auto" | number;
+            /** @description "auto" or an integer from 1 to 50 */
             n_epochs?: "auto" | number;
             /**
              * @description TRL's loss types: sigmoid −log σ(β·Δ), hinge max(0, 1 − β·Δ), ipo (Δ − 1/(2β))² on length-averaged log-probabilities.
@@ -1124,14 +1130,18 @@ export interface components {
             validation_file?: string | null;
             /**
              * @deprecated
-             * @description The deprecated form of method.supervised.hyperparameters (OpenAI's three keys only).
+             * @description The deprecated form of method.supervised.hyperparameters (OpenAI's three keys only; any other key is a 400).
              */
             hyperparameters?: {
+                /** @description "auto" or an integer from 1 to 256 */
                 batch_size?: "auto" | number;
+                /** @description "auto" or a number in (0, 100] */
                 learning_rate_multiplier?: "auto" | number;
+                /** @description "auto" or an integer from 1 to 50 */
                 n_epochs?: "auto" | number;
             };
             method?: components["schemas"]["FineTuneMethod"];
+            /** @description 1 to 64 letters, digits, '.', '_' or '-' */
             suffix?: string | null;
             seed?: number | null;
             metadata?: {

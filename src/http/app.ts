@@ -1,26 +1,36 @@
 // The Fastify instance, built from a config and an open database: the server and the tests
 // both use this, so what the tests exercise is what runs.
+//
+// Composition: the plugins that set up the whole app act on the root (root-plugin.ts): response
+// headers, the error envelope, auth, input guards, OpenAPI validation, JSON parsing, multipart.
+// Each resource's routes are then an encapsulated plugin of their own, one file per resource;
+// they inherit all of the above, and what they add (hooks, state) stays theirs.
 import multipart from "@fastify/multipart";
 import Fastify, { type FastifyInstance } from "fastify";
 import type { Config } from "../config.js";
 import type { DatabaseHandle } from "../store/db/client.js";
 import type { AppContext } from "./app-context.js";
-import { registerAuth } from "./auth.js";
-import { registerChatRoutes } from "./chat/routes.js";
-import { registerConsoleRoutes } from "./console/routes.js";
-import { registerErrorHandling } from "./error-handler.js";
-import { registerFileRoutes } from "./files/routes.js";
-import { registerFineTuningRoutes } from "./fine-tuning/routes.js";
+import { auth } from "./auth.js";
+import { chatServing } from "./chat/chat-engine.js";
+import { chatCompletionRoutes } from "./chat/completions.js";
+import { textCompletionRoutes } from "./completions.js";
+import { consoleRoutes } from "./console/console.js";
+import { errorHandling } from "./error-handler.js";
+import { fileRoutes } from "./files/files.js";
+import { checkpointRoutes } from "./fine-tuning/checkpoints.js";
+import { fineTuningEvents } from "./fine-tuning/events.js";
+import { fineTuningJobControl } from "./fine-tuning/job-control.js";
+import { fineTuningJobs } from "./fine-tuning/jobs.js";
+import { modelDownloads } from "./fine-tuning/model-downloads.js";
 import { handleClientError, handleFrameworkError } from "./framework-errors.js";
-import { registerInputGuards } from "./input-guard.js";
-import { parseJsonBody } from "./json-body.js";
-import { registerModelRoutes } from "./models/routes.js";
-import { openApiDocument } from "./openapi-document.js";
+import { inputGuards } from "./input-guard.js";
+import { jsonBody } from "./json-body.js";
+import { modelRoutes } from "./models/models.js";
+import { openApi } from "./openapi.js";
 import { parseQueryString } from "./query-string.js";
-import { generateRequestId } from "./request-id.js";
-import { buildRequestValidator } from "./request-validator.js";
-import { registerUploadRoutes } from "./uploads/routes.js";
-import { registerWebhookRoutes } from "./webhooks/routes.js";
+import { generateRequestId, requestIdHeaders } from "./request-id.js";
+import { uploadRoutes } from "./uploads/uploads.js";
+import { webhookEndpointRoutes } from "./webhooks/webhook-endpoints.js";
 
 export interface BuildAppOptions {
   config: Config;
@@ -41,47 +51,38 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     // Errors before routing (bad percent-encoding, over-long segments, bad request lines and
     // headers) in the envelope too.
     frameworkErrors: handleFrameworkError,
-    schemaController: { compilersFactory: { buildValidator: buildRequestValidator() } },
     clientErrorHandler: handleClientError,
   });
   const ctx: AppContext = { config: opts.config, database: opts.database };
 
-  app.addHook("onRequest", async (request, reply) => {
-    reply.header("x-request-id", request.id);
-    // No response is ever meant to be content-sniffed (downloads are user-supplied bytes).
-    reply.header("x-content-type-options", "nosniff");
-  });
-  registerErrorHandling(app);
-  registerAuth(app, opts.database.db);
-  registerInputGuards(app);
-
-  // Some clients send `Content-Type: application/json` with an empty body on POSTs that take
-  // none (cancel): accept that as no body instead of failing the JSON parse.
-  app.removeContentTypeParser("application/json");
-  app.addContentTypeParser("application/json", { parseAs: "string" }, (_request, body, done) => {
-    try {
-      done(null, parseJsonBody(String(body)));
-    } catch (err) {
-      done(err as Error, undefined);
-    }
-  });
+  await app.register(requestIdHeaders);
+  await app.register(errorHandling);
+  await app.register(auth, { db: opts.database.db });
+  await app.register(inputGuards);
+  await app.register(openApi);
+  await app.register(jsonBody);
   await app.register(multipart, {
     // Sizes are enforced while streaming (413 in the envelope), not by busboy.
     limits: { fileSize: Number.MAX_SAFE_INTEGER, files: 4, fields: 32, fieldSize: 64 * 1024, parts: 40 },
     throwFileSizeLimit: false,
   });
 
-  app.get("/openapi.json", { config: { public: true } }, async () => openApiDocument());
   app.get("/health", { config: { public: true } }, async () => ({
     status: "ok",
     database: opts.database.kind,
   }));
-  registerFileRoutes(app, ctx);
-  registerUploadRoutes(app, ctx);
-  registerModelRoutes(app, ctx);
-  registerFineTuningRoutes(app, ctx);
-  registerChatRoutes(app, ctx);
-  registerWebhookRoutes(app, ctx);
-  registerConsoleRoutes(app);
+  await app.register(fileRoutes, ctx);
+  await app.register(uploadRoutes, ctx);
+  await app.register(modelRoutes, ctx);
+  await app.register(fineTuningJobs, ctx);
+  await app.register(fineTuningJobControl, ctx);
+  await app.register(fineTuningEvents, ctx);
+  await app.register(checkpointRoutes, ctx);
+  await app.register(modelDownloads, ctx);
+  const withSession = chatServing(app, ctx);
+  await app.register(chatCompletionRoutes, { ...ctx, withSession });
+  await app.register(textCompletionRoutes, { ...ctx, withSession });
+  await app.register(webhookEndpointRoutes, ctx);
+  await app.register(consoleRoutes);
   return app;
 }

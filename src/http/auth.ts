@@ -5,10 +5,11 @@
 // reaches. Runs at onRequest, before any body is read, so an unauthenticated upload is refused
 // without streaming it anywhere. Unknown paths go to the not-found handler: a 404 that names
 // only the method and path the caller sent, with or without a key.
-import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { FastifyRequest } from "fastify";
 import { findActiveKey } from "../store/auth/api-keys.js";
 import type { Database } from "../store/db/client.js";
 import { ApiError } from "./api-error.js";
+import { rootPlugin } from "./root-plugin.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -33,7 +34,7 @@ export function isPublicRoute(request: FastifyRequest): boolean {
   return request.routeOptions.config?.public === true;
 }
 
-export function registerAuth(app: FastifyInstance, db: Database): void {
+export const auth = rootPlugin<{ db: Database }>(async (app, { db }) => {
   app.decorateRequest("projectId", "");
   app.decorateRequest("apiKeyId", "");
   app.addHook("onRequest", async (request) => {
@@ -56,4 +57,4 @@ export function registerAuth(app: FastifyInstance, db: Database): void {
     request.projectId = owner.projectId;
     request.apiKeyId = owner.keyId;
   });
-}
+});

@@ -8,8 +8,9 @@
 //   `1e309` to Infinity, and then skip minimum/maximum for it); JSON.parse also reads 1e309 as
 //   Infinity. No parameter takes a non-finite number: after validation any Infinity or NaN is
 //   a 400 naming the parameter.
-import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { FastifyRequest } from "fastify";
 import { badRequest } from "./api-error.js";
+import { rootPlugin } from "./root-plugin.js";
 
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
@@ -95,10 +96,10 @@ function checkNumericQuery(request: FastifyRequest): void {
   const schema = request.routeOptions.schema?.querystring as
     | { properties?: Record<string, { type?: unknown }> }
     | undefined;
-  const query = request.query as Record<string, unknown> | undefined;
-  if (!schema?.properties || !query) return;
+  const query: unknown = request.query;
+  if (!schema?.properties || query === null || typeof query !== "object") return;
   for (const [name, property] of Object.entries(schema.properties)) {
-    const value = query[name];
+    const value: unknown = Reflect.get(query, name);
     if (typeof value !== "string") continue;
     const types = [property.type].flat();
     if (types.includes("integer") && !DECIMAL_INTEGER.test(value)) {
@@ -122,7 +123,7 @@ function requestParts(request: FastifyRequest): unknown[] {
   return [request.params, request.query, request.body];
 }
 
-export function registerInputGuards(app: FastifyInstance): void {
+export const inputGuards = rootPlugin(async (app) => {
   app.addHook("preValidation", async (request) => {
     for (const part of requestParts(request)) checkStorableText(part, "");
     checkNumericQuery(request);
@@ -135,4 +136,4 @@ export function registerInputGuards(app: FastifyInstance): void {
       }
     }
   });
-}
+});

@@ -1,6 +1,7 @@
 // JSON request bodies: parsed with a cap on nesting, so a body like `[[[[…]]]]` 20,000 deep is
 // a 400 instead of a stack overflow in whatever walks it next (validation, input checks).
 import { badRequest } from "./api-error.js";
+import { rootPlugin } from "./root-plugin.js";
 
 export const MAX_JSON_DEPTH = 64;
 
@@ -45,3 +46,18 @@ export function parseJsonBody(text: string): unknown {
     );
   }
 }
+
+/**
+ * The app's JSON parser. Some clients send `Content-Type: application/json` with an empty body
+ * on POSTs that take none (cancel): that is no body instead of a failed parse.
+ */
+export const jsonBody = rootPlugin(async (app) => {
+  app.removeContentTypeParser("application/json");
+  app.addContentTypeParser("application/json", { parseAs: "string" }, (_request, body, done) => {
+    try {
+      done(null, parseJsonBody(String(body)));
+    } catch (err) {
+      done(err as Error, undefined);
+    }
+  });
+});

@@ -68,6 +68,7 @@ export interface RouteSchema {
   params?: Json;
   querystring?: Json;
   body?: Json;
+  response?: { 200: Json };
 }
 
 function findOperation(doc: JsonObject, operationId: string): { op: JsonObject; pathItem: JsonObject } {
@@ -81,8 +82,13 @@ function findOperation(doc: JsonObject, operationId: string): { op: JsonObject; 
   throw new Error(`openapi.yaml has no operation with operationId ${operationId}`);
 }
 
-/** Fastify's `schema` for a route, built from the operation's parameters and JSON body. */
-export function operationSchema(operationId: string): RouteSchema {
+/**
+ * Fastify's `schema` for a route, built from the operation's parameters and JSON body; with
+ * `response`, also its 200 JSON answer, which Fastify then serializes with fast-json-stringify:
+ * faster, and only the documented properties leave (in the schema's order: use it where the
+ * handler's objects already have that order and no free-form part).
+ */
+export function operationSchema(operationId: string, opts: { response?: boolean } = {}): RouteSchema {
   const doc = openApiDocument();
   const { op, pathItem } = findOperation(doc, operationId);
   const parameters = [...((pathItem.parameters as Json[]) ?? []), ...((op.parameters as Json[]) ?? [])].map(
@@ -104,7 +110,15 @@ export function operationSchema(operationId: string): RouteSchema {
     "application/json"
   ] as JsonObject | undefined;
   if (json) schema.body = toJsonSchema(doc, json.schema);
+  if (opts.response) schema.response = { 200: okJsonSchema(doc, op, operationId) };
   return schema;
+}
+
+function okJsonSchema(doc: JsonObject, op: JsonObject, operationId: string): Json {
+  const ok = (op.responses as JsonObject | undefined)?.["200"] as JsonObject | undefined;
+  const json = (ok?.content as JsonObject | undefined)?.["application/json"] as JsonObject | undefined;
+  if (!json) throw new Error(`openapi.yaml: ${operationId} has no 200 application/json response`);
+  return toJsonSchema(doc, json.schema);
 }
 
 /** Multipart bodies are streamed, not validated by ajv; routes read their field names from here. */

@@ -2,7 +2,7 @@
 // does not fit is the caller's 400, naming the context length) and its sampling settings.
 
 import { invalidRequest } from "../store/domain-error.js";
-import { type CommonParams, choiceSeed } from "./request-params.js";
+import { type CommonParams, choiceSeed } from "./generation-request.js";
 import type { SamplingParams } from "./run-choice.js";
 
 /**

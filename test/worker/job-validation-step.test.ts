@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { eq, sql } from "drizzle-orm";
 import type OpenAI from "openai";
-import { parseCreateJobRequest } from "../../src/http/fine-tuning/create-job-request.js";
+import { type CreateJobBody, parseCreateJobRequest } from "../../src/http/fine-tuning/create-job-request.js";
 import { fineTuningJobs } from "../../src/store/db/schema.js";
 import { releaseJob } from "../../src/store/jobs/job-lease.js";
 import { createJob } from "../../src/store/jobs/job-repository.js";
@@ -80,7 +80,11 @@ for (const target of testDatabases()) {
       return waitForJob(app.client, job.id, notValidating, 10_000);
     };
     /** A job as the api's create leaves it when it dies before its validation step. */
-    const strandedJob = async (trainingFile: string, ageSeconds: number, method?: unknown) => {
+    const strandedJob = async (
+      trainingFile: string,
+      ageSeconds: number,
+      method?: CreateJobBody["method"],
+    ) => {
       const req = parseCreateJobRequest({
         model,
         training_file: trainingFile,

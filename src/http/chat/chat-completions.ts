@@ -7,11 +7,11 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { FunctionTool } from "../../../worker/engine/data/example.js";
 import { completionBudget, samplingFor } from "../../serving/generation-plan.js";
+import type { ChatParams } from "../../serving/generation-request.js";
 import { jsonConstraint, vocabTrie } from "../../serving/json-constraint.js";
 import { ANY_OBJECT, compileSchema, type SchemaNode } from "../../serving/json-grammar.js";
 import { literalChoiceConstraint } from "../../serving/literal-choice-constraint.js";
 import { encodeChatPrompt } from "../../serving/prompt-encoding.js";
-import { type ChatParams, checkLogitBiasIds } from "../../serving/request-params.js";
 import {
   allChoices,
   type ChoiceExtras,
@@ -40,6 +40,7 @@ import {
   newToolCallId,
   usageOf,
 } from "./completion-objects.js";
+import { checkLogitBiasIds } from "./completion-request.js";
 import { SseStream } from "./sse-stream.js";
 
 type Delta = {

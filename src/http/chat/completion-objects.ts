@@ -3,26 +3,32 @@
 
 import type { GeneratedToken } from "../../../worker/engine/generation/generate.js";
 import type { HfTokenizer } from "../../../worker/engine/hf/tokenizer.js";
+import type { components } from "../../contract/openapi-types.js";
 import { tokenBytes } from "../../serving/token-bytes.js";
 import { randomAlphanumeric } from "../../store/ids.js";
 
-export type FinishReason = "stop" | "length" | "tool_calls";
-
-export interface ChatToolCall {
-  id: string;
-  type: "function";
-  function: { name: string; arguments: string };
-}
+type Schemas = components["schemas"];
+type ChatCompletionObject = Schemas["CreateChatCompletionResponse"];
+type ChatChunkObject = Schemas["ChatCompletionChunk"];
+type TextCompletionObject = Schemas["CreateCompletionResponse"];
+export type ChatToolCall = Schemas["ChatCompletionMessageToolCall"];
+export type Usage = Schemas["CompletionUsage"];
+export type ChatTokenLogprob = Schemas["ChatCompletionTokenLogprob"];
+export type CompletionLogprobs = NonNullable<TextCompletionObject["choices"][number]["logprobs"]>;
+/** How a text completion's choice ends here (the spec lists OpenAI's others too). */
+export type TextFinishReason = Extract<
+  TextCompletionObject["choices"][number]["finish_reason"],
+  "stop" | "length"
+>;
+/** How a chat completion's choice ends here. */
+export type FinishReason = Extract<
+  ChatCompletionObject["choices"][number]["finish_reason"],
+  "stop" | "length" | "tool_calls"
+>;
 
 /** `call_` and 24 letters/digits, like OpenAI's tool call ids. */
 export function newToolCallId(): string {
   return `call_${randomAlphanumeric(24)}`;
-}
-
-export interface Usage {
-  prompt_tokens: number;
-  completion_tokens: number;
-  total_tokens: number;
 }
 
 export function newCompletionId(kind: "chatcmpl" | "cmpl"): string {
@@ -45,14 +51,8 @@ function tokenText(tokenizer: HfTokenizer, id: number): { token: string; bytes: 
   return { token: tokenizer.decode([id]), bytes: [...tokenBytes(tokenizer, id)] };
 }
 
-export interface ChatTokenLogprob {
-  token: string;
-  logprob: number;
-  bytes: number[];
-  top_logprobs: { token: string; logprob: number; bytes: number[] }[];
-}
-
-export function chatLogprobs(tokenizer: HfTokenizer, tokens: readonly GeneratedToken[]): ChatTokenLogprob[] {
+/** Each entry's `bytes` are always there (the spec allows null, for tokens without bytes). */
+export function chatLogprobs(tokenizer: HfTokenizer, tokens: readonly GeneratedToken[]) {
   return tokens.map((t) => ({
     ...tokenText(tokenizer, t.id),
     logprob: t.logprob,
@@ -63,13 +63,6 @@ export function chatLogprobs(tokenizer: HfTokenizer, tokens: readonly GeneratedT
   }));
 }
 
-export interface CompletionLogprobs {
-  tokens: string[];
-  token_logprobs: number[];
-  top_logprobs: Record<string, number>[] | null;
-  text_offset: number[];
-}
-
 /** Legacy completions' logprobs; text_offset counts from the start of the choice's text. */
 export function completionLogprobs(
   tokenizer: HfTokenizer,
@@ -77,26 +70,27 @@ export function completionLogprobs(
   withTop: boolean,
   startOffset: number,
 ): CompletionLogprobs {
-  const out: CompletionLogprobs = {
-    tokens: [],
-    token_logprobs: [],
-    top_logprobs: withTop ? [] : null,
-    text_offset: [],
-  };
+  const texts: string[] = [];
+  const offsets: number[] = [];
+  const tops: Record<string, number>[] = [];
   let offset = startOffset;
   for (const t of tokens) {
     const { token } = tokenText(tokenizer, t.id);
-    out.tokens.push(token);
-    out.token_logprobs.push(t.logprob);
-    out.text_offset.push(offset);
+    texts.push(token);
+    offsets.push(offset);
     offset += token.length;
     if (withTop) {
       const top: Record<string, number> = {};
       for (const alt of t.topLogprobs ?? []) top[tokenText(tokenizer, alt.id).token] ??= alt.logprob;
-      out.top_logprobs!.push(top);
+      tops.push(top);
     }
   }
-  return out;
+  return {
+    tokens: texts,
+    token_logprobs: tokens.map((t) => t.logprob),
+    top_logprobs: withTop ? tops : null,
+    text_offset: offsets,
+  };
 }
 
 export function chatCompletion(opts: {
@@ -112,16 +106,16 @@ export function chatCompletion(opts: {
     logprobs: ChatTokenLogprob[] | null;
   }[];
   usage: Usage;
-}) {
+}): ChatCompletionObject {
   return {
     id: opts.id,
-    object: "chat.completion" as const,
+    object: "chat.completion",
     created: opts.created,
     model: opts.model,
     choices: opts.choices.map((c, index) => ({
       index,
       message: {
-        role: "assistant" as const,
+        role: "assistant",
         content: c.text,
         refusal: null,
         annotations: [],
@@ -141,16 +135,11 @@ export function chatChunk(opts: {
   created: number;
   model: string;
   systemFingerprint: string;
-  choices: {
-    index: number;
-    delta: { role?: "assistant"; content?: string; refusal?: null; tool_calls?: unknown[] };
-    logprobs?: { content: ChatTokenLogprob[]; refusal: null } | null;
-    finish_reason: FinishReason | null;
-  }[];
+  choices: ChatChunkObject["choices"];
   /** include_usage: null on every chunk but the last, which has no choices */
   usage?: Usage | null;
-}) {
-  const chunk: Record<string, unknown> = {
+}): ChatChunkObject {
+  return {
     id: opts.id,
     object: "chat.completion.chunk",
     created: opts.created,
@@ -158,9 +147,8 @@ export function chatChunk(opts: {
     system_fingerprint: opts.systemFingerprint,
     service_tier: "default",
     choices: opts.choices,
+    ...(opts.usage !== undefined ? { usage: opts.usage } : {}),
   };
-  if (opts.usage !== undefined) chunk.usage = opts.usage;
-  return chunk;
 }
 
 /** A whole legacy completion, or one streamed chunk of it (OpenAI streams the same object type). */
@@ -169,22 +157,17 @@ export function textCompletion(opts: {
   created: number;
   model: string;
   systemFingerprint: string;
-  choices: {
-    index: number;
-    text: string;
-    finish_reason: FinishReason | null;
-    logprobs: CompletionLogprobs | null;
-  }[];
+  choices: TextCompletionObject["choices"];
+  /** include_usage: null on every chunk but the last (the spec's whole object always has usage) */
   usage?: Usage | null;
-}) {
-  const out: Record<string, unknown> = {
+}): TextCompletionObject | (Omit<TextCompletionObject, "usage"> & { usage: null }) {
+  return {
     id: opts.id,
     object: "text_completion",
     created: opts.created,
     model: opts.model,
     system_fingerprint: opts.systemFingerprint,
     choices: opts.choices,
+    ...(opts.usage !== undefined ? { usage: opts.usage } : {}),
   };
-  if (opts.usage !== undefined) out.usage = opts.usage;
-  return out;
 }

@@ -4,19 +4,20 @@
 
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { completionBudget, samplingFor } from "../../serving/generation-plan.js";
+import type { CompletionParams } from "../../serving/generation-request.js";
 import { encodeCompletionPrompt } from "../../serving/prompt-encoding.js";
-import { type CompletionParams, checkLogitBiasIds } from "../../serving/request-params.js";
 import { allChoices, runChoice } from "../../serving/run-choice.js";
 import type { ServingSession } from "../../serving/serving-session.js";
 import { badRequest } from "../api-error.js";
 import { clientGone } from "./client-connection.js";
 import {
   completionLogprobs,
-  type FinishReason,
   newCompletionId,
+  type TextFinishReason,
   textCompletion,
   usageOf,
 } from "./completion-objects.js";
+import { checkLogitBiasIds } from "./completion-request.js";
 import { SseStream } from "./sse-stream.js";
 
 export async function completeText(
@@ -110,7 +111,7 @@ export async function completeText(
       let offset = head.length;
       const send = (
         text: string,
-        finish: FinishReason | null,
+        finish: TextFinishReason | null,
         logprobs: ReturnType<typeof completionLogprobs> | null,
       ) =>
         sse.send(

@@ -33,7 +33,7 @@ import { findFile } from "../../store/files/file-repository.js";
 import { findBaseModel } from "../../store/models/base-models.js";
 import { badRequest } from "../api-error.js";
 import type { AppContext } from "../app-context.js";
-import { parseCreateJobRequest } from "./create-job-request.js";
+import { type CreateJobBody, type CreateJobRequest, parseCreateJobRequest } from "./create-job-request.js";
 
 export type PreflightObject = components["schemas"]["FineTuningPreflight"];
 type PreflightWarning = components["schemas"]["FineTuningPreflightWarning"];
@@ -249,17 +249,14 @@ async function readLines(
 export async function runPreflight(
   ctx: AppContext,
   projectId: string,
-  body: unknown,
-  checkCreate: (
-    ctx: AppContext,
-    projectId: string,
-    req: ReturnType<typeof parseCreateJobRequest>,
-  ) => Promise<string>,
+  body: CreateJobBody & { preview_examples?: unknown },
+  checkCreate: (ctx: AppContext, projectId: string, req: CreateJobRequest) => Promise<string>,
   setup: WorkerSetup = workerSetupFromEnv(),
 ): Promise<PreflightObject> {
-  const isObject = body !== null && typeof body === "object" && !Array.isArray(body);
-  const { preview_examples, ...createBody } = isObject ? (body as Record<string, unknown>) : {};
-  const req = parseCreateJobRequest(isObject ? createBody : body);
+  // `preview_examples` is checked here too: `POST /fine_tuning/jobs?dry_run=true` validates its
+  // body with the create schema, which does not know it.
+  const { preview_examples, ...createBody } = body;
+  const req = parseCreateJobRequest(createBody);
   const previewExamples = previewCount(preview_examples);
   if (req.method.type !== "supervised") {
     throw badRequest(

@@ -6,7 +6,7 @@ import { createHash } from "node:crypto";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, posix, relative } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { CONSOLE_DIR } from "../../../src/http/console/routes.js";
+import { CONSOLE_DIR } from "../../../src/http/console/console.js";
 import { type TestDatabase, testDatabases } from "../../support/databases.js";
 import { startTestApp, type TestApp } from "../../support/test-app.js";
 

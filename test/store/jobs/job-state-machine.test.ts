@@ -181,7 +181,10 @@ for (const target of testDatabases()) {
         `New fine-tuned model created: ${trained.modelName}`,
         "The job has successfully completed",
       ]);
-      assert.deepEqual((await webhooks(job.id)).sort(), ["fine_tuning.job.running", "fine_tuning.job.succeeded"]);
+      assert.deepEqual((await webhooks(job.id)).sort(), [
+        "fine_tuning.job.running",
+        "fine_tuning.job.succeeded",
+      ]);
     });
 
     it("the user's cancel, pause and resume; refused from the wrong status with nothing written", async () => {

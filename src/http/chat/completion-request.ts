@@ -1,64 +1,29 @@
-// Request bodies of /v1/chat/completions and /v1/completions → what the engine runs. The JSON
-// schema in openapi.yaml checks types and ranges first (400 with `param`); these functions add the
-// rules a schema cannot say (one field depending on another, features the engine does not have),
-// with OpenAI's wording where OpenAI has one.
+// Request bodies of /v1/chat/completions and /v1/completions → the generation request serving
+// runs (src/serving/generation-request.ts). The JSON schema in openapi.yaml checks types and
+// ranges first (400 with `param`); these functions add the rules a schema cannot say (one field
+// depending on another, features the engine does not have), with OpenAI's wording where OpenAI
+// has one.
 
 import { randomInt } from "node:crypto";
-import type { ChatMessage, FunctionTool } from "../../worker/engine/data/example.js";
-import { invalidRequest } from "../store/domain-error.js";
-import { ANY_OBJECT, compileSchema, type SchemaNode, UnsupportedSchemaError } from "./json-grammar.js";
-
-export interface CommonParams {
-  model: string;
-  n: number;
-  stream: boolean;
-  includeUsage: boolean;
-  /** null = until the context is full */
-  maxTokens: number | null;
-  temperature: number;
-  topP: number;
-  /** the request's seed, or a random one (each choice derives its own from it) */
-  seed: number;
-  stop: string[];
-  /** -2..2 */
-  frequencyPenalty: number;
-  /** -2..2 */
-  presencePenalty: number;
-  /** token id → bias (-100..100); ids are checked against the vocabulary once the model is known */
-  logitBias: Map<number, number>;
-}
-
-/** What the model may do with `tools`: OpenAI's tool_choice. */
-export type ToolChoice =
-  | { type: "auto" }
-  | { type: "none" }
-  | { type: "required" }
-  | { type: "function"; name: string };
-
-export interface ChatParams extends CommonParams {
-  messages: ChatMessage[];
-  /** tools shown to the model (null when none, or tool_choice is "none") */
-  tools: FunctionTool[] | null;
-  toolChoice: ToolChoice;
-  parallelToolCalls: boolean;
-  /** the JSON the reply must be (constrained decoding), or null for free text */
-  responseFormat: SchemaNode | null;
-  logprobs: boolean;
-  topLogprobs: number;
-}
-
-export interface CompletionParams extends CommonParams {
-  /** one entry per prompt: text, or token ids */
-  prompts: (string | number[])[];
-  echo: boolean;
-  /** null = no logprobs; 0–5 alternatives per token */
-  logprobs: number | null;
-}
+import type { ChatMessage, FunctionTool } from "../../../worker/engine/data/example.js";
+import {
+  type ChatParams,
+  type CommonParams,
+  type CompletionParams,
+  MAX_SEED,
+  type ToolChoice,
+} from "../../serving/generation-request.js";
+import {
+  ANY_OBJECT,
+  compileSchema,
+  type SchemaNode,
+  UnsupportedSchemaError,
+} from "../../serving/json-grammar.js";
+import { invalidRequest } from "../../store/domain-error.js";
 
 type Body = Record<string, unknown>;
 
 const ROLES = new Set(["system", "developer", "user", "assistant", "tool", "function"]);
-const MAX_SEED = Number.MAX_SAFE_INTEGER;
 
 function isNullish(v: unknown): v is null | undefined {
   return v === null || v === undefined;
@@ -409,9 +374,4 @@ export function parseCompletionParams(body: Body): CompletionParams {
     echo: body.echo === true,
     logprobs: typeof logprobs === "number" ? logprobs : null,
   };
-}
-
-/** The seed choice `index` samples with: different per choice, fixed by the request's seed. */
-export function choiceSeed(seed: number, index: number): number {
-  return index === 0 ? seed : (seed + index * 0x9e3779b1) % MAX_SEED;
 }

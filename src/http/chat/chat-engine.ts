@@ -1,23 +1,18 @@
-// POST /v1/chat/completions and POST /v1/completions on base models, tuned models and their
-// checkpoints, whole or streamed (SSE), on the engine's generation (KV cache, greedy or seeded
-// sampling, stop ids). One ChatModelServer per app holds the models (freed when the app closes).
+// The model serving behind POST /v1/chat/completions and POST /v1/completions: one
+// ChatModelServer per app holds the models (freed when the app closes), on the engine's
+// generation (KV cache, greedy or seeded sampling, stop ids).
 //
 // The engine side (tfjs, tokenizers, chat templates) is imported on the first completion
 // request, not when the routes are registered: an API process that only serves files and jobs
-// never loads it, which keeps its memory down (issue 2's upload memory target).
-
-import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+// never loads it, which keeps its memory down.
+import type { FastifyInstance } from "fastify";
 import type { ChatModelServer } from "../../serving/model-server.js";
-import { parseChatParams, parseCompletionParams } from "../../serving/request-params.js";
 import { resolveServedModel } from "../../serving/served-model.js";
 import type { ServingSession } from "../../serving/serving-session.js";
 import type { AppContext } from "../app-context.js";
-import { operationSchema } from "../openapi-document.js";
-
-type Body = Record<string, unknown>;
 
 /** The engine-side modules the routes call, loaded together on first use. */
-interface ChatEngine {
+export interface ChatEngine {
   server: ChatModelServer;
   openServingSession: typeof import("../../serving/serving-session.js").openServingSession;
   completeChat: typeof import("./chat-completions.js").completeChat;
@@ -37,7 +32,20 @@ async function loadChatEngine(ctx: AppContext): Promise<ChatEngine> {
   return { server, openServingSession, completeChat, completeText };
 }
 
-export function registerChatRoutes(app: FastifyInstance, ctx: AppContext): void {
+/** Opens the request's model (404 model_not_found if it has none) for the length of `fn`. */
+export type WithServingSession = <T>(
+  projectId: string,
+  model: string,
+  fn: (session: ServingSession, engine: ChatEngine) => Promise<T>,
+) => Promise<T>;
+
+/** What the completion routes get: the app's context and the shared serving. */
+export interface CompletionRouteOptions extends AppContext {
+  withSession: WithServingSession;
+}
+
+/** The app's serving, loaded on first use and closed with `app`. */
+export function chatServing(app: FastifyInstance, ctx: AppContext): WithServingSession {
   let engine: Promise<ChatEngine> | null = null;
   const chatEngine = (): Promise<ChatEngine> => {
     // A failed import is not cached: the next request tries again.
@@ -50,14 +58,8 @@ export function registerChatRoutes(app: FastifyInstance, ctx: AppContext): void 
   app.addHook("onClose", async () => {
     if (engine) await (await engine.catch(() => null))?.server.close();
   });
-
-  /** Open the request's model (404 model_not_found if it has none) for the length of `fn`. */
-  const withSession = async <T>(
-    request: FastifyRequest,
-    model: string,
-    fn: (session: ServingSession, loaded: ChatEngine) => Promise<T>,
-  ): Promise<T> => {
-    const served = await resolveServedModel(ctx, request.projectId, model);
+  return async (projectId, model, fn) => {
+    const served = await resolveServedModel(ctx, projectId, model);
     const loaded = await chatEngine();
     const session = await loaded.openServingSession(loaded.server, served);
     try {
@@ -66,25 +68,4 @@ export function registerChatRoutes(app: FastifyInstance, ctx: AppContext): void 
       session.release();
     }
   };
-
-  app.post(
-    "/v1/chat/completions",
-    { schema: operationSchema("createChatCompletion") },
-    async (request: FastifyRequest, reply: FastifyReply) => {
-      const params = parseChatParams(request.body as Body);
-      return withSession(request, params.model, (session, loaded) =>
-        loaded.completeChat(request, reply, session, params),
-      );
-    },
-  );
-  app.post(
-    "/v1/completions",
-    { schema: operationSchema("createCompletion") },
-    async (request: FastifyRequest, reply: FastifyReply) => {
-      const params = parseCompletionParams(request.body as Body);
-      return withSession(request, params.model, (session, loaded) =>
-        loaded.completeText(request, reply, session, params),
-      );
-    },
-  );
 }

@@ -3,7 +3,7 @@
 import { basename } from "node:path";
 import { Readable } from "node:stream";
 import type {} from "@fastify/multipart";
-import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { FastifyPluginAsync, FastifyRequest } from "fastify";
 import { type BlobWriter, markBlobReady, readBlob, startBlob } from "../../store/blobs/blob-store.js";
 import { isUploadPurpose, UPLOAD_PURPOSES } from "../../store/files/file-purposes.js";
 import {
@@ -25,6 +25,7 @@ import {
   unstorablePartText,
 } from "../multipart-stream.js";
 import { operationSchema } from "../openapi-document.js";
+import type { OperationRoute } from "../operation-route.js";
 import { toListPage } from "../pagination.js";
 import { type ContentInspector, createContentInspector } from "./content-inspector.js";
 import { expirySeconds } from "./expires-after.js";
@@ -129,7 +130,7 @@ async function receiveFileForm(
   }
 }
 
-export function registerFileRoutes(app: FastifyInstance, ctx: AppContext): void {
+export const fileRoutes: FastifyPluginAsync<AppContext> = async (app, ctx) => {
   const { database } = ctx;
   const { db } = database;
 
@@ -164,34 +165,39 @@ export function registerFileRoutes(app: FastifyInstance, ctx: AppContext): void 
     }
   });
 
-  app.get("/v1/files", { schema: operationSchema("listFiles") }, async (request) => {
-    const q = request.query as { purpose?: string; limit?: number; after?: string; order?: "asc" | "desc" };
-    const limit = q.limit ?? 10000;
-    const rows = await listFiles(db, request.projectId, {
-      purpose: q.purpose,
-      limit,
-      after: q.after,
-      order: q.order ?? "desc",
-    });
-    return toListPage(rows.map(toFileObject), limit);
-  });
+  app.get<OperationRoute<"listFiles">>(
+    "/v1/files",
+    { schema: operationSchema("listFiles") },
+    async (request) => {
+      const q = request.query;
+      const limit = q.limit ?? 10000;
+      const rows = await listFiles(db, request.projectId, {
+        purpose: q.purpose,
+        limit,
+        after: q.after,
+        order: q.order ?? "desc",
+      });
+      return toListPage(rows.map(toFileObject), limit);
+    },
+  );
 
-  const fileOr404 = async (request: FastifyRequest): Promise<FileRow> => {
-    const { file_id } = request.params as { file_id: string };
-    const row = await findFile(db, request.projectId, file_id);
+  const fileOr404 = async (projectId: string, file_id: string): Promise<FileRow> => {
+    const row = await findFile(db, projectId, file_id);
     if (!row) throw notFound("File", file_id, "file_id");
     return row;
   };
 
-  app.get("/v1/files/:file_id", { schema: operationSchema("retrieveFile") }, async (request) =>
-    toFileObject(await fileOr404(request)),
+  app.get<OperationRoute<"retrieveFile">>(
+    "/v1/files/:file_id",
+    { schema: operationSchema("retrieveFile") },
+    async (request) => toFileObject(await fileOr404(request.projectId, request.params.file_id)),
   );
 
-  app.get(
+  app.get<OperationRoute<"downloadFile">>(
     "/v1/files/:file_id/content",
     { schema: operationSchema("downloadFile") },
     async (request, reply) => {
-      const row = await fileOr404(request);
+      const row = await fileOr404(request.projectId, request.params.file_id);
       reply
         .header("content-type", "application/octet-stream")
         .header("content-length", String(row.bytes))
@@ -200,9 +206,13 @@ export function registerFileRoutes(app: FastifyInstance, ctx: AppContext): void 
     },
   );
 
-  app.delete("/v1/files/:file_id", { schema: operationSchema("deleteFile") }, async (request) => {
-    const { file_id } = request.params as { file_id: string };
-    if (!(await deleteFile(db, request.projectId, file_id))) throw notFound("File", file_id, "file_id");
-    return { id: file_id, object: "file" as const, deleted: true };
-  });
-}
+  app.delete<OperationRoute<"deleteFile">>(
+    "/v1/files/:file_id",
+    { schema: operationSchema("deleteFile") },
+    async (request) => {
+      const { file_id } = request.params;
+      if (!(await deleteFile(db, request.projectId, file_id))) throw notFound("File", file_id, "file_id");
+      return { id: file_id, object: "file" as const, deleted: true };
+    },
+  );
+};

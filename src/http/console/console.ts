@@ -6,7 +6,7 @@ import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { extname, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { FastifyInstance, FastifyReply } from "fastify";
+import type { FastifyPluginAsync, FastifyReply } from "fastify";
 import { ApiError } from "../api-error.js";
 
 // src/console/ and the esbuild bundle in dist/server/ are both two levels below the root.
@@ -57,7 +57,7 @@ async function sendFile(reply: FastifyReply, path: string, shownPath: string): P
     .send(body);
 }
 
-export function registerConsoleRoutes(app: FastifyInstance): void {
+export const consoleRoutes: FastifyPluginAsync = async (app) => {
   const index = resolve(CONSOLE_DIR, "index.html");
   app.get("/", { config: { public: true } }, async (_request, reply) => {
     const html = await readFile(index, "utf8").catch(() => {
@@ -70,19 +70,23 @@ export function registerConsoleRoutes(app: FastifyInstance): void {
       .header("content-security-policy", consoleCsp(html))
       .send(html);
   });
-  app.get("/console/vendor/:name", { config: { public: true } }, async (request, reply) => {
-    const { name } = request.params as { name: string };
-    const file = Object.hasOwn(VENDOR_FILES, name) ? VENDOR_FILES[name] : undefined;
-    if (!file) throw consoleNotFound(request.url);
-    return sendFile(reply, resolve(ROOT, file), request.url);
-  });
-  app.get("/console/*", { config: { public: true } }, async (request, reply) => {
-    const relative = (request.params as { "*": string })["*"];
+  app.get<{ Params: { name: string } }>(
+    "/console/vendor/:name",
+    { config: { public: true } },
+    async (request, reply) => {
+      const { name } = request.params;
+      const file = Object.hasOwn(VENDOR_FILES, name) ? VENDOR_FILES[name] : undefined;
+      if (!file) throw consoleNotFound(request.url);
+      return sendFile(reply, resolve(ROOT, file), request.url);
+    },
+  );
+  app.get<{ Params: { "*": string } }>("/console/*", { config: { public: true } }, async (request, reply) => {
+    const relative = request.params["*"];
     const path = consoleAssetPath(relative);
     if (!path) throw consoleNotFound(request.url);
     return sendFile(reply, path, request.url);
   });
-}
+};
 
 /**
  * Same-origin code only. The import map has to be inline (browsers load no external import
