@@ -219,7 +219,7 @@ for (const target of testDatabases()) {
       });
       assert.equal(res.status, 200);
       const adapterDir = await mkdtemp(path.join(scratch, "adapter-"));
-      for (const entry of readTarArchive(new Uint8Array(await res.arrayBuffer())))
+      for (const entry of await readTarArchive(new Uint8Array(await res.arrayBuffer())))
         await writeFile(path.join(adapterDir, entry.name), entry.data);
       const mergedDir = await mkdtemp(path.join(scratch, "merged-"));
       assert.equal(await writeMergedModel(path.join(modelsDir, baseModel), adapterDir, mergedDir), 28);

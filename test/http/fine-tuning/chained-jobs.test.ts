@@ -78,7 +78,7 @@ for (const target of testDatabases()) {
       assert.equal(res.headers.get("content-type"), "application/x-tar");
       await mkdir(into, { recursive: true });
       const names: string[] = [];
-      for (const entry of readTarArchive(new Uint8Array(await res.arrayBuffer()))) {
+      for (const entry of await readTarArchive(new Uint8Array(await res.arrayBuffer()))) {
         await writeFile(join(into, entry.name), entry.data);
         names.push(entry.name);
       }

@@ -236,7 +236,7 @@ for (const target of testDatabases()) {
         const res = await fetch(`${app.baseURL}/fine_tuning/jobs/${job.id}/adapter`, {
           headers: { authorization: `Bearer ${app.apiKey}` },
         });
-        const names = readTarArchive(new Uint8Array(await res.arrayBuffer())).map((e) => e.name);
+        const names = (await readTarArchive(new Uint8Array(await res.arrayBuffer()))).map((e) => e.name);
         assert.ok(
           names.includes("config.json") && names.includes("model.safetensors"),
           JSON.stringify(names),

@@ -128,7 +128,7 @@ for (const target of testDatabases()) {
       assert.equal(res.status, 200);
       const dir = await mkdtemp(join(tmpdir(), "dpo-adapter-"));
       try {
-        for (const entry of readTarArchive(new Uint8Array(await res.arrayBuffer())))
+        for (const entry of await readTarArchive(new Uint8Array(await res.arrayBuffer())))
           await writeFile(join(dir, entry.name), entry.data);
         const folder = join(modelsDir, model);
         const tuned = await loadModel(folder, { adapterDir: dir });

@@ -204,7 +204,7 @@ for (const target of testDatabases()) {
       });
       assert.equal(res.status, 200);
       assert.equal(res.headers.get("content-type"), "application/x-tar");
-      const entries = readTarArchive(new Uint8Array(await res.arrayBuffer()));
+      const entries = await readTarArchive(new Uint8Array(await res.arrayBuffer()));
       assert.deepEqual(
         entries.map((e) => e.name),
         ["adapter_config.json", "adapter_model.safetensors"],
@@ -225,7 +225,7 @@ for (const target of testDatabases()) {
         headers: { authorization: `Bearer ${app.apiKey}` },
       });
       assert.equal(res2.status, 200);
-      assert.equal(readTarArchive(new Uint8Array(await res2.arrayBuffer())).length, 2);
+      assert.equal((await readTarArchive(new Uint8Array(await res2.arrayBuffer()))).length, 2);
     });
 
     it("another project: jobs, events, checkpoints, models and adapters are 404s", async () => {
