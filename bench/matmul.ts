@@ -1,4 +1,4 @@
-// Micro-benchmark of the matmuls a training step is made of (shared/PERFORMANCE.md):
+// Micro-benchmark of the matmuls a training step is made of (docs/performance.md):
 // a linear layer's forward / dX / dW on [1024,256]×[256,256] and batched attention on
 // [32,128,64], under stock tfjs-wasm, wasm + the OpenBLAS override, and the pure-tfjs
 // fallback (explicit transposes). Not a test. End-to-end times: tf op + dataSync,

@@ -32,7 +32,8 @@ import { type StepMetrics, type TrainHyperparameters, train } from "../worker/en
 const BATCH = 8;
 const SEQ = 128;
 const LLAMA_FIXTURE = path.join(path.dirname(fileURLToPath(import.meta.url)), "../test/fixtures/llama");
-// transformers + PEFT (PyTorch 2.13, 2 threads) on the same CPU, batch 8 × 128 (issue 3)
+// transformers + PEFT (PyTorch 2.13, 2 threads) on the same CPU, batch 8 × 128: the peer the
+// engine's CPU throughput is held against (docs/performance.md)
 const PEER_TOKENS_PER_S: Record<string, number> = {
   "llama lora": 50_000,
   "llama full": 60_000,

@@ -4,7 +4,7 @@
 //
 // The engine side (tfjs, tokenizers, chat templates) is imported on the first completion
 // request, not when the routes are registered: an API process that only serves files and jobs
-// never loads it, which keeps its memory down (issue 2's upload memory target).
+// never loads it, which keeps the memory of a process that only takes uploads low.
 
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { ChatModelServer } from "../../serving/model-server.js";
