@@ -11,6 +11,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
+import { loadBackendOptions } from "../src/config.js";
 import { initBackend } from "../worker/engine/backend/backend.js";
 import { buildDataset, buildPreferenceDataset } from "../worker/engine/data/build-dataset.js";
 import { resolveChatTemplate } from "../worker/engine/hf/chat-template.js";
@@ -19,7 +20,6 @@ import { loadTokenizer } from "../worker/engine/hf/tokenizer.js";
 import { loadModel } from "../worker/engine/model/load-model.js";
 import { dpoObjective, referenceLogprobs } from "../worker/engine/train/dpo-objective.js";
 import { type TrainHyperparameters, train } from "../worker/engine/train/train-loop.js";
-import { loadBackendOptions } from "../worker/worker-config.js";
 
 const { values } = parseArgs({
   options: { pairs: { type: "string", default: "64" }, epochs: { type: "string", default: "2" } },

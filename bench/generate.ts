@@ -22,6 +22,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs-core";
+import { loadBackendOptions } from "../src/config.js";
 import { jsonConstraint, vocabTrie } from "../src/serving/json-constraint.js";
 import { compileSchema } from "../src/serving/json-grammar.js";
 import { initBackend } from "../worker/engine/backend/backend.js";
@@ -38,7 +39,6 @@ import { resolveLoraSettings } from "../worker/engine/lora/lora-config.js";
 import { CausalLM } from "../worker/engine/model/causal-lm.js";
 import { loadModel } from "../worker/engine/model/load-model.js";
 import { Rng } from "../worker/engine/train/rng.js";
-import { loadBackendOptions } from "../worker/worker-config.js";
 
 const LLAMA_FIXTURE = path.join(path.dirname(fileURLToPath(import.meta.url)), "../test/fixtures/llama");
 const TINY_DIR = path.join(tmpdir(), "tunehouse-bench-models");

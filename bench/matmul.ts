@@ -1,4 +1,4 @@
-// Micro-benchmark of the matmuls a training step is made of (shared/PERFORMANCE.md):
+// Micro-benchmark of the matmuls a training step is made of (docs/performance.md):
 // a linear layer's forward / dX / dW on [1024,256]×[256,256] and batched attention on
 // [32,128,64], under stock tfjs-wasm, wasm + the OpenBLAS override, and the pure-tfjs
 // fallback (explicit transposes). Not a test. End-to-end times: tf op + dataSync,
@@ -9,9 +9,9 @@ import { readFileSync } from "node:fs";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-wasm";
 import "@tensorflow/tfjs-backend-cpu";
+import { loadBackendOptions } from "../src/config.js";
 import { nativeMatmulOptions } from "../worker/engine/backend/backend.js";
 import { installNativeMatmul, uninstallNativeMatmul } from "../worker/engine/backend/native-matmul.js";
-import { loadBackendOptions } from "../worker/worker-config.js";
 
 const args = process.argv.slice(2);
 const reps = Number(args[args.indexOf("--reps") + 1]) || 11;

@@ -15,14 +15,13 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs-core";
 import OpenAI, { toFile } from "openai";
-import { DEFAULT_CONFIG } from "../src/config.js";
+import { DEFAULT_CONFIG, loadBackendOptions } from "../src/config.js";
 import { buildApp } from "../src/http/app.js";
 import type { PreflightObject } from "../src/http/fine-tuning/preflight.js";
 import { createApiKey } from "../src/store/auth/api-keys.js";
 import { openDatabase } from "../src/store/db/client.js";
 import { initBackend } from "../worker/engine/backend/backend.js";
 import { ensureTinyModel } from "../worker/engine/hf/tiny-model.js";
-import { loadBackendOptions } from "../worker/worker-config.js";
 import { startWorker } from "../worker/worker-loop.js";
 
 const { values } = parseArgs({

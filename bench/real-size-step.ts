@@ -9,6 +9,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
+import { loadBackendOptions, loadMemoryBudget } from "../src/config.js";
 import { initBackend } from "../worker/engine/backend/backend.js";
 import { IGNORE_INDEX, type TokenBatch } from "../worker/engine/data/batch.js";
 import { parseModelConfig } from "../worker/engine/hf/config.js";
@@ -21,7 +22,6 @@ import {
 } from "../worker/engine/train/memory-estimate.js";
 import { Rng } from "../worker/engine/train/rng.js";
 import { type StepMetrics, train } from "../worker/engine/train/train-loop.js";
-import { loadBackendOptions, loadMemoryBudget } from "../worker/worker-config.js";
 
 const { values } = parseArgs({
   options: {

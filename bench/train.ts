@@ -16,6 +16,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs-core";
+import { loadBackendOptions } from "../src/config.js";
 import { initBackend } from "../worker/engine/backend/backend.js";
 import { IGNORE_INDEX, type TokenBatch } from "../worker/engine/data/batch.js";
 import { batchOrder } from "../worker/engine/data/batch-order.js";
@@ -30,12 +31,12 @@ import { loadModel } from "../worker/engine/model/load-model.js";
 import { Rng } from "../worker/engine/train/rng.js";
 import { selectRows } from "../worker/engine/train/select-rows.js";
 import { type StepMetrics, type TrainHyperparameters, train } from "../worker/engine/train/train-loop.js";
-import { loadBackendOptions } from "../worker/worker-config.js";
 
 const BATCH = 8;
 const SEQ = 128;
 const LLAMA_FIXTURE = path.join(path.dirname(fileURLToPath(import.meta.url)), "../test/fixtures/llama");
-// transformers + PEFT (PyTorch 2.13, 2 threads) on the same CPU, batch 8 × 128 (issue 3)
+// transformers + PEFT (PyTorch 2.13, 2 threads) on the same CPU, batch 8 × 128: the peer the
+// engine's CPU throughput is held against (docs/performance.md)
 const PEER_TOKENS_PER_S: Record<string, number> = {
   "llama lora": 50_000,
   "llama full": 60_000,

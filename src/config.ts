@@ -1,7 +1,14 @@
 // Environment → typed configuration, validated once at start. Every variable the service
 // reads is listed here (and in the README's configuration table); nothing else reads
-// process.env, so tests build a Config directly.
+// process.env, so tests build a Config directly. The api's settings are `loadConfig`, a
+// worker's own are `loadWorkerSettings`, `npm start`'s shutdown grace is `loadShutdownGraceMs`,
+// and what the api assumes of the workers' training set-up is `workerSetupFromEnv`.
+import { hostname } from "node:os";
 import { resolve } from "node:path";
+import { type BackendOptions, parseBackendPreference } from "../worker/engine/backend/backend.js";
+import { parseNativeMatmulMode } from "../worker/engine/backend/native-matmul.js";
+import { configuredMemoryBudget, type MemoryBudget } from "../worker/engine/train/memory-estimate.js";
+import { randomAlphanumeric } from "./store/ids.js";
 import { webhookSecretProblem } from "./store/webhooks/webhook-signature.js";
 import { webhookUrlProblem } from "./store/webhooks/webhook-url-policy.js";
 
@@ -155,4 +162,99 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     webhookAllowPrivate,
     webhookDelivery: boolean(env, "WEBHOOK_DELIVERY", DEFAULT_CONFIG.webhookDelivery),
   };
+}
+
+/** SHUTDOWN_GRACE_SECONDS: how long SIGTERM waits for requests in flight (default 10). */
+export function loadShutdownGraceMs(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.SHUTDOWN_GRACE_SECONDS?.trim();
+  if (!raw) return 10_000;
+  const seconds = Number(raw);
+  if (!Number.isFinite(seconds) || seconds < 0) {
+    throw new ConfigError(
+      `SHUTDOWN_GRACE_SECONDS must be a number of seconds ≥ 0 (got ${JSON.stringify(raw)})`,
+    );
+  }
+  return seconds * 1000;
+}
+
+// A worker's own settings (documented in the README's jobs section); DATABASE_URL, MODELS_DIR
+// and DATA_DIR are loadConfig's:
+//   WORKER_ID               name in the jobs table and events (default host-pid-random)
+//   WORKER_LEASE_SECONDS    a job's lease; renewed every third of it (default 60)
+//   WORKER_POLL_SECONDS     idle poll when no NOTIFY arrives (default 10)
+//   WORKER_MICRO_BATCH      rows per forward/backward pass (default 4)
+export interface WorkerSettings {
+  workerId: string;
+  leaseSeconds: number;
+  pollSeconds: number;
+  microBatchSize: number;
+}
+
+function positive(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0)
+    throw new ConfigError(`${name} must be a positive number (got ${JSON.stringify(raw)})`);
+  return value;
+}
+
+export function defaultWorkerId(): string {
+  return `${hostname()}-${process.pid}-${randomAlphanumeric(4)}`;
+}
+
+/** Reads and checks the WORKER_* variables; throws ConfigError naming the variable on a bad value. */
+export function loadWorkerSettings(env: NodeJS.ProcessEnv = process.env): WorkerSettings {
+  return {
+    workerId: env.WORKER_ID?.trim() || defaultWorkerId(),
+    leaseSeconds: positive(env, "WORKER_LEASE_SECONDS", 60),
+    pollSeconds: positive(env, "WORKER_POLL_SECONDS", 10),
+    microBatchSize: Math.floor(positive(env, "WORKER_MICRO_BATCH", 4)),
+  };
+}
+
+/** What the api knows of the workers' training set-up (for a job's preflight): their environment's defaults. */
+export interface WorkerSetup {
+  backend: string;
+  microBatchSize: number;
+  /** the workers' WORKER_MEMORY_BUDGET; unset: measured as a worker would on this machine */
+  memoryBudget?: MemoryBudget | null;
+}
+
+/** TFJS_BACKEND and WORKER_MICRO_BATCH as the api reads them: leniently, a bad value is the default. */
+export function workerSetupFromEnv(env: NodeJS.ProcessEnv = process.env): WorkerSetup {
+  const requested = (env.TFJS_BACKEND ?? "auto").trim().toLowerCase();
+  // `auto` takes tfjs-node where it is installed; the API cannot see the workers' machines, so it
+  // assumes the fallback every machine has
+  const backend = ["tensorflow", "wasm", "cpu"].includes(requested) ? requested : "wasm";
+  const micro = Number(env.WORKER_MICRO_BATCH ?? 4);
+  return {
+    backend,
+    microBatchSize: Number.isFinite(micro) && micro >= 1 ? Math.floor(micro) : 4,
+    memoryBudget: loadMemoryBudget(env),
+  };
+}
+
+// The training engine's settings, passed to it as options (the engine reads no environment):
+//   TFJS_BACKEND            auto | tensorflow | wasm | cpu (default auto)
+//   TUNEHOUSE_NATIVE_MATMUL the OpenBLAS matmul on wasm: 0 off, 1 required, auto (default)
+//   TUNEHOUSE_NATIVE_ADDON  the addon's path (default: the one `npm run build:native` builds)
+//   OPENBLAS_CORETYPE, OPENBLAS_NUM_THREADS  OpenBLAS's own (default: chosen from the CPU)
+//   WORKER_MEMORY_BUDGET    memory a training step may use ("12G", "800M"; default: measured)
+
+/** The engine's backend options from the environment (TFJS_BACKEND, TUNEHOUSE_NATIVE_*, OPENBLAS_*). */
+export function loadBackendOptions(env: NodeJS.ProcessEnv = process.env): BackendOptions {
+  const threads = Number.parseInt(env.OPENBLAS_NUM_THREADS ?? "", 10);
+  return {
+    backend: parseBackendPreference(env.TFJS_BACKEND ?? "auto"),
+    nativeMatmul: parseNativeMatmulMode(env.TUNEHOUSE_NATIVE_MATMUL),
+    nativeAddonPath: env.TUNEHOUSE_NATIVE_ADDON || undefined,
+    blasCoretype: env.OPENBLAS_CORETYPE || undefined,
+    blasThreads: threads > 0 ? threads : undefined,
+  };
+}
+
+/** WORKER_MEMORY_BUDGET, read when a job starts (so it can change without a restart); null when unset. */
+export function loadMemoryBudget(env: NodeJS.ProcessEnv = process.env): MemoryBudget | null {
+  return configuredMemoryBudget(env.WORKER_MEMORY_BUDGET, "WORKER_MEMORY_BUDGET");
 }

@@ -6,8 +6,7 @@ import { and, isNull, sql } from "drizzle-orm";
 import { startEmbeddedWorker } from "../worker/embedded-worker.js";
 import { configureBackend } from "../worker/engine/backend/backend.js";
 import { startWebhookDispatcher } from "../worker/webhooks/webhook-dispatcher.js";
-import { loadBackendOptions } from "../worker/worker-config.js";
-import { type Config, ConfigError, loadConfig } from "./config.js";
+import { type Config, ConfigError, loadBackendOptions, loadConfig, loadShutdownGraceMs } from "./config.js";
 import { buildApp } from "./http/app.js";
 import { provisionEnvKeys } from "./store/auth/api-keys.js";
 import { ensureEmbeddedKey } from "./store/auth/embedded-key.js";
@@ -33,25 +32,12 @@ async function ensureDefaultModel(config: Config, log: (msg: string) => void): P
   }
 }
 
-/** SHUTDOWN_GRACE_SECONDS: how long SIGTERM waits for requests in flight (default 10). */
-function shutdownGraceMs(env: NodeJS.ProcessEnv): number {
-  const raw = env.SHUTDOWN_GRACE_SECONDS?.trim();
-  if (!raw) return 10_000;
-  const seconds = Number(raw);
-  if (!Number.isFinite(seconds) || seconds < 0) {
-    throw new ConfigError(
-      `SHUTDOWN_GRACE_SECONDS must be a number of seconds ≥ 0 (got ${JSON.stringify(raw)})`,
-    );
-  }
-  return seconds * 1000;
-}
-
 async function main(): Promise<void> {
   let config: Config;
   let graceMs: number;
   try {
     config = loadConfig();
-    graceMs = shutdownGraceMs(process.env);
+    graceMs = loadShutdownGraceMs();
     // chat serving sets up the backend on first use, with these options
     configureBackend(loadBackendOptions());
   } catch (err) {

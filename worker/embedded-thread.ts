@@ -6,11 +6,11 @@
 import { parentPort, workerData } from "node:worker_threads";
 import type { PGlite } from "@electric-sql/pglite";
 import { drizzle } from "drizzle-orm/pglite";
+import { loadBackendOptions, loadWorkerSettings } from "../src/config.js";
 import type { Database, DatabaseHandle } from "../src/store/db/client.js";
 import { PgliteOverPort } from "../src/store/db/pglite-over-port.js";
 import * as schema from "../src/store/db/schema.js";
 import { initBackend } from "./engine/backend/backend.js";
-import { loadBackendOptions, loadWorkerSettings } from "./worker-config.js";
 import { startWorker } from "./worker-loop.js";
 
 export interface EmbeddedThreadData {

@@ -4,12 +4,11 @@
 // one job at a time, and on SIGTERM/SIGINT checkpoints the running job at its next step,
 // puts it back in the queue and exits 0.
 
-import { ConfigError, loadConfig } from "../src/config.js";
+import { ConfigError, loadBackendOptions, loadConfig, loadWorkerSettings } from "../src/config.js";
 import { openDatabase } from "../src/store/db/client.js";
 import { retryTransient } from "../src/store/db/retry-transient.js";
 import { initBackend } from "./engine/backend/backend.js";
 import { startWebhookDispatcher } from "./webhooks/webhook-dispatcher.js";
-import { loadBackendOptions, loadWorkerSettings } from "./worker-config.js";
 import { startWorker } from "./worker-loop.js";
 
 async function main(): Promise<void> {

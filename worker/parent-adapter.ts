@@ -47,7 +47,7 @@ export async function fetchParentAdapter(
   const dir = await mkdtemp(join(tmpdir(), "tunehouse-parent-"));
   const cleanup = () => rm(dir, { recursive: true, force: true });
   try {
-    for (const entry of readTarArchive(await readBlobBytes(handle, tuned.adapterBlobId))) {
+    for (const entry of await readTarArchive(await readBlobBytes(handle, tuned.adapterBlobId))) {
       if (entry.name.includes("/") || entry.name.startsWith(".")) continue;
       await writeFile(join(dir, entry.name), entry.data);
     }

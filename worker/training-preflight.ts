@@ -4,6 +4,7 @@
 // abort halfway (wasm's `Aborted()`, an OOM kill); one that fits only with gradient
 // checkpointing gets it turned on.
 
+import { loadMemoryBudget } from "../src/config.js";
 import type { NewEvent } from "../src/store/jobs/job-events.js";
 import type { JobError } from "../src/store/jobs/job-objects.js";
 import type { BackendInfo } from "./engine/backend/backend.js";
@@ -13,7 +14,6 @@ import {
   type TrainingMemoryEstimate,
   trainingMemoryBudget,
 } from "./engine/train/memory-estimate.js";
-import { loadMemoryBudget } from "./worker-config.js";
 
 export interface PreflightInput {
   backend: BackendInfo;

@@ -6,11 +6,11 @@
 //   const worker = await startWorker({ database, modelsDir, settings, log });
 //   …
 //   await worker.stop();
+import type { WorkerSettings } from "../src/config.js";
 import type { DatabaseHandle } from "../src/store/db/client.js";
 import { claimJob } from "../src/store/jobs/job-state-machine.js";
 import { listenForJobs } from "./job-wakeup.js";
 import { type JobOutcome, runJob } from "./run-job.js";
-import type { WorkerSettings } from "./worker-config.js";
 
 export interface StartWorkerOptions {
   database: DatabaseHandle;

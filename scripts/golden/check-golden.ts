@@ -430,7 +430,7 @@ export function formatCheck(c: GoldenCheck): string {
 export async function initGoldenBackend(): Promise<string> {
   try {
     const { initBackend } = await import("../../worker/engine/backend/backend.js");
-    const { loadBackendOptions } = await import("../../worker/worker-config.js");
+    const { loadBackendOptions } = await import("../../src/config.js");
     const info = await initBackend(loadBackendOptions());
     return `${info.name}${info.nativeMatmul ? " + native matmul" : ""}`;
   } catch (err) {

@@ -35,7 +35,7 @@ export async function mergedModelArchive(
     const out = join(dir, "merged");
     await mkdir(unpacked);
     const names: string[] = [];
-    for (const entry of readTarArchive(Buffer.concat(chunks))) {
+    for (const entry of await readTarArchive(Buffer.concat(chunks))) {
       if (entry.name.includes("/") || entry.name.startsWith(".")) continue;
       await writeFile(join(unpacked, entry.name), entry.data);
       names.push(entry.name);

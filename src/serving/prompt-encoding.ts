@@ -1,4 +1,5 @@
-// Request → prompt token ids, exactly as training tokenized the same turns (TRAINING.md §2–3):
+// Request → prompt token ids, exactly as training tokenized the same turns (docs/training.md,
+// "Templates" and "Tokens and labels"):
 //   chat: the model's chat template with add_generation_prompt, message text that spells a special
 //         token escaped (a user cannot forge an end-of-turn), then the template's own special
 //         tokens as ids and everything else tokenized with special-token parsing off — the same

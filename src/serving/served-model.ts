@@ -39,7 +39,7 @@ async function unpackArchive(
   const dir = await mkdtemp(path.join(tmpdir(), "tunehouse-adapter-"));
   const cleanup = () => rm(dir, { recursive: true, force: true });
   try {
-    for (const entry of readTarArchive(Buffer.concat(chunks))) {
+    for (const entry of await readTarArchive(Buffer.concat(chunks))) {
       if (entry.name !== path.basename(entry.name) || entry.name.startsWith("."))
         throw new Error(`adapter archive ${blobId}: unexpected entry name ${JSON.stringify(entry.name)}`);
       await writeFile(path.join(dir, entry.name), entry.data);

@@ -3,20 +3,17 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { parseQueryString } from "../../src/http/query-string.js";
 import { type TestDatabase, testDatabases } from "../support/databases.js";
-import { startTestApp, type TestApp } from "../support/test-app.js";
+import type { TestApp } from "../support/test-app.js";
+import { startAppStack, stopStack } from "../support/test-stack.js";
 
 describe("contract", () => {
   const [pglite] = testDatabases();
   let db: TestDatabase;
   let app: TestApp;
   before(async () => {
-    db = await pglite.open();
-    app = await startTestApp({ database: db.handle });
+    ({ db, app } = await startAppStack(pglite));
   });
-  after(async () => {
-    await app.close();
-    await db.dispose();
-  });
+  after(() => stopStack({ app, db }));
 
   it("serves GET /openapi.json without a key, and each documented operation has a route", async () => {
     const res = await fetch(`${app.origin}/openapi.json`);

@@ -7,7 +7,8 @@ import { toFile } from "openai";
 import { attachmentDisposition } from "../../src/http/content-disposition.js";
 import { type TestDatabase, testDatabases } from "../support/databases.js";
 import { chatJsonl } from "../support/jsonl.js";
-import { startTestApp, type TestApp } from "../support/test-app.js";
+import type { TestApp } from "../support/test-app.js";
+import { startAppStack, stopStack } from "../support/test-stack.js";
 
 /** The name a client takes from Content-Disposition: filename* when present (RFC 6266 §4.3). */
 function filenameOf(header: string): string {
@@ -47,13 +48,9 @@ for (const target of testDatabases()) {
     let db: TestDatabase;
     let app: TestApp;
     before(async () => {
-      db = await target.open();
-      app = await startTestApp({ database: db.handle });
+      ({ db, app } = await startAppStack(target));
     });
-    after(async () => {
-      await app.close();
-      await db.dispose();
-    });
+    after(() => stopStack({ app, db }));
 
     // (a `"` is sent as %22 by FormData, so that one is checked by the unit tests above only)
     for (const name of NAMES.filter((n) => !n.includes('"'))) {

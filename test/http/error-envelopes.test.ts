@@ -9,7 +9,8 @@ import OpenAI, { toFile } from "openai";
 import { type TestDatabase, testDatabases } from "../support/databases.js";
 import { chatJsonl } from "../support/jsonl.js";
 import { envelopeOf, rawRequest } from "../support/raw-http.js";
-import { startTestApp, type TestApp } from "../support/test-app.js";
+import type { TestApp } from "../support/test-app.js";
+import { startAppStack, stopStack } from "../support/test-stack.js";
 
 const SQL = /\b(select|insert|update|delete)\b|relation|"blob_chunks"|\$\d/i;
 
@@ -32,13 +33,9 @@ for (const target of testDatabases()) {
     let db: TestDatabase;
     let app: TestApp;
     before(async () => {
-      db = await target.open();
-      app = await startTestApp({ database: db.handle });
+      ({ db, app } = await startAppStack(target));
     });
-    after(async () => {
-      await app.close();
-      await db.dispose();
-    });
+    after(() => stopStack({ app, db }));
     const auth = () => ({ authorization: `Bearer ${app.apiKey}` });
 
     it("a path that is not UTF-8 is 400, an over-long segment 414, oversized headers 431, all in the envelope", async () => {

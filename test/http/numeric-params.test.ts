@@ -6,10 +6,10 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { sql } from "drizzle-orm";
 import OpenAI, { toFile } from "openai";
-import { ensureTinyModel } from "../../worker/engine/hf/tiny-model.js";
 import { type TestDatabase, testDatabases } from "../support/databases.js";
 import { envelopeOf, rawRequest } from "../support/raw-http.js";
-import { startTestApp, type TestApp } from "../support/test-app.js";
+import type { TestApp } from "../support/test-app.js";
+import { startTinyModelStack, stopStack } from "../support/test-stack.js";
 
 const BAD_LIMITS = [
   "1e309",
@@ -47,14 +47,9 @@ describe("numeric parameters", () => {
   let db: TestDatabase;
   let app: TestApp;
   before(async () => {
-    db = await pglite.open();
-    app = await startTestApp({ database: db.handle });
-    await ensureTinyModel(app.config.modelsDir);
+    ({ db, app } = await startTinyModelStack(pglite));
   });
-  after(async () => {
-    await app.close();
-    await db.dispose();
-  });
+  after(() => stopStack({ app, db }));
   const auth = () => ({ authorization: `Bearer ${app.apiKey}` });
 
   it("list limits: anything but an in-range decimal integer is 400 naming limit", async () => {

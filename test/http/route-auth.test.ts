@@ -8,7 +8,8 @@ import { buildApp } from "../../src/http/app.js";
 import { openApiDocument } from "../../src/http/openapi-document.js";
 import { type TestDatabase, testDatabases } from "../support/databases.js";
 import { envelopeOf, rawRequest } from "../support/raw-http.js";
-import { startTestApp, type TestApp } from "../support/test-app.js";
+import type { TestApp } from "../support/test-app.js";
+import { startAppStack, stopStack } from "../support/test-stack.js";
 
 const METHODS = ["get", "post", "delete", "put", "patch"] as const;
 const SQL = /\b(select|insert|update|delete)\b.*\b(from|into|set|where)\b|"[a-z_]+"\."[a-z_]+"|\$\d/i;
@@ -59,13 +60,9 @@ for (const target of testDatabases()) {
     let db: TestDatabase;
     let app: TestApp;
     before(async () => {
-      db = await target.open();
-      app = await startTestApp({ database: db.handle });
+      ({ db, app } = await startAppStack(target));
     });
-    after(async () => {
-      await app.close();
-      await db.dispose();
-    });
+    after(() => stopStack({ app, db }));
 
     it("every operation, with no key or a bad key and under any encoding of its path, is 401 or 404", async () => {
       const failures: string[] = [];

@@ -6,7 +6,8 @@ import OpenAI, { toFile } from "openai";
 import { revokeApiKey } from "../../src/store/auth/api-keys.js";
 import { type TestDatabase, testDatabases } from "../support/databases.js";
 import { chatJsonl } from "../support/jsonl.js";
-import { sdkClient, startTestApp, type TestApp, type TestProject } from "../support/test-app.js";
+import { sdkClient, type TestApp, type TestProject } from "../support/test-app.js";
+import { startAppStack, stopStack } from "../support/test-stack.js";
 
 async function rejection(p: Promise<unknown>): Promise<InstanceType<typeof OpenAI.APIError>> {
   const err = await p.then(
@@ -23,14 +24,10 @@ for (const target of testDatabases()) {
     let app: TestApp;
     let other: TestProject;
     before(async () => {
-      db = await target.open();
-      app = await startTestApp({ database: db.handle });
+      ({ db, app } = await startAppStack(target));
       other = await app.newProject("second");
     });
-    after(async () => {
-      await app.close();
-      await db.dispose();
-    });
+    after(() => stopStack({ app, db }));
 
     it("a second project cannot see, download or delete the first project's file", async () => {
       const file = await app.client.files.create({

@@ -7,7 +7,8 @@ import { sql } from "drizzle-orm";
 import { findUnstorableText } from "../../src/http/input-guard.js";
 import { type TestDatabase, testDatabases } from "../support/databases.js";
 import { envelopeOf, rawRequest } from "../support/raw-http.js";
-import { startTestApp, type TestApp } from "../support/test-app.js";
+import type { TestApp } from "../support/test-app.js";
+import { startAppStack, stopStack } from "../support/test-stack.js";
 
 interface Case {
   method: string;
@@ -207,13 +208,9 @@ for (const target of testDatabases()) {
     let db: TestDatabase;
     let app: TestApp;
     before(async () => {
-      db = await target.open();
-      app = await startTestApp({ database: db.handle });
+      ({ db, app } = await startAppStack(target));
     });
-    after(async () => {
-      await app.close();
-      await db.dispose();
-    });
+    after(() => stopStack({ app, db }));
 
     const rowCounts = async () =>
       (

@@ -1,13 +1,14 @@
 // The engine's backend in tests, configured from the environment exactly as the worker does it
-// (worker/worker-config.ts: TFJS_BACKEND, TUNEHOUSE_NATIVE_MATMUL, TUNEHOUSE_NATIVE_ADDON,
+// (src/config.ts: TFJS_BACKEND, TUNEHOUSE_NATIVE_MATMUL, TUNEHOUSE_NATIVE_ADDON,
 // OPENBLAS_*), so the suite runs on the backend a run asks for (e.g. TFJS_BACKEND=tensorflow).
+
+import { loadBackendOptions } from "../../src/config.js";
 import {
   type BackendInfo,
   type BackendOptions,
   configureBackend,
   initBackend,
 } from "../../worker/engine/backend/backend.js";
-import { loadBackendOptions } from "../../worker/worker-config.js";
 
 export function testBackendOptions(): BackendOptions {
   return loadBackendOptions(process.env);

@@ -1,14 +1,17 @@
 // Shared set-up for the jobs tests: the tiny default model in a models folder made once per
 // process, training lines it learns from quickly, the backend, an in-process worker with a
-// short poll and lease, and waits on a job's status or events.
+// short poll and lease, waits on a job's status or events, a job that makes the tiny model
+// memorise its file, and adapter downloads.
 import assert from "node:assert/strict";
 import { mkdtempSync } from "node:fs";
+import { mkdir, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import type OpenAI from "openai";
 import { toFile } from "openai";
 import type { DatabaseHandle } from "../../src/store/db/client.js";
+import { readTarArchive } from "../../src/store/models/adapter-archive.js";
 import { ensureTinyModel } from "../../worker/engine/hf/tiny-model.js";
 import { type RunningWorker, startWorker } from "../../worker/worker-loop.js";
 import { initTestBackend } from "./engine-backend.js";
@@ -67,14 +70,16 @@ export async function uploadTraining(client: OpenAI, content: string, name = "tr
   return file.id;
 }
 
+export interface TestWorkerOptions {
+  leaseSeconds?: number;
+  workerId?: string;
+  onJobDone?: (jobId: string, outcome: string) => void;
+}
+
 export async function startTestWorker(
   database: DatabaseHandle,
   dir: string,
-  opts: {
-    leaseSeconds?: number;
-    workerId?: string;
-    onJobDone?: (jobId: string, outcome: string) => void;
-  } = {},
+  opts: TestWorkerOptions = {},
 ): Promise<RunningWorker> {
   await useBackend();
   return startWorker({
@@ -130,4 +135,61 @@ export async function waitForEvent(
     if (Date.now() > until) assert.fail(`job ${id}: no event matching ${pattern} after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/**
+ * Hyperparameters with which the tiny model memorises a dozen lines (about 120 steps): small
+ * data, many passes, a high rate, no dropout or warm-up.
+ */
+export function memorisingHyperparameters(maxSeqLength: number) {
+  return {
+    n_epochs: 20,
+    batch_size: 2,
+    learning_rate_multiplier: 20,
+    lora_alpha: 64,
+    lora_dropout: 0,
+    max_seq_length: maxSeqLength,
+    warmup_ratio: 0,
+  };
+}
+
+/** Uploads `lines`, trains `model` on them until it memorises them (seed 1), and asserts success. */
+export async function trainMemorisingJob(
+  client: OpenAI,
+  opts: { model: string; lines: string; maxSeqLength: number; timeoutMs: number },
+): Promise<Job> {
+  const training = await uploadTraining(client, opts.lines);
+  const job = await client.fineTuning.jobs.create({
+    model: opts.model,
+    training_file: training,
+    seed: 1,
+    method: {
+      type: "supervised",
+      supervised: { hyperparameters: memorisingHyperparameters(opts.maxSeqLength) },
+    },
+  } as OpenAI.FineTuning.JobCreateParams);
+  const done = await waitForJob(client, job.id, isFinished, opts.timeoutMs);
+  assert.equal(done.status, "succeeded", JSON.stringify(done.error));
+  return done;
+}
+
+/**
+ * GETs an archive download (`/fine_tuning/jobs/{id}/adapter`, a checkpoint's or a model's) with
+ * the app's key, asserts a 200 tar, and unpacks it into `into`; returns the names, sorted.
+ */
+export async function downloadArchive(
+  app: { baseURL: string; apiKey: string },
+  path: string,
+  into: string,
+): Promise<string[]> {
+  const res = await fetch(`${app.baseURL}${path}`, { headers: { authorization: `Bearer ${app.apiKey}` } });
+  assert.equal(res.status, 200, await res.clone().text());
+  assert.equal(res.headers.get("content-type"), "application/x-tar");
+  await mkdir(into, { recursive: true });
+  const names: string[] = [];
+  for (const entry of await readTarArchive(new Uint8Array(await res.arrayBuffer()))) {
+    await writeFile(join(into, entry.name), entry.data);
+    names.push(entry.name);
+  }
+  return names.sort();
 }

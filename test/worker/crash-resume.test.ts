@@ -28,6 +28,7 @@ import {
   waitForJob,
 } from "../support/job-fixtures.js";
 import { startTestApp, type TestApp } from "../support/test-app.js";
+import { startTinyModelStack, stopStack } from "../support/test-stack.js";
 
 /** 20 rows an epoch at batch 1, three epochs: a checkpoint at step 20 with 40 steps to go. */
 const METHOD = {
@@ -245,13 +246,9 @@ for (const target of testDatabases().filter((t) => t.name === "pglite")) {
     let app: TestApp;
 
     before(async () => {
-      db = await target.open();
-      app = await startTestApp({ database: db.handle, config: { modelsDir: (await tinyModelsDir()).dir } });
+      ({ db, app } = await startTinyModelStack(target));
     });
-    after(async () => {
-      await app?.close();
-      await db?.dispose();
-    });
+    after(() => stopStack({ app, db }));
 
     it("an expired lease after the first checkpoint: the job is taken over and resumed from it", async () => {
       const { dir, model } = await tinyModelsDir();

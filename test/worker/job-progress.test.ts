@@ -10,20 +10,17 @@ import { metricsData } from "../../src/store/jobs/job-events.js";
 import { JobProgress } from "../../worker/job-progress.js";
 import { type TestDatabase, testDatabases } from "../support/databases.js";
 import { tinyModelsDir, trainingLines, uploadTraining } from "../support/job-fixtures.js";
-import { startTestApp, type TestApp } from "../support/test-app.js";
+import type { TestApp } from "../support/test-app.js";
+import { startTinyModelStack, stopStack } from "../support/test-stack.js";
 
 for (const target of testDatabases()) {
   describe(`queued job progress [${target.name}]`, () => {
     let db: TestDatabase;
     let app: TestApp;
     before(async () => {
-      db = await target.open();
-      app = await startTestApp({ database: db.handle, config: { modelsDir: (await tinyModelsDir()).dir } });
+      ({ db, app } = await startTinyModelStack(target));
     });
-    after(async () => {
-      await app?.close();
-      await db?.dispose();
-    });
+    after(() => stopStack({ app, db }));
 
     it("writes while the job is this worker's, and nothing once another worker owns it", async () => {
       const { model } = await tinyModelsDir();

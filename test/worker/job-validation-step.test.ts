@@ -22,7 +22,8 @@ import {
   uploadTraining,
   waitForJob,
 } from "../support/job-fixtures.js";
-import { startTestApp, type TestApp } from "../support/test-app.js";
+import type { TestApp } from "../support/test-app.js";
+import { startTinyModelStack, stopStack } from "../support/test-stack.js";
 
 const notValidating = (job: { status: string }) => job.status !== "validating_files";
 
@@ -56,16 +57,10 @@ for (const target of testDatabases()) {
     let training: string;
 
     before(async () => {
-      const tiny = await tinyModelsDir();
-      model = tiny.model;
-      db = await target.open();
-      app = await startTestApp({ database: db.handle, config: { modelsDir: tiny.dir } });
+      ({ db, app, model } = await startTinyModelStack(target));
       training = await uploadTraining(app.client, trainingLines(12));
     });
-    after(async () => {
-      await app?.close();
-      await db?.dispose();
-    });
+    after(() => stopStack({ app, db }));
 
     const create = (body: Record<string, unknown>) =>
       app.client.fineTuning.jobs.create({

@@ -11,20 +11,17 @@ import {
   uploadTraining,
   waitForJob,
 } from "../support/job-fixtures.js";
-import { startTestApp, type TestApp } from "../support/test-app.js";
+import type { TestApp } from "../support/test-app.js";
+import { startTinyModelStack, stopStack } from "../support/test-stack.js";
 
 for (const target of testDatabases()) {
   describe(`worker wake-up on NOTIFY [${target.name}]`, () => {
     let db: TestDatabase;
     let app: TestApp;
     before(async () => {
-      db = await target.open();
-      app = await startTestApp({ database: db.handle, config: { modelsDir: (await tinyModelsDir()).dir } });
+      ({ db, app } = await startTinyModelStack(target));
     });
-    after(async () => {
-      await app?.close();
-      await db?.dispose();
-    });
+    after(() => stopStack({ app, db }));
 
     it("a job queued after its files are validated, and a resumed one, notify the listeners; unlisten stops it", async () => {
       let wakes = 0;

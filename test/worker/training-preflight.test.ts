@@ -6,17 +6,11 @@ import { after, before, describe, it, test } from "node:test";
 import type { BackendInfo } from "../../worker/engine/backend/backend.js";
 import { parseModelConfig } from "../../worker/engine/hf/config.js";
 import { isOutOfMemory, trainingPreflight } from "../../worker/training-preflight.js";
+import type { RunningWorker } from "../../worker/worker-loop.js";
 import { type TestDatabase, testDatabases } from "../support/databases.js";
-import {
-  allEvents,
-  isFinished,
-  startTestWorker,
-  tinyModelsDir,
-  trainingLines,
-  uploadTraining,
-  waitForJob,
-} from "../support/job-fixtures.js";
-import { startTestApp, type TestApp } from "../support/test-app.js";
+import { allEvents, isFinished, trainingLines, uploadTraining, waitForJob } from "../support/job-fixtures.js";
+import type { TestApp } from "../support/test-app.js";
+import { startJobsStack, stopStack } from "../support/test-stack.js";
 
 const QWEN25_05B = parseModelConfig({
   architectures: ["Qwen2ForCausalLM"],
@@ -109,20 +103,12 @@ for (const target of testDatabases()) {
     let db: TestDatabase;
     let app: TestApp;
     let model: string;
-    let worker: Awaited<ReturnType<typeof startTestWorker>>;
+    let worker: RunningWorker;
 
     before(async () => {
-      const tiny = await tinyModelsDir();
-      model = tiny.model;
-      db = await target.open();
-      app = await startTestApp({ database: db.handle, config: { modelsDir: tiny.dir } });
-      worker = await startTestWorker(db.handle, tiny.dir);
+      ({ db, app, worker, model } = await startJobsStack(target));
     });
-    after(async () => {
-      await worker?.stop();
-      await app?.close();
-      await db?.dispose();
-    });
+    after(() => stopStack({ worker, app, db }));
 
     it("a job over WORKER_MEMORY_BUDGET fails with insufficient_memory; the next one trains", async () => {
       const file = await uploadTraining(app.client, trainingLines(12));

@@ -19,14 +19,13 @@ import {
   resolveHyperparameters,
 } from "../../../worker/engine/train/hyperparameters.js";
 import {
-  configuredMemoryBudget,
   estimateTrainingMemory,
-  type MemoryBudget,
   trainingMemoryBudget,
 } from "../../../worker/engine/train/memory-estimate.js";
 import { countParameters } from "../../../worker/engine/train/parameter-count.js";
 import { estimateTrainingDuration } from "../../../worker/engine/train/throughput-table.js";
 import { planTraining } from "../../../worker/engine/train/training-plan.js";
+import { type WorkerSetup, workerSetupFromEnv } from "../../config.js";
 import type { components } from "../../contract/openapi-types.js";
 import { readBlobLines } from "../../store/blobs/blob-lines.js";
 import { findFile } from "../../store/files/file-repository.js";
@@ -44,27 +43,6 @@ export const DEFAULT_PREVIEW_EXAMPLES = 5;
 export const MAX_PREVIEW_EXAMPLES = 20;
 /** problems listed per file (all are counted) */
 const MAX_PROBLEMS = 20;
-
-/** What the API knows of the workers' training set-up: their environment's defaults. */
-export interface WorkerSetup {
-  backend: string;
-  microBatchSize: number;
-  /** the workers' WORKER_MEMORY_BUDGET; unset: measured as a worker would on this machine */
-  memoryBudget?: MemoryBudget | null;
-}
-
-export function workerSetupFromEnv(env: NodeJS.ProcessEnv = process.env): WorkerSetup {
-  const requested = (env.TFJS_BACKEND ?? "auto").trim().toLowerCase();
-  // `auto` takes tfjs-node where it is installed; the API cannot see the workers' machines, so it
-  // assumes the fallback every machine has
-  const backend = ["tensorflow", "wasm", "cpu"].includes(requested) ? requested : "wasm";
-  const micro = Number(env.WORKER_MICRO_BATCH ?? 4);
-  return {
-    backend,
-    microBatchSize: Number.isFinite(micro) && micro >= 1 ? Math.floor(micro) : 4,
-    memoryBudget: configuredMemoryBudget(env.WORKER_MEMORY_BUDGET, "WORKER_MEMORY_BUDGET"),
-  };
-}
 
 function previewCount(raw: unknown): number {
   if (raw === undefined || raw === null) return DEFAULT_PREVIEW_EXAMPLES;

@@ -4,7 +4,7 @@
 //
 //   const tuned = await findTunedModel(db, projectId, "ft:tiny-chatml:proj_…::ftjob-…");
 //   // { id, baseModel, adapterBlobId, jobId, kind: "model" | "checkpoint", created }
-//   const entries = readTarArchive(await readAll(readBlob(database, tuned.adapterBlobId)));
+//   const entries = await readTarArchive(await readAll(readBlob(database, tuned.adapterBlobId)));
 import { and, asc, eq, isNotNull, sql } from "drizzle-orm";
 import type { Queryable } from "../blobs/blob-store.js";
 import { deleteBlob } from "../blobs/blob-store.js";

@@ -5,9 +5,9 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import * as tf from "@tensorflow/tfjs-core";
 import OpenAI from "openai";
-import { ensureTinyModel } from "../../../worker/engine/hf/tiny-model.js";
 import { type TestDatabase, testDatabases } from "../../support/databases.js";
-import { startTestApp, type TestApp } from "../../support/test-app.js";
+import type { TestApp } from "../../support/test-app.js";
+import { startTinyModelStack, stopStack } from "../../support/test-stack.js";
 
 const MODEL = "tiny-chatml";
 const messages = [
@@ -57,14 +57,9 @@ describe("chat completions on a base model", () => {
   let db: TestDatabase;
   let app: TestApp;
   before(async () => {
-    db = await pglite.open();
-    app = await startTestApp({ database: db.handle });
-    await ensureTinyModel(app.config.modelsDir);
+    ({ db, app } = await startTinyModelStack(pglite));
   });
-  after(async () => {
-    await app.close();
-    await db.dispose();
-  });
+  after(() => stopStack({ app, db }));
 
   test("non-streamed: OpenAI's shape, usage, finish_reason length at max_tokens", async () => {
     const r = await app.client.chat.completions.create({

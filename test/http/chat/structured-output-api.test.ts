@@ -4,9 +4,9 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import OpenAI from "openai";
-import { ensureTinyModel } from "../../../worker/engine/hf/tiny-model.js";
 import { type TestDatabase, testDatabases } from "../../support/databases.js";
-import { startTestApp, type TestApp } from "../../support/test-app.js";
+import type { TestApp } from "../../support/test-app.js";
+import { startTinyModelStack, stopStack } from "../../support/test-stack.js";
 
 const MODEL = "tiny-chatml";
 const messages = [{ role: "user" as const, content: "What is the weather in Paris?" }];
@@ -58,14 +58,9 @@ describe("tools, structured output and sampling parameters through the SDK", () 
   let db: TestDatabase;
   let app: TestApp;
   before(async () => {
-    db = await pglite.open();
-    app = await startTestApp({ database: db.handle });
-    await ensureTinyModel(app.config.modelsDir);
+    ({ db, app } = await startTinyModelStack(pglite));
   });
-  after(async () => {
-    await app.close();
-    await db.dispose();
-  });
+  after(() => stopStack({ app, db }));
 
   test("tool_choice naming a function: the reply is that call, arguments valid for its schema", async () => {
     const body = {

@@ -7,14 +7,9 @@ import { after, before, describe, test } from "node:test";
 import type OpenAI from "openai";
 import type { RunningWorker } from "../../../worker/worker-loop.js";
 import { type TestDatabase, testDatabases } from "../../support/databases.js";
-import {
-  isFinished,
-  startTestWorker,
-  tinyModelsDir,
-  uploadTraining,
-  waitForJob,
-} from "../../support/job-fixtures.js";
-import { startTestApp, type TestApp } from "../../support/test-app.js";
+import { trainMemorisingJob } from "../../support/job-fixtures.js";
+import type { TestApp } from "../../support/test-app.js";
+import { startJobsStack, stopStack } from "../../support/test-stack.js";
 
 const TOOLS: OpenAI.Chat.ChatCompletionTool[] = [
   {
@@ -69,39 +64,18 @@ describe("a model tuned on function-calling data calls functions through the SDK
   let tuned: string;
 
   before(async () => {
-    const tiny = await tinyModelsDir();
-    db = await pglite.open();
-    app = await startTestApp({ database: db.handle, config: { modelsDir: tiny.dir } });
-    worker = await startTestWorker(db.handle, tiny.dir);
-    const training = await uploadTraining(app.client, functionCallingLines());
-    const job = await app.client.fineTuning.jobs.create({
-      model: tiny.model,
-      training_file: training,
-      seed: 1,
-      method: {
-        type: "supervised",
-        supervised: {
-          hyperparameters: {
-            n_epochs: 20,
-            batch_size: 2,
-            learning_rate_multiplier: 20,
-            lora_alpha: 64,
-            lora_dropout: 0,
-            max_seq_length: 160,
-            warmup_ratio: 0,
-          },
-        },
-      },
-    } as OpenAI.FineTuning.JobCreateParams);
-    const done = await waitForJob(app.client, job.id, isFinished, 400_000);
-    assert.equal(done.status, "succeeded", JSON.stringify(done.error));
+    let model: string;
+    ({ db, app, worker, model } = await startJobsStack(pglite));
+    const lines = functionCallingLines();
+    const done = await trainMemorisingJob(app.client, {
+      model,
+      lines,
+      maxSeqLength: 160,
+      timeoutMs: 400_000,
+    });
     tuned = done.fine_tuned_model!;
   });
-  after(async () => {
-    await worker?.stop();
-    await app?.close();
-    await db?.dispose();
-  });
+  after(() => stopStack({ worker, app, db }));
 
   test("tools + auto: each trained question comes back as the trained call; a greeting as text", async () => {
     for (const city of CITIES) {

@@ -4,13 +4,12 @@
 // a checkpoint model answers; the served adapter gives the logprobs of the merged weights;
 // seeds reproduce; another project cannot use the model.
 import assert from "node:assert/strict";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import OpenAI from "openai";
 import { encodeChatPrompt } from "../../../src/serving/prompt-encoding.js";
-import { readTarArchive } from "../../../src/store/models/adapter-archive.js";
 import { generate } from "../../../worker/engine/generation/generate.js";
 import { resolveChatTemplate } from "../../../worker/engine/hf/chat-template.js";
 import { loadTokenizer } from "../../../worker/engine/hf/tokenizer.js";
@@ -18,14 +17,15 @@ import { loadModel } from "../../../worker/engine/model/load-model.js";
 import type { RunningWorker } from "../../../worker/worker-loop.js";
 import { type TestDatabase, testDatabases } from "../../support/databases.js";
 import {
+  downloadArchive,
   isFinished,
-  startTestWorker,
-  tinyModelsDir,
+  trainMemorisingJob,
   uploadTraining,
   waitForJob,
 } from "../../support/job-fixtures.js";
 import { writeMergedModel } from "../../support/merged-weights.js";
-import { startTestApp, type TestApp } from "../../support/test-app.js";
+import type { TestApp } from "../../support/test-app.js";
+import { startJobsStack, stopStack } from "../../support/test-stack.js";
 
 const QA: [string, string][] = [
   ["What is the capital of France?", "Paris."],
@@ -59,44 +59,21 @@ for (const target of testDatabases()) {
     let scratch: string;
 
     before(async () => {
-      const tiny = await tinyModelsDir();
-      modelsDir = tiny.dir;
-      baseModel = tiny.model;
       scratch = await mkdtemp(path.join(tmpdir(), "tuned-chat-"));
-      db = await target.open();
-      app = await startTestApp({ database: db.handle, config: { modelsDir } });
-      worker = await startTestWorker(db.handle, modelsDir);
-      const training = await uploadTraining(app.client, memorisationLines());
-      const job = await app.client.fineTuning.jobs.create({
+      ({ db, app, worker, model: baseModel, modelsDir } = await startJobsStack(target));
+      const lines = memorisationLines();
+      const done = await trainMemorisingJob(app.client, {
         model: baseModel,
-        training_file: training,
-        seed: 1,
-        method: {
-          type: "supervised",
-          supervised: {
-            // small data, many passes, a high rate: the tiny model memorises in ~120 steps
-            hyperparameters: {
-              n_epochs: 20,
-              batch_size: 2,
-              learning_rate_multiplier: 20,
-              lora_alpha: 64,
-              lora_dropout: 0,
-              max_seq_length: 64,
-              warmup_ratio: 0,
-            },
-          },
-        },
-      } as OpenAI.FineTuning.JobCreateParams);
-      jobId = job.id;
-      const done = await waitForJob(app.client, jobId, isFinished, 240_000);
-      assert.equal(done.status, "succeeded", JSON.stringify(done.error));
+        lines,
+        maxSeqLength: 64,
+        timeoutMs: 240_000,
+      });
+      jobId = done.id;
       tuned = done.fine_tuned_model!;
       assert.match(tuned, /^ft:/);
     });
     after(async () => {
-      await worker?.stop();
-      await app?.close();
-      await db?.dispose();
+      await stopStack({ worker, app, db });
       if (scratch) await rm(scratch, { recursive: true, force: true });
     });
 
@@ -214,13 +191,8 @@ for (const target of testDatabases()) {
     });
 
     test("the served adapter gives the logprobs of the merged weights W + scaling·B·A", async () => {
-      const res = await fetch(`${app.baseURL}/fine_tuning/jobs/${jobId}/adapter`, {
-        headers: { authorization: `Bearer ${app.apiKey}` },
-      });
-      assert.equal(res.status, 200);
       const adapterDir = await mkdtemp(path.join(scratch, "adapter-"));
-      for (const entry of readTarArchive(new Uint8Array(await res.arrayBuffer())))
-        await writeFile(path.join(adapterDir, entry.name), entry.data);
+      await downloadArchive(app, `/fine_tuning/jobs/${jobId}/adapter`, adapterDir);
       const mergedDir = await mkdtemp(path.join(scratch, "merged-"));
       assert.equal(await writeMergedModel(path.join(modelsDir, baseModel), adapterDir, mergedDir), 28);
 

@@ -8,7 +8,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import OpenAI from "openai";
-import { readTarArchive } from "../../../src/store/models/adapter-archive.js";
 import type { TokenBatch } from "../../../worker/engine/data/batch.js";
 import { mergeAdapterIntoBase } from "../../../worker/engine/lora/merge-adapter.js";
 import type { CausalLM } from "../../../worker/engine/model/causal-lm.js";
@@ -17,15 +16,15 @@ import type { RunningWorker } from "../../../worker/worker-loop.js";
 import { type TestDatabase, testDatabases } from "../../support/databases.js";
 import {
   allEvents,
+  downloadArchive,
   isFinished,
   preferenceLines,
-  startTestWorker,
-  tinyModelsDir,
   trainingLines,
   uploadTraining,
   waitForJob,
 } from "../../support/job-fixtures.js";
-import { startTestApp, type TestApp } from "../../support/test-app.js";
+import type { TestApp } from "../../support/test-app.js";
+import { startJobsStack, stopStack } from "../../support/test-stack.js";
 
 const batch: TokenBatch = {
   batchSize: 1,
@@ -56,35 +55,15 @@ for (const target of testDatabases()) {
     let tmp: string;
 
     before(async () => {
-      const tiny = await tinyModelsDir();
-      model = tiny.model;
-      modelsDir = tiny.dir;
-      db = await target.open();
-      app = await startTestApp({ database: db.handle, config: { modelsDir } });
-      worker = await startTestWorker(db.handle, modelsDir);
+      ({ db, app, worker, model, modelsDir } = await startJobsStack(target));
       tmp = await mkdtemp(join(tmpdir(), "chained-"));
     });
     after(async () => {
-      await worker?.stop();
-      await app?.close();
-      await db?.dispose();
+      await stopStack({ worker, app, db });
       await rm(tmp, { recursive: true, force: true });
     });
 
-    async function download(path: string, into: string): Promise<string[]> {
-      const res = await fetch(`${app.baseURL}${path}`, {
-        headers: { Authorization: `Bearer ${app.apiKey}` },
-      });
-      assert.equal(res.status, 200, await res.clone().text());
-      assert.equal(res.headers.get("content-type"), "application/x-tar");
-      await mkdir(into, { recursive: true });
-      const names: string[] = [];
-      for (const entry of readTarArchive(new Uint8Array(await res.arrayBuffer()))) {
-        await writeFile(join(into, entry.name), entry.data);
-        names.push(entry.name);
-      }
-      return names.sort();
-    }
+    const download = (path: string, into: string) => downloadArchive(app, path, into);
 
     it("SFT → DPO on the SFT model: chain recorded, served adapter = parent merged + own adapter, merged weights load back", async () => {
       const sft = await app.client.fineTuning.jobs.create({

@@ -18,7 +18,8 @@ import {
   uploadTraining,
   waitForJob,
 } from "../../support/job-fixtures.js";
-import { startTestApp, type TestApp } from "../../support/test-app.js";
+import type { TestApp } from "../../support/test-app.js";
+import { startTinyModelStack, stopStack } from "../../support/test-stack.js";
 
 async function expect400(promise: Promise<unknown>, param: string | null, message?: RegExp): Promise<void> {
   const err = await promise.then(
@@ -38,16 +39,10 @@ for (const target of testDatabases()) {
     let training: string;
 
     before(async () => {
-      const tiny = await tinyModelsDir();
-      model = tiny.model;
-      db = await target.open();
-      app = await startTestApp({ database: db.handle, config: { modelsDir: tiny.dir } });
+      ({ db, app, model } = await startTinyModelStack(target));
       training = await uploadTraining(app.client, trainingLines(12));
     });
-    after(async () => {
-      await app?.close();
-      await db?.dispose();
-    });
+    after(() => stopStack({ app, db }));
 
     const create = (body: Record<string, unknown>) =>
       app.client.fineTuning.jobs.create({
@@ -236,7 +231,7 @@ for (const target of testDatabases()) {
         const res = await fetch(`${app.baseURL}/fine_tuning/jobs/${job.id}/adapter`, {
           headers: { authorization: `Bearer ${app.apiKey}` },
         });
-        const names = readTarArchive(new Uint8Array(await res.arrayBuffer())).map((e) => e.name);
+        const names = (await readTarArchive(new Uint8Array(await res.arrayBuffer()))).map((e) => e.name);
         assert.ok(
           names.includes("config.json") && names.includes("model.safetensors"),
           JSON.stringify(names),

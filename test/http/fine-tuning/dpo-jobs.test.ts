@@ -4,14 +4,13 @@
 // preferred answers than its reference, served by chat; wrong-format files fail the job in
 // OpenAI's shape; a job whose worker dies resumes from its checkpoint.
 import assert from "node:assert/strict";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { eq, sql } from "drizzle-orm";
 import OpenAI from "openai";
 import { fineTuningJobs } from "../../../src/store/db/schema.js";
-import { readTarArchive } from "../../../src/store/models/adapter-archive.js";
 import { buildPreferenceDataset } from "../../../worker/engine/data/build-dataset.js";
 import { resolveChatTemplate } from "../../../worker/engine/hf/chat-template.js";
 import { loadTokenizer } from "../../../worker/engine/hf/tokenizer.js";
@@ -22,16 +21,17 @@ import type { RunningWorker } from "../../../worker/worker-loop.js";
 import { type TestDatabase, testDatabases } from "../../support/databases.js";
 import {
   allEvents,
+  downloadArchive,
   isFinished,
   preferenceLines,
   startTestWorker,
-  tinyModelsDir,
   trainingLines,
   uploadTraining,
   waitForEvent,
   waitForJob,
 } from "../../support/job-fixtures.js";
-import { startTestApp, type TestApp } from "../../support/test-app.js";
+import type { TestApp } from "../../support/test-app.js";
+import { startJobsStack, stopStack } from "../../support/test-stack.js";
 
 const DPO_METHOD = (hp: Record<string, unknown>) =>
   ({
@@ -52,18 +52,9 @@ for (const target of testDatabases()) {
     let modelsDir: string;
 
     before(async () => {
-      const tiny = await tinyModelsDir();
-      model = tiny.model;
-      modelsDir = tiny.dir;
-      db = await target.open();
-      app = await startTestApp({ database: db.handle, config: { modelsDir } });
-      worker = await startTestWorker(db.handle, modelsDir);
+      ({ db, app, worker, model, modelsDir } = await startJobsStack(target));
     });
-    after(async () => {
-      await worker?.stop();
-      await app?.close();
-      await db?.dispose();
-    });
+    after(() => stopStack({ worker, app, db }));
 
     it("trains to succeeded: beta written back, reward metrics, margin positive and growing, preferred answers likelier, served", async () => {
       const lines = preferenceLines(12);
@@ -122,14 +113,9 @@ for (const target of testDatabases()) {
       assert.ok((await app.client.fineTuning.jobs.checkpoints.list(job.id)).data.length > 0);
 
       // the downloaded adapter, on the training pairs: margin over the reference > 0
-      const res = await fetch(`${app.baseURL}/fine_tuning/jobs/${job.id}/adapter`, {
-        headers: { Authorization: `Bearer ${app.apiKey}` },
-      });
-      assert.equal(res.status, 200);
       const dir = await mkdtemp(join(tmpdir(), "dpo-adapter-"));
       try {
-        for (const entry of readTarArchive(new Uint8Array(await res.arrayBuffer())))
-          await writeFile(join(dir, entry.name), entry.data);
+        await downloadArchive(app, `/fine_tuning/jobs/${job.id}/adapter`, dir);
         const folder = join(modelsDir, model);
         const tuned = await loadModel(folder, { adapterDir: dir });
         try {

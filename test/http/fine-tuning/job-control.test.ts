@@ -19,7 +19,8 @@ import {
   waitForEvent,
   waitForJob,
 } from "../../support/job-fixtures.js";
-import { startTestApp, type TestApp } from "../../support/test-app.js";
+import type { TestApp } from "../../support/test-app.js";
+import { startJobsStack, stopStack } from "../../support/test-stack.js";
 
 /** Many steps (batch 1, many epochs), so there is time to act while it runs. */
 const LONG = {
@@ -40,20 +41,12 @@ for (const target of testDatabases()) {
     const outcomes = new Map<string, string[]>();
 
     before(async () => {
-      const tiny = await tinyModelsDir();
-      model = tiny.model;
-      db = await target.open();
-      app = await startTestApp({ database: db.handle, config: { modelsDir: tiny.dir } });
+      ({ db, app, worker, model } = await startJobsStack(target, {
+        worker: { onJobDone: (id, outcome) => outcomes.set(id, [...(outcomes.get(id) ?? []), outcome]) },
+      }));
       training = await uploadTraining(app.client, trainingLines(20));
-      worker = await startTestWorker(db.handle, tiny.dir, {
-        onJobDone: (id, outcome) => outcomes.set(id, [...(outcomes.get(id) ?? []), outcome]),
-      });
     });
-    after(async () => {
-      await worker?.stop();
-      await app?.close();
-      await db?.dispose();
-    });
+    after(() => stopStack({ worker, app, db }));
 
     const createLong = () =>
       app.client.fineTuning.jobs.create({

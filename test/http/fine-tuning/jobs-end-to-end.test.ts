@@ -15,13 +15,13 @@ import { type TestDatabase, testDatabases } from "../../support/databases.js";
 import {
   allEvents,
   isFinished,
-  startTestWorker,
   tinyModelsDir,
   trainingLines,
   uploadTraining,
   waitForJob,
 } from "../../support/job-fixtures.js";
-import { startTestApp, type TestApp, type TestProject } from "../../support/test-app.js";
+import type { TestApp, TestProject } from "../../support/test-app.js";
+import { startJobsStack, stopStack } from "../../support/test-stack.js";
 
 for (const target of testDatabases()) {
   describe(`fine-tuning end to end [${target.name}]`, () => {
@@ -34,18 +34,10 @@ for (const target of testDatabases()) {
     let tunedModel: string;
 
     before(async () => {
-      const tiny = await tinyModelsDir();
-      model = tiny.model;
-      db = await target.open();
-      app = await startTestApp({ database: db.handle, config: { modelsDir: tiny.dir } });
+      ({ db, app, worker, model } = await startJobsStack(target));
       other = await app.newProject();
-      worker = await startTestWorker(db.handle, tiny.dir);
     });
-    after(async () => {
-      await worker?.stop();
-      await app?.close();
-      await db?.dispose();
-    });
+    after(() => stopStack({ worker, app, db }));
 
     it("upload → create → succeeded, with auto hyperparameters resolved and written back", async () => {
       const training = await uploadTraining(app.client, trainingLines(12));
@@ -204,7 +196,7 @@ for (const target of testDatabases()) {
       });
       assert.equal(res.status, 200);
       assert.equal(res.headers.get("content-type"), "application/x-tar");
-      const entries = readTarArchive(new Uint8Array(await res.arrayBuffer()));
+      const entries = await readTarArchive(new Uint8Array(await res.arrayBuffer()));
       assert.deepEqual(
         entries.map((e) => e.name),
         ["adapter_config.json", "adapter_model.safetensors"],
@@ -225,7 +217,7 @@ for (const target of testDatabases()) {
         headers: { authorization: `Bearer ${app.apiKey}` },
       });
       assert.equal(res2.status, 200);
-      assert.equal(readTarArchive(new Uint8Array(await res2.arrayBuffer())).length, 2);
+      assert.equal((await readTarArchive(new Uint8Array(await res2.arrayBuffer()))).length, 2);
     });
 
     it("another project: jobs, events, checkpoints, models and adapters are 404s", async () => {

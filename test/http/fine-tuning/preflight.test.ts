@@ -12,8 +12,9 @@ import OpenAI from "openai";
 import type { PreflightObject } from "../../../src/http/fine-tuning/preflight.js";
 import { fineTuningJobs } from "../../../src/store/db/schema.js";
 import { type TestDatabase, testDatabases } from "../../support/databases.js";
-import { tinyModelsDir, trainingLines, uploadTraining } from "../../support/job-fixtures.js";
-import { startTestApp, type TestApp } from "../../support/test-app.js";
+import { trainingLines, uploadTraining } from "../../support/job-fixtures.js";
+import type { TestApp } from "../../support/test-app.js";
+import { startTinyModelStack, stopStack } from "../../support/test-stack.js";
 
 const chat = (user: string, assistant: string, weight?: 0 | 1) =>
   JSON.stringify({
@@ -59,18 +60,11 @@ for (const target of testDatabases()) {
       (await db.handle.db.select({ id: fineTuningJobs.id }).from(fineTuningJobs)).length;
 
     before(async () => {
-      const tiny = await tinyModelsDir();
-      model = tiny.model;
-      modelsDir = tiny.dir;
-      db = await target.open();
-      app = await startTestApp({ database: db.handle, config: { modelsDir } });
+      ({ db, app, model, modelsDir } = await startTinyModelStack(target));
       big = await uploadTraining(app.client, bigFile());
       small = await uploadTraining(app.client, trainingLines(12));
     });
-    after(async () => {
-      await app?.close();
-      await db?.dispose();
-    });
+    after(() => stopStack({ app, db }));
 
     it("answers for 2,000 examples in seconds: counts, tokens, resolved values with their rules, steps, duration", async () => {
       const started = performance.now();

@@ -7,7 +7,8 @@ import { after, before, describe, it } from "node:test";
 import OpenAI from "openai";
 import { findBaseModel, isValidModelId } from "../../../src/store/models/base-models.js";
 import { type TestDatabase, testDatabases } from "../../support/databases.js";
-import { startTestApp, type TestApp } from "../../support/test-app.js";
+import type { TestApp } from "../../support/test-app.js";
+import { startAppStack, stopStack } from "../../support/test-stack.js";
 
 function fakeModel(dir: string, opts: { tokenizer?: boolean; sharded?: boolean } = {}): void {
   mkdirSync(dir, { recursive: true });
@@ -56,13 +57,9 @@ describe("base model folders", () => {
       let db: TestDatabase;
       let app: TestApp;
       before(async () => {
-        db = await target.open();
-        app = await startTestApp({ database: db.handle, config: { modelsDir: root } });
+        ({ db, app } = await startAppStack(target, { modelsDir: root }));
       });
-      after(async () => {
-        await app.close();
-        await db.dispose();
-      });
+      after(() => stopStack({ app, db }));
 
       it("lists the base models, owned_by system, integer created", async () => {
         const page = await app.client.models.list();

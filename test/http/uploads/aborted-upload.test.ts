@@ -6,7 +6,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { sql } from "drizzle-orm";
 import { type TestDatabase, testDatabases } from "../../support/databases.js";
 import { chatJsonlOfSize } from "../../support/jsonl.js";
-import { startTestApp, type TestApp } from "../../support/test-app.js";
+import type { TestApp } from "../../support/test-app.js";
+import { startAppStack, stopStack } from "../../support/test-stack.js";
 
 async function counts(app: TestApp): Promise<{ files: number; blobs: number; chunks: number }> {
   const result = (await app.database.db.execute(
@@ -36,13 +37,9 @@ for (const target of testDatabases()) {
     let db: TestDatabase;
     let app: TestApp;
     before(async () => {
-      db = await target.open();
-      app = await startTestApp({ database: db.handle });
+      ({ db, app } = await startAppStack(target));
     });
-    after(async () => {
-      await app.close();
-      await db.dispose();
-    });
+    after(() => stopStack({ app, db }));
 
     it("cutting the socket mid-body leaves no file row and no chunks", async () => {
       assert.deepEqual(await counts(app), { files: 0, blobs: 0, chunks: 0 });

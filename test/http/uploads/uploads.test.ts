@@ -7,7 +7,8 @@ import OpenAI, { toFile } from "openai";
 import { uploads } from "../../../src/store/db/schema.js";
 import { type TestDatabase, testDatabases } from "../../support/databases.js";
 import { chatJsonl } from "../../support/jsonl.js";
-import { startTestApp, type TestApp } from "../../support/test-app.js";
+import type { TestApp } from "../../support/test-app.js";
+import { startAppStack, stopStack } from "../../support/test-stack.js";
 
 async function rejection(p: Promise<unknown>): Promise<InstanceType<typeof OpenAI.APIError>> {
   const err = await p.then(
@@ -25,13 +26,9 @@ for (const target of testDatabases()) {
     let db: TestDatabase;
     let app: TestApp;
     before(async () => {
-      db = await target.open();
-      app = await startTestApp({ database: db.handle, config: { maxUploadPartBytes: 2 * 1024 * 1024 } });
+      ({ db, app } = await startAppStack(target, { maxUploadPartBytes: 2 * 1024 * 1024 }));
     });
-    after(async () => {
-      await app.close();
-      await db.dispose();
-    });
+    after(() => stopStack({ app, db }));
 
     it("create, parts in parallel, complete in part_ids order with md5 → an ordinary File", async () => {
       const pieces = [randomBytes(1024 * 1024 + 5), randomBytes(1500 * 1024), randomBytes(333)];

@@ -14,7 +14,7 @@ import {
  * The fast CPU path: tfjs-wasm's BatchMatMul and _FusedMatMul kernels replaced by
  * OpenBLAS cblas_sgemm through a small N-API addon (native/), reading and writing the
  * wasm heap in place. Stock tfjs-wasm sends every transposed or batched matmul to a
- * scalar loop at 1–2 GFLOP/s (shared/PERFORMANCE.md §1).
+ * scalar loop at 1–2 GFLOP/s (docs/performance.md).
  *
  * Process-global side effects, all reported in the returned info: OPENBLAS_CORETYPE and
  * OPENBLAS_NUM_THREADS are set (to the given settings, else chosen from the CPU) before the

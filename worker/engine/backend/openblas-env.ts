@@ -5,7 +5,7 @@ import { availableParallelism } from "node:os";
  * OpenBLAS reads OPENBLAS_CORETYPE and OPENBLAS_NUM_THREADS once, when the library is
  * loaded, so they must be in the environment before the addon is required.
  * Debian's OpenBLAS 0.3.21 does not know newer Xeons and falls back to its SSE3
- * "Prescott" kernels, 5–8× slower than the AVX-512 ones (shared/PERFORMANCE.md §3).
+ * "Prescott" kernels, 5–8× slower than the AVX-512 ones (docs/performance.md).
  */
 
 /** The OpenBLAS DYNAMIC_ARCH core for a set of x86 /proc/cpuinfo flags, best first. */

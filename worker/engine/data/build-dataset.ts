@@ -1,4 +1,4 @@
-// Training data: JSONL lines → token rows ready for the training loop (TRAINING.md §1–4).
+// Training data: JSONL lines → token rows ready for the training loop (docs/training.md).
 //
 // API (for the jobs worker and the training loop)
 // -----------------------------------------------

@@ -1,4 +1,4 @@
-// A chat example → token ids and labels (render → tokenize → mask; TRAINING.md §2–3).
+// A chat example → token ids and labels (render → tokenize → mask; docs/training.md).
 //
 // 1. Render the whole conversation with the chat template, special-token text in messages escaped.
 // 2. Find each trained assistant turn's span in that text (trained-spans.ts).

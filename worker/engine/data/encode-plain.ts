@@ -1,4 +1,4 @@
-// The two non-chat formats (our extensions, TRAINING.md §1), tokenized like Hugging Face's
+// The two non-chat formats (our extensions, docs/training.md), tokenized like Hugging Face's
 // `tokenizer(text)` (special tokens in the text are recognised: there is no template whose turns a
 // user could forge, and continued pre-training data may contain them on purpose):
 //   {"prompt","completion"}: [post-processor prefix, e.g. bos] prompt | completion eos

@@ -1,5 +1,5 @@
 // A preference (DPO) example → the prompt's ids and, for each of the two answers, the answer's ids and
-// labels, ready for a DPO loss (log-probabilities summed over the answer's label tokens, TRAINING.md §9).
+// labels, ready for a DPO loss (log-probabilities summed over the answer's label tokens; docs/training.md).
 //
 // Each answer is encoded as the conversation `input.messages + [answer]` with only the answer trained
 // (earlier assistant turns are context), exactly like a chat example. The prompt is everything before

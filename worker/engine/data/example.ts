@@ -1,4 +1,4 @@
-// The training-example shapes we accept, one per JSONL line (see TRAINING.md §1).
+// The training-example shapes we accept, one per JSONL line (docs/training.md, "Data formats").
 // Chat and preference follow OpenAI's fine-tuning input schemas; prompt/completion and
 // text are our extensions. This file is the one definition of these shapes: the upload
 // validator (src/files) and the data pipeline (worker/engine/data) both import it.

@@ -1,4 +1,4 @@
-// Packing (TRAINING.md §4): place whole examples into rows of `capacity` tokens, first-fit
+// Packing (docs/training.md, "Batches and packing"): place whole examples into rows of `capacity` tokens, first-fit
 // decreasing: longest first, each into the first row (lowest index) with room, a new row when none
 // has. A max segment tree over the rows' free space finds that row in O(log rows), so packing n
 // examples costs O(n log n).

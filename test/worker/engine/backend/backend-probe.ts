@@ -2,9 +2,9 @@
 // environment it was given
 // (TFJS_BACKEND, TUNEHOUSE_NATIVE_MATMUL, OPENBLAS_*), printing the outcome as JSON.
 import * as tf from "@tensorflow/tfjs-core";
+import { loadBackendOptions } from "../../../../src/config.js";
 import { initBackend } from "../../../../worker/engine/backend/backend.js";
 import { linear } from "../../../../worker/engine/model/linear.js";
-import { loadBackendOptions } from "../../../../worker/worker-config.js";
 
 try {
   const info = await initBackend(loadBackendOptions());

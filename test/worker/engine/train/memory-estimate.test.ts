@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { loadMemoryBudget } from "../../../../src/config.js";
 import { parseModelConfig } from "../../../../worker/engine/hf/config.js";
 import {
   baseParameterCount,
@@ -13,7 +14,6 @@ import {
   trainingMemoryBudget,
   WASM_HEAP_BYTES,
 } from "../../../../worker/engine/train/memory-estimate.js";
-import { loadMemoryBudget } from "../../../../worker/worker-config.js";
 
 // The published shapes (config.json fields as on the Hugging Face hub)
 const SMOLLM2_135M = parseModelConfig({
