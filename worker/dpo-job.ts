@@ -2,9 +2,9 @@
 // training loop optimises (reference log-probabilities computed once, before the first step).
 
 import type { NewEvent } from "../src/store/jobs/job-events.js";
-import type { DataFileParam } from "./dataset-problems.js";
-import { datasetError, datasetWarnings, formatError, soleFormat } from "./dataset-problems.js";
 import { buildPreferenceDataset, type PreferenceDataset } from "./engine/data/build-dataset.js";
+import type { DataFileParam } from "./engine/data/dataset-problems.js";
+import { datasetError, datasetWarnings, formatError, soleFormat } from "./engine/data/dataset-problems.js";
 import type { ChatTemplate } from "./engine/hf/chat-template.js";
 import type { HfTokenizer } from "./engine/hf/tokenizer.js";
 import type { CausalLM } from "./engine/model/causal-lm.js";

@@ -9,15 +9,15 @@ import type { NewEvent } from "../src/store/jobs/job-events.js";
 import type { JobError, JobRow } from "../src/store/jobs/job-objects.js";
 import { type JobMethod, methodHyperparameters } from "../src/store/jobs/job-spec.js";
 import { findBaseModel } from "../src/store/models/base-models.js";
+import { dpoStartEvents, loadPreferenceData } from "./dpo-job.js";
+import { buildDataset, type PreferenceDataset, type SftDataset } from "./engine/data/build-dataset.js";
 import {
   datasetError,
   datasetWarnings,
   formatError,
   missingFileError,
   soleFormat,
-} from "./dataset-problems.js";
-import { dpoStartEvents, loadPreferenceData } from "./dpo-job.js";
-import { buildDataset, type PreferenceDataset, type SftDataset } from "./engine/data/build-dataset.js";
+} from "./engine/data/dataset-problems.js";
 import { type ChatTemplate, resolveChatTemplate } from "./engine/hf/chat-template.js";
 import { type HfTokenizer, loadTokenizer } from "./engine/hf/tokenizer.js";
 import {

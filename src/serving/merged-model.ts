@@ -8,15 +8,15 @@ import { join } from "node:path";
 import { initBackend } from "../../worker/engine/backend/backend.js";
 import { mergeAdapterIntoBase } from "../../worker/engine/lora/merge-adapter.js";
 import { loadModel } from "../../worker/engine/model/load-model.js";
-import type { AppContext } from "../http/app-context.js";
 import { readBlob } from "../store/blobs/blob-store.js";
 import { DomainError } from "../store/domain-error.js";
 import { archiveFolder, readTarArchive } from "../store/models/adapter-archive.js";
 import { findBaseModel } from "../store/models/base-models.js";
+import type { ServingContext } from "./serving-context.js";
 
 /** The merged-weights archive of a tuned model stored as `adapterBlobId` on `baseModel`. */
 export async function mergedModelArchive(
-  ctx: AppContext,
+  ctx: ServingContext,
   baseModel: string,
   adapterBlobId: string,
 ): Promise<Uint8Array> {

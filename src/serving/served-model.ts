@@ -6,13 +6,13 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import type { AppContext } from "../http/app-context.js";
 import { readBlob } from "../store/blobs/blob-store.js";
 import { DomainError } from "../store/domain-error.js";
 import { readTarArchive } from "../store/models/adapter-archive.js";
 import { type BaseModel, findBaseModel } from "../store/models/base-models.js";
 import { findTunedModel, isTunedModelId } from "../store/models/tuned-models.js";
 import type { AdapterSource } from "./model-server.js";
+import type { ServingContext } from "./serving-context.js";
 
 export interface ServedModel {
   /** the id the request named (echoed in responses) */
@@ -31,7 +31,7 @@ export function modelNotFound(id: string): DomainError {
 
 /** Unpack a tuned model's archive into a fresh temporary folder (flat names only). */
 async function unpackArchive(
-  ctx: AppContext,
+  ctx: ServingContext,
   blobId: string,
 ): Promise<{ dir: string; cleanup: () => Promise<void> }> {
   const chunks: Uint8Array[] = [];
@@ -52,7 +52,7 @@ async function unpackArchive(
 }
 
 export async function resolveServedModel(
-  ctx: AppContext,
+  ctx: ServingContext,
   projectId: string,
   id: string,
 ): Promise<ServedModel> {

@@ -3,7 +3,6 @@
 // (extension; also `?dry_run=true`), list and retrieve. Tenancy: every lookup is scoped to the
 // key's project, so another project's job is a 404.
 import type { FastifyPluginAsync } from "fastify";
-import { validateJobFiles } from "../../../worker/validate-job-files.js";
 import type { JobRow } from "../../store/jobs/job-objects.js";
 import { toJobObject } from "../../store/jobs/job-objects.js";
 import { createJob, jobOr404, listJobs } from "../../store/jobs/job-repository.js";
@@ -16,6 +15,7 @@ import { checkCreate } from "./create-job-checks.js";
 import { createJobSchemaError } from "./create-job-errors.js";
 import { type CreateJobBody, parseCreateJobRequest } from "./create-job-request.js";
 import { checkMetadataFilter } from "./metadata-filter.js";
+import { validateJobFiles } from "./validate-job-files.js";
 
 /** A job body is checked whole: unknown hyperparameters are a 400, and its errors keep their codes. */
 const createJobValidation = {

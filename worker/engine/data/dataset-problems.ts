@@ -1,8 +1,8 @@
 // What makes a training (or validation) file unusable, as the job's `error` (OpenAI's shape:
 // {code, message, param}), and what only deserves a warning event. Two callers, one wording:
 // the api checks a new job's files from their upload validation summary (no tokenizing;
-// worker/validate-job-files.ts), the worker checks the tokenized dataset.
-import type { DatasetStats } from "./engine/data/build-dataset.js";
+// src/http/fine-tuning/validate-job-files.ts), the worker checks the tokenized dataset.
+import type { DatasetStats } from "./build-dataset.js";
 
 export {
   type DataCounts,
@@ -11,9 +11,9 @@ export {
   datasetError,
   lineList,
   MIN_TRAINING_EXAMPLES,
-} from "./engine/data/dataset-verdict.js";
+} from "./dataset-verdict.js";
 
-import { type DataError, type DataFileParam, lineList } from "./engine/data/dataset-verdict.js";
+import { type DataError, type DataFileParam, lineList } from "./dataset-verdict.js";
 
 /**
  * A file whose examples are of a format the job's method cannot train: preference pairs in a

@@ -2,18 +2,14 @@
 // answered `validating_files` (OpenAI's behaviour): the verdict comes from what the upload
 // already recorded about each file (its validation summary: format, example counts, invalid
 // lines), so nothing is tokenized here. Problems fail the job with the same `error` the worker
-// would give (worker/dataset-problems.ts); clean files queue it and wake an idle worker. The
+// would give (worker/engine/data/dataset-problems.ts); clean files queue it and wake an idle worker. The
 // worker still tokenizes, and its full check (truncation, nothing trainable) still fails the
 // job when it must.
 //
 // Each outcome is one transition of the state machine (queue or reject, allowed only from
 // `validating_files` with no worker holding the job): a job cancelled or paused meanwhile, or
 // already taken by a worker's fallback claim, is left alone.
-import type { Database } from "../src/store/db/client.js";
-import { findFile } from "../src/store/files/file-repository.js";
-import type { JobRow } from "../src/store/jobs/job-objects.js";
-import { type JobMethod, methodHyperparameters } from "../src/store/jobs/job-spec.js";
-import { queueValidatedJob, rejectJobFiles } from "../src/store/jobs/job-state-machine.js";
+
 import {
   type DataCounts,
   type DataError,
@@ -21,9 +17,14 @@ import {
   datasetError,
   formatError,
   missingFileError,
-} from "./dataset-problems.js";
-import type { JsonlSummary } from "./engine/data/jsonl-validator.js";
-import { resolveHyperparameters } from "./engine/train/hyperparameters.js";
+} from "../../../worker/engine/data/dataset-problems.js";
+import type { JsonlSummary } from "../../../worker/engine/data/jsonl-validator.js";
+import { resolveHyperparameters } from "../../../worker/engine/train/hyperparameters.js";
+import type { Database } from "../../store/db/client.js";
+import { findFile } from "../../store/files/file-repository.js";
+import type { JobRow } from "../../store/jobs/job-objects.js";
+import { type JobMethod, methodHyperparameters } from "../../store/jobs/job-spec.js";
+import { queueValidatedJob, rejectJobFiles } from "../../store/jobs/job-state-machine.js";
 
 export type FilesVerdict = "queued" | "failed" | "left_to_worker" | "unchanged";
 

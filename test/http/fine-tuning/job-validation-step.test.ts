@@ -7,12 +7,15 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { eq, sql } from "drizzle-orm";
 import type OpenAI from "openai";
-import { type CreateJobBody, parseCreateJobRequest } from "../../src/http/fine-tuning/create-job-request.js";
-import { fineTuningJobs } from "../../src/store/db/schema.js";
-import { releaseJob } from "../../src/store/jobs/job-lease.js";
-import { createJob } from "../../src/store/jobs/job-repository.js";
-import { claimJob, VALIDATION_FALLBACK_SECONDS } from "../../src/store/jobs/job-state-machine.js";
-import { type TestDatabase, testDatabases } from "../support/databases.js";
+import {
+  type CreateJobBody,
+  parseCreateJobRequest,
+} from "../../../src/http/fine-tuning/create-job-request.js";
+import { fineTuningJobs } from "../../../src/store/db/schema.js";
+import { releaseJob } from "../../../src/store/jobs/job-lease.js";
+import { createJob } from "../../../src/store/jobs/job-repository.js";
+import { claimJob, VALIDATION_FALLBACK_SECONDS } from "../../../src/store/jobs/job-state-machine.js";
+import { type TestDatabase, testDatabases } from "../../support/databases.js";
 import {
   allEvents,
   isFinished,
@@ -21,9 +24,9 @@ import {
   trainingLines,
   uploadTraining,
   waitForJob,
-} from "../support/job-fixtures.js";
-import type { TestApp } from "../support/test-app.js";
-import { startTinyModelStack, stopStack } from "../support/test-stack.js";
+} from "../../support/job-fixtures.js";
+import type { TestApp } from "../../support/test-app.js";
+import { startTinyModelStack, stopStack } from "../../support/test-stack.js";
 
 const notValidating = (job: { status: string }) => job.status !== "validating_files";
 
