@@ -34,7 +34,6 @@
 
 import path from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
-import { ensureGradientsRegistered } from "../backend/tfjs-gradients.js";
 import type { TokenBatch } from "../data/batch.js";
 import { expectedWeightShapes } from "../hf/checkpoint-layout.js";
 import type { ModelConfig } from "../hf/config.js";
@@ -424,43 +423,6 @@ export class CausalLM {
       const perToken = tokenCrossEntropy(this.forward(batch, options), shifted.targets, shifted.weights);
       return tf.neg(tf.sum(tf.reshape(perToken, [batch.batchSize, batch.seqLen]), 1)) as tf.Tensor1D;
     });
-  }
-
-  /**
-   * Gradients of lossSum / normalizer for every trainable parameter (keys as trainableParams).
-   * Pass the label-token count of the whole effective batch as `normalizer` under gradient
-   * accumulation; default: this batch's own count (the plain mean). The caller disposes
-   * lossSum, correct and grads.
-   */
-  lossAndGrads(
-    batch: TokenBatch,
-    options: ForwardOptions & { normalizer?: number } = {},
-  ): { lossSum: tf.Scalar; correct: tf.Scalar; tokenCount: number; grads: tf.NamedTensorMap } {
-    if (this.trainableParams.size === 0)
-      throw new Error("lossAndGrads: the model has no trainable parameters (no LoRA, no full fine-tuning)");
-    ensureGradientsRegistered();
-    const shifted = shiftLabels(batch.labels, batch.batchSize, batch.seqLen, this.config.vocabSize);
-    const normalizer = options.normalizer ?? Math.max(1, shifted.count);
-    if (!(normalizer > 0)) throw new Error(`lossAndGrads: normalizer must be > 0, got ${normalizer}`);
-    const byVariable = new Map<string, string>();
-    for (const [name, v] of this.trainableParams) byVariable.set(v.name, name);
-    let lossSum: tf.Scalar | undefined;
-    let correct: tf.Scalar | undefined;
-    const { value, grads } = tf.variableGrads(() => {
-      const r = this.chunkedLoss(batch, shifted, { ...options, checkpoint: this.gradientCheckpointing });
-      correct = tf.keep(r.correct);
-      lossSum = tf.keep(tf.clone(r.lossSum));
-      return tf.div(r.lossSum, normalizer) as tf.Scalar;
-    }, [...this.trainableParams.values()]);
-    value.dispose();
-    const named: tf.NamedTensorMap = {};
-    for (const [varName, g] of Object.entries(grads)) named[byVariable.get(varName) ?? varName] = g;
-    return {
-      lossSum: lossSum as tf.Scalar,
-      correct: correct as tf.Scalar,
-      tokenCount: shifted.count,
-      grads: named,
-    };
   }
 
   /** Loss sum, label-token count and correct-argmax count as numbers (evaluation, no gradients). */

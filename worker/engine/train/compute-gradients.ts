@@ -9,6 +9,7 @@
 // stepCounts), so the sum over micro-batches is the gradient of one big batch.
 
 import * as tf from "@tensorflow/tfjs-core";
+import { ensureGradientsRegistered } from "../backend/tfjs-gradients.js";
 import { type ObjectiveBatch, sumCounts, type TrainObjective } from "./train-objective.js";
 
 /** What the gradient path needs from a model; CausalLM has it. */
@@ -80,6 +81,7 @@ export async function computeGradients<B extends ObjectiveBatch>(
   microBatches: readonly B[],
   options: ComputeGradientsOptions = {},
 ): Promise<StepGradients | null> {
+  ensureGradientsRegistered();
   const training = options.training ?? true;
   const stepCounts = sumCounts(microBatches);
   const variables = [...model.trainableParams.values()];

@@ -11,6 +11,8 @@ import { initGoldenBackend } from "../../../../scripts/golden/check-golden.js";
 import type { TokenBatch } from "../../../../worker/engine/data/batch.js";
 import type { CausalLM } from "../../../../worker/engine/model/causal-lm.js";
 import { loadModel } from "../../../../worker/engine/model/load-model.js";
+import { computeGradients } from "../../../../worker/engine/train/compute-gradients.js";
+import { sftObjective } from "../../../../worker/engine/train/sft-objective.js";
 
 const qwenDir = new URL("../../../fixtures/qwen2", import.meta.url).pathname;
 const golden = JSON.parse(readFileSync(path.join(qwenDir, "golden.json"), "utf8"));
@@ -30,12 +32,15 @@ const batch: TokenBatch = {
   segmentIds: Int32Array.from((golden.batch.attention_mask.flat() as number[]).map((m) => (m ? 0 : -1))),
 };
 
+/** The step's mean loss and gradients through the training path (computeGradients, SFT). */
 async function lossAndGrads(model: CausalLM): Promise<{ loss: number; grads: Record<string, Float32Array> }> {
-  const r = model.lossAndGrads(batch);
+  const objective = sftObjective(model, batch);
+  const r = await computeGradients(model, objective, [objective.select([0, 1])], { training: false });
+  assert.ok(r?.grads);
   const grads: Record<string, Float32Array> = {};
   for (const [k, g] of Object.entries(r.grads)) grads[k] = (await g.data()) as Float32Array;
-  const loss = (await r.lossSum.data())[0] / r.tokenCount;
-  tf.dispose([r.lossSum, r.correct, ...Object.values(r.grads)]);
+  const loss = (await r.loss.data())[0];
+  tf.dispose([r.loss, r.stats ?? [], r.grads]);
   return { loss, grads };
 }
 

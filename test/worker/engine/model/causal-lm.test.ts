@@ -9,6 +9,8 @@ import "@tensorflow/tfjs-backend-cpu";
 import type { TokenBatch } from "../../../../worker/engine/data/batch.js";
 import type { CausalLM } from "../../../../worker/engine/model/causal-lm.js";
 import { loadModel } from "../../../../worker/engine/model/load-model.js";
+import { computeGradients } from "../../../../worker/engine/train/compute-gradients.js";
+import { sftObjective } from "../../../../worker/engine/train/sft-objective.js";
 
 const fixtureDir = new URL("../../../fixtures/llama", import.meta.url).pathname;
 const qwenDir = new URL("../../../fixtures/qwen2", import.meta.url).pathname;
@@ -62,16 +64,31 @@ function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return d;
 }
 
-async function gradValues(model: CausalLM, batch: TokenBatch, normalizer?: number) {
-  const r = model.lossAndGrads(batch, { normalizer });
+/**
+ * Loss, counts and gradients through the training path (computeGradients with the SFT objective),
+ * over the batch's rows in one micro-batch, or in the given groups of rows (gradient accumulation).
+ */
+async function gradValues(model: CausalLM, batch: TokenBatch, groups?: number[][]) {
+  const objective = sftObjective(model, batch);
+  const rows = groups ?? [Array.from({ length: batch.batchSize }, (_, i) => i)];
+  const r = await computeGradients(
+    model,
+    objective,
+    rows.map((g) => objective.select(g)),
+    { training: false },
+  );
+  assert.ok(r?.grads && r.stats);
   const out: Record<string, Float32Array> = {};
   for (const [k, g] of Object.entries(r.grads)) out[k] = await values(g);
-  return {
-    lossSum: (await values(r.lossSum))[0],
-    correct: (await values(r.correct))[0],
-    tokenCount: r.tokenCount,
+  const tokenCount = r.stepCounts[0]!;
+  const result = {
+    lossSum: (await values(r.loss))[0] * tokenCount,
+    correct: (await values(r.stats))[0],
+    tokenCount,
     grads: out,
   };
+  tf.dispose([r.loss, r.stats, r.grads]);
+  return result;
 }
 
 describe("CausalLM", () => {
@@ -121,25 +138,16 @@ describe("CausalLM", () => {
     m.dispose();
   });
 
-  test("gradient accumulation: micro-batch grads with the total count as normalizer sum to the full-batch grads", async () => {
+  test("gradient accumulation: micro-batches of one row each sum to the full-batch loss and gradients", async () => {
     const m = await loadModel(fixtureDir, { adapterDir: path.join(fixtureDir, "adapter") });
     const full = await gradValues(m, goldenBatch());
-    const rows = (golden.batch.input_ids as number[][]).map((ids, b) => ({
-      ids: ids.slice(0, golden.batch.seq_lens[b]),
-      labels: golden.batch.labels[b].slice(0, golden.batch.seq_lens[b]),
-    }));
-    const total = full.tokenCount;
-    const parts = [
-      await gradValues(m, padded([rows[0]]), total),
-      await gradValues(m, padded([rows[1]]), total),
-    ];
-    assert.equal(parts[0].tokenCount + parts[1].tokenCount, total);
-    assert.ok(Math.abs(parts[0].lossSum + parts[1].lossSum - full.lossSum) < 1e-4);
-    assert.equal(parts[0].correct + parts[1].correct, full.correct);
+    const split = await gradValues(m, goldenBatch(), [[0], [1]]);
+    assert.equal(split.tokenCount, full.tokenCount);
+    assert.ok(Math.abs(split.lossSum - full.lossSum) < 1e-4);
+    assert.equal(split.correct, full.correct);
     for (const [k, g] of Object.entries(full.grads)) {
-      const summed = g.map((_, i) => parts[0].grads[k][i] + parts[1].grads[k][i]);
       const scale = Math.max(...g.map(Math.abs));
-      assert.ok(maxDiff(summed, g) <= 1e-4 * scale + 1e-9, k);
+      assert.ok(maxDiff(split.grads[k], g) <= 1e-4 * scale + 1e-9, k);
     }
     m.dispose();
   });
@@ -241,13 +249,14 @@ describe("CausalLM", () => {
     m.dispose();
   });
 
-  test("no tensors leak across forward, lossAndGrads and evaluate", async () => {
+  test("no tensors leak across forward, computeGradients and evaluate", async () => {
     const m = await loadModel(fixtureDir, { lora: { r: 2, alpha: 4, dropout: 0.1 } });
     const batch = goldenBatch();
     const step = async () => {
       await values(m.forward(batch, { training: true }));
-      const r = m.lossAndGrads(batch, { training: true });
-      tf.dispose([r.lossSum, r.correct, ...Object.values(r.grads)]);
+      const objective = sftObjective(m, batch);
+      const r = await computeGradients(m, objective, [objective.select([0, 1])]);
+      tf.dispose([r?.loss ?? [], r?.stats ?? [], r?.grads ?? {}]);
       await m.evaluate(batch);
     };
     await step();
