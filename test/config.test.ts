@@ -40,11 +40,20 @@ describe("loadShutdownGraceMs", () => {
 
 describe("workerSetupFromEnv", () => {
   it("assumes wasm for auto and takes a bad micro-batch as the default", () => {
-    assert.deepEqual(workerSetupFromEnv({}), { backend: "wasm", microBatchSize: 4 });
+    const unset = { memoryBudget: null };
+    assert.deepEqual(workerSetupFromEnv({}), { backend: "wasm", microBatchSize: 4, ...unset });
     assert.deepEqual(workerSetupFromEnv({ TFJS_BACKEND: " TensorFlow ", WORKER_MICRO_BATCH: "2" }), {
       backend: "tensorflow",
       microBatchSize: 2,
+      ...unset,
     });
-    assert.deepEqual(workerSetupFromEnv({ WORKER_MICRO_BATCH: "0" }), { backend: "wasm", microBatchSize: 4 });
+    assert.deepEqual(workerSetupFromEnv({ WORKER_MICRO_BATCH: "0" }), {
+      backend: "wasm",
+      microBatchSize: 4,
+      ...unset,
+    });
+  });
+  it("passes the workers' WORKER_MEMORY_BUDGET on to the preflight", () => {
+    assert.ok(workerSetupFromEnv({ WORKER_MEMORY_BUDGET: "12G" }).memoryBudget);
   });
 });
