@@ -1,8 +1,9 @@
-// LlamaForCausalLM (Llama 1–3.x, Mistral, Qwen2) in tfjs-core ops, float32: token embeddings →
-// N × DecoderLayer (decoder-layer.ts) → final RMSNorm → LM head, with the chunked loss of training
-// and the KV-cache paths of decoding. One component per file, as transformers' modeling_llama.py
-// has one class per component: rms-norm.ts, rotary-embedding.ts, attention.ts, mlp.ts,
-// decoder-layer.ts; every projection is a LoraLinear (lora/lora-layer.ts).
+// LlamaForCausalLM (Llama 1–3.x, Mistral, Qwen2) in tfjs-core ops, float32: the decoder stack
+// (decoder-model.ts, as LlamaModel) with the LM head on top, the chunked loss of training
+// (lm-head-loss.ts), the KV-cache paths of decoding (cached-decoding.ts), and the model's own LoRA
+// adapter and weights. One component per file, as transformers' modeling_llama.py has one class
+// per component: rms-norm.ts, rotary-embedding.ts, attention.ts, mlp.ts, decoder-layer.ts; every
+// projection is a LoraLinear (lora/lora-layer.ts).
 //
 // Model API (what the training loop, evaluation and chat completions use):
 //
@@ -35,33 +36,24 @@
 import path from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import type { TokenBatch } from "../data/batch.js";
-import { expectedWeightShapes } from "../hf/checkpoint-layout.js";
 import type { ModelConfig } from "../hf/config.js";
 import type { FloatTensorData } from "../hf/safetensors.js";
 import { readAdapter, saveAdapter } from "../lora/adapter-io.js";
 import { injectAdapter } from "../lora/inject-adapter.js";
 import { adapterStateDict, disposeAdapter, type LoraAdapter } from "../lora/lora-adapter.js";
 import { type LoraOptions, type LoraSettings, resolveLoraSettings } from "../lora/lora-config.js";
-import { LoraLinear } from "../lora/lora-layer.js";
-import type { LoraTargetModule } from "../lora/lora-targets.js";
+import type { LoraLinear } from "../lora/lora-layer.js";
 import { lmHeadChunkTokens } from "../train/memory-estimate.js";
 import { Rng, type RngState } from "../train/rng.js";
-import { Attention } from "./attention.js";
-import { buildAttentionBias, buildCachedAttentionBias } from "./attention-mask.js";
-import { type CachedRow, planRows, type RowSpan, type RowsPass, type RowsPlan } from "./cached-rows.js";
+import { forwardCached, forwardCachedRows } from "./cached-decoding.js";
+import type { CachedRow } from "./cached-rows.js";
 import { shiftLabels, tokenCrossEntropy } from "./cross-entropy.js";
-import { DecoderLayer } from "./decoder-layer.js";
-import { embed } from "./embedding.js";
+import { batchAttentionBias, batchTokens, DecoderModel, type LayerPass } from "./decoder-model.js";
 import { saveFullModel } from "./full-model-io.js";
-import { checkpointed } from "./gradient-checkpoint.js";
-import { cacheSlot, disposeKvCache, type KvCache, newKvCache } from "./kv-cache.js";
+import { disposeKvCache, type KvCache, newKvCache } from "./kv-cache.js";
 import { linear } from "./linear.js";
 import { lmHeadLoss } from "./lm-head-loss.js";
-import { MLP } from "./mlp.js";
-import type { Project } from "./projection-pass.js";
-import { RMSNorm } from "./rms-norm.js";
-import { type RopeTensors, RotaryEmbedding } from "./rotary-embedding.js";
-import { uniqueVariableName } from "./unique-variable-name.js";
+import { uploadWeights } from "./upload-weights.js";
 
 export interface ForwardOptions {
   /** apply LoRA dropout (default false) */
@@ -98,12 +90,10 @@ export class CausalLM {
   /** trainable parameters by name; the loop takes gradients for exactly these */
   readonly trainableParams = new Map<string, tf.Variable>();
 
-  private weights = new Map<string, tf.Tensor>();
-  private layers: DecoderLayer[] = [];
-  private embedTokens!: tf.Tensor2D;
-  private finalNorm!: RMSNorm;
-  private lmHead!: tf.Tensor2D;
-  private rotary: RotaryEmbedding;
+  /** base weights by HF state-dict name (the tied head once, as the embedding table) */
+  private weights: Map<string, tf.Tensor>;
+  private model: DecoderModel;
+  private lmHead: tf.Tensor2D;
   private ownAdapter: LoraAdapter | null = null;
   private rng: Rng;
   private seed: number;
@@ -130,69 +120,18 @@ export class CausalLM {
     this.seed = options.seed ?? 0;
     this.rng = seedStreams(this.seed).dropout;
     this.lmHeadChunkTokens = lmHeadChunkTokens(config.vocabSize);
-    this.rotary = new RotaryEmbedding(config);
-    this.uploadWeights(weights);
-    this.embedTokens = this.weights.get("model.embed_tokens.weight") as tf.Tensor2D;
-    this.finalNorm = new RMSNorm(this.weights.get("model.norm.weight") as tf.Tensor1D, config.rmsNormEps);
+    this.weights = uploadWeights(config, weights, { folder: this.folder, fullFinetune: this.fullFinetune });
+    if (this.fullFinetune)
+      for (const [name, w] of this.weights) this.trainableParams.set(name, w as tf.Variable);
+    this.model = DecoderModel.fromWeights(config, this.weights, this.fullFinetune);
     this.lmHead = (
-      config.tieWordEmbeddings ? this.embedTokens : this.weights.get("lm_head.weight")
+      config.tieWordEmbeddings ? this.model.embedTokens : this.weights.get("lm_head.weight")
     ) as tf.Tensor2D;
-    for (let i = 0; i < config.numLayers; i++) this.layers.push(this.buildLayer(i));
-  }
-
-  /** Every weight config.json implies, checked and moved to the device (variables under full fine-tuning). */
-  private uploadWeights(weights: Map<string, FloatTensorData>): void {
-    for (const [name, shape] of expectedWeightShapes(this.config)) {
-      const t = weights.get(name);
-      if (!t) throw new Error(`${this.folder}: missing weight "${name}" (expected shape [${shape}])`);
-      if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
-        throw new Error(
-          `${this.folder}: weight "${name}" has shape [${t.shape}], config.json implies [${shape}]`,
-        );
-      }
-      const tensor = tf.tensor(t.data, shape, "float32");
-      weights.delete(name); // release the host copy as soon as the device holds it
-      if (this.fullFinetune) {
-        const variable = tf.variable(tensor, true, uniqueVariableName(name));
-        tensor.dispose();
-        this.weights.set(name, variable);
-        this.trainableParams.set(name, variable);
-      } else {
-        this.weights.set(name, tensor);
-      }
-    }
-  }
-
-  private buildLayer(i: number): DecoderLayer {
-    const p = `model.layers.${i}`;
-    const proj = (sub: string, kind: LoraTargetModule) =>
-      new LoraLinear(
-        `${p}.${sub}`,
-        kind,
-        this.weights.get(`${p}.${sub}.weight`) as tf.Tensor2D,
-        this.weights.get(`${p}.${sub}.bias`) as tf.Tensor1D | undefined,
-      );
-    const norm = (name: string) =>
-      new RMSNorm(this.weights.get(`${p}.${name}.weight`) as tf.Tensor1D, this.config.rmsNormEps);
-    const attention = new Attention(
-      this.config,
-      i,
-      proj("self_attn.q_proj", "q_proj"),
-      proj("self_attn.k_proj", "k_proj"),
-      proj("self_attn.v_proj", "v_proj"),
-      proj("self_attn.o_proj", "o_proj"),
-    );
-    const mlp = new MLP(
-      proj("mlp.gate_proj", "gate_proj"),
-      proj("mlp.up_proj", "up_proj"),
-      proj("mlp.down_proj", "down_proj"),
-    );
-    return new DecoderLayer(norm("input_layernorm"), attention, norm("post_attention_layernorm"), mlp);
   }
 
   /** Every projection of every layer, in layer order. */
   projections(): LoraLinear[] {
-    return this.layers.flatMap((l) => l.projections());
+    return this.model.projections();
   }
 
   /** Unique parameter count (tied weights once), LoRA excluded. */
@@ -260,119 +199,28 @@ export class CausalLM {
     this.rng = Rng.fromState(state);
   }
 
-  /** Token embeddings [N, D]; the table is trained only in full fine-tuning. */
-  private embed(ids: Int32Array): tf.Tensor2D {
-    return tf.tidy(() => {
-      const idTensor = tf.tensor1d(ids, "int32");
-      return embed(idTensor, this.embedTokens, { trainable: this.fullFinetune });
-    });
-  }
+  // ------------------------------------------------------------------------------ forward
 
-  /** The adapter a pass applies. */
-  private adapterFor(options: ForwardOptions): LoraAdapter | null {
-    if (options.disableAdapter) return null;
-    return options.adapter !== undefined ? options.adapter : this.ownAdapter;
-  }
-
-  /** A dropout seed for `p` when this pass trains with dropout on it, else null. */
-  private drawDropoutSeed(
-    p: LoraLinear,
-    adapter: LoraAdapter | null,
-    options: ForwardOptions,
-  ): number | null {
-    return options.training && p.pairOf(adapter) && (adapter?.settings.dropout ?? 0) > 0
-      ? this.rng.nextSeed()
-      : null;
-  }
-
-  /** Projections with `adapter`, each drawing its dropout seed as it runs. */
-  private projectWith(adapter: LoraAdapter | null, options: ForwardOptions): Project {
-    return (x, p) => p.forward(x, adapter, this.drawDropoutSeed(p, adapter, options));
-  }
-
-  /**
-   * The decoder stack up to the final norm [B·T, D] (or [1, D] with lastPositionOnly);
-   * `biasFor(layerIndex)` gives that layer's attention bias.
-   */
-  private hiddenStates(
-    ids: Int32Array,
-    positionIds: Int32Array,
-    B: number,
-    T: number,
-    biasFor: (layer: number) => tf.Tensor,
-    options: PassOptions,
-    cache?: KvCache,
-    lastPositionOnly = false,
-  ): tf.Tensor2D {
-    const rope = this.rotary.tables(positionIds, B, T);
-    const adapter = this.adapterFor(options);
-    const project = this.projectWith(adapter, options);
-    let x = this.embed(ids);
-    this.layers.forEach((layer, i) => {
-      if (options.checkpoint && !cache) {
-        x = this.checkpointedLayer(layer, x, B, T, rope, biasFor(i), adapter, options);
-      } else {
-        x = layer.forward(x, B, T, rope, biasFor(i), project, cache && cacheSlot(cache, i));
-      }
-    });
-    // decoding needs only the next-token distribution: skip the [T, V] head for the prompt
-    if (lastPositionOnly) x = tf.slice(x, [x.shape[0] - 1, 0], [1, -1]);
-    return this.finalNorm.forward(x);
-  }
-
-  /** One layer under gradient checkpointing: its dropout seeds are drawn ahead, so the recompute reuses them. */
-  private checkpointedLayer(
-    layer: DecoderLayer,
-    x: tf.Tensor2D,
-    B: number,
-    T: number,
-    rope: RopeTensors,
-    bias: tf.Tensor,
-    adapter: LoraAdapter | null,
-    options: ForwardOptions,
-  ): tf.Tensor2D {
-    const seeds = new Map(
-      layer.projections().map((p) => [p.kind, this.drawDropoutSeed(p, adapter, options)] as const),
-    );
-    const project: Project = (input, p) => p.forward(input, adapter, seeds.get(p.kind) ?? null);
-    return checkpointed(
-      (input, [cos, sin, qCos, qSin, b]) =>
-        layer.forward(input, B, T, { cos, sin, qCos, qSin } as RopeTensors, b, project),
-      x,
-      [rope.cos, rope.sin, rope.qCos, rope.qSin, bias],
-      layer.trainables(this.fullFinetune, adapter),
-    );
+  /** How a pass with `options` runs the projections: which adapter, and dropout seeds from the model's stream. */
+  private passFor(options: PassOptions): LayerPass {
+    const adapter = options.disableAdapter
+      ? null
+      : options.adapter !== undefined
+        ? options.adapter
+        : this.ownAdapter;
+    const dropout = options.training === true && (adapter?.settings.dropout ?? 0) > 0;
+    return {
+      adapter,
+      checkpoint: options.checkpoint === true,
+      dropoutSeed: (p) => (dropout && p.pairOf(adapter) ? this.rng.nextSeed() : null),
+    };
   }
 
   /** Final hidden states [B·T, D] for a batch (the LM head's input). */
   private hiddenForBatch(batch: TokenBatch, options: PassOptions): tf.Tensor2D {
-    const biasFor = this.batchAttentionBias(batch);
-    return this.hiddenStates(
-      batch.inputIds,
-      batch.positionIds,
-      batch.batchSize,
-      batch.seqLen,
-      biasFor,
-      options,
-    );
-  }
-
-  /** Checks a batch's shape; answers each layer's attention bias, built once per window size. */
-  private batchAttentionBias(batch: TokenBatch): (layer: number) => tf.Tensor {
     this.assertUsable();
-    const { batchSize: B, seqLen: T } = batch;
-    if (batch.inputIds.length !== B * T)
-      throw new Error(`TokenBatch: inputIds has ${batch.inputIds.length} ids, expected ${B}×${T}`);
-    const biases = new Map<number | null, tf.Tensor>();
-    return (layer: number) => {
-      const window = this.config.layerWindows[layer];
-      let bias = biases.get(window);
-      if (!bias) {
-        bias = tf.tensor4d(buildAttentionBias(batch, window), [B, 1, T, T]);
-        biases.set(window, bias);
-      }
-      return bias;
-    };
+    const tokens = batchTokens(batch);
+    return this.model.hiddenStates(tokens, batchAttentionBias(this.config, batch), this.passFor(options));
   }
 
   /** Loss sum and argmax hits through the chunked LM head (never the whole [B·T, V] logits). */
@@ -390,15 +238,8 @@ export class CausalLM {
 
   /** Logits [B·T, V] for a batch; logits at t predict the token at t + 1. */
   forward(batch: TokenBatch, options: ForwardOptions = {}): tf.Tensor2D {
-    const biasFor = this.batchAttentionBias(batch);
-    // the biases are made lazily inside the tidy, so it frees them with the activations
-    return tf.tidy(() => {
-      const { inputIds, positionIds, batchSize, seqLen } = batch;
-      return linear(
-        this.hiddenStates(inputIds, positionIds, batchSize, seqLen, biasFor, options),
-        this.lmHead,
-      );
-    });
+    // the attention biases are made lazily inside the tidy, so it frees them with the activations
+    return tf.tidy(() => linear(this.hiddenForBatch(batch, options), this.lmHead));
   }
 
   /** Loss terms for a batch. Call inside tf.variableGrads / tf.grads to differentiate lossSum. */
@@ -467,125 +308,18 @@ export class CausalLM {
       const adapter = options.disableAdapter ? null : options.adapter;
       return this.forwardCachedRows([{ ids, cache, adapter }], { allPositions: options.allPositions });
     }
-    const T = ids.length;
-    if (T === 0) throw new Error("forwardCached: no ids given");
-    const past = cache.length;
-    const positions = Int32Array.from({ length: T }, (_, i) => past + i);
-    const old = [...cache.keys, ...cache.values];
-    const logits = tf.tidy(() => {
-      const biases = new Map<number | null, tf.Tensor>();
-      const biasFor = (layer: number) => {
-        const window = this.config.layerWindows[layer];
-        let bias = biases.get(window);
-        if (!bias) {
-          bias = tf.tensor4d(buildCachedAttentionBias(past, T, window), [1, 1, T, past + T]);
-          biases.set(window, bias);
-        }
-        return bias;
-      };
-      const hidden = this.hiddenStates(
-        Int32Array.from(ids),
-        positions,
-        1,
-        T,
-        biasFor,
-        options,
-        cache,
-        !options.allPositions,
-      );
-      const out = linear(hidden, this.lmHead);
-      for (const t of [...cache.keys, ...cache.values]) tf.keep(t);
-      return out;
-    });
-    for (const t of old) t.dispose();
-    cache.length = past + T;
-    return logits;
+    const parts = { decoder: this.model, lmHead: this.lmHead };
+    return forwardCached(parts, ids, cache, this.passFor(options), options.allPositions === true);
   }
 
   /**
    * One forward pass over several sequences, each after what its own cache holds and with its own
-   * adapter (cached-rows.ts): the adapters are arguments of the pass, never mounted on the model,
-   * so concurrent requests cannot see each other's weights. Caches are extended in place. Returns
-   * the logits of each row's last position [rows, V], or of every new position [Σ ids, V] with
-   * `allPositions`.
+   * adapter (cached-rows.ts); caches are extended in place. Returns the logits of each row's last
+   * position [rows, V], or of every new position [Σ ids, V] with `allPositions`.
    */
   forwardCachedRows(rows: readonly CachedRow[], options: { allPositions?: boolean } = {}): tf.Tensor2D {
     this.assertUsable();
-    const plan = planRows(rows);
-    const old = rows.flatMap((row) => [...row.cache.keys, ...row.cache.values]);
-    // a pass that throws leaves every cache as it was (its new tensors are freed by tidy)
-    const before = rows.map((row) => ({ keys: [...row.cache.keys], values: [...row.cache.values] }));
-    let logits: tf.Tensor2D;
-    try {
-      logits = tf.tidy(() => this.rowsLogits(rows, plan, options));
-    } catch (err) {
-      rows.forEach((row, r) => {
-        row.cache.keys = before[r].keys;
-        row.cache.values = before[r].values;
-      });
-      throw err;
-    }
-    for (const t of old) t.dispose();
-    rows.forEach((row, r) => {
-      row.cache.length = plan.spans[r].past + plan.spans[r].length;
-    });
-    return logits;
-  }
-
-  private rowsLogits(
-    rows: readonly CachedRow[],
-    plan: RowsPlan,
-    options: { allPositions?: boolean },
-  ): tf.Tensor2D {
-    const { spans, ids } = plan;
-    const pass: RowsPass = {
-      rows,
-      spans,
-      stepGroups: plan.stepGroups,
-      ropes: spans.map((s) =>
-        this.rotary.tables(
-          Int32Array.from({ length: s.length }, (_, i) => s.past + i),
-          1,
-          s.length,
-        ),
-      ),
-      biasFor: this.rowBiases(spans),
-    };
-    const adapters = rows.map((row) => row.adapter);
-    const project: Project = (x, p) => p.forwardRows(x, adapters, spans);
-    let x = this.embed(ids);
-    for (const layer of this.layers) x = layer.forwardRows(x, pass, project);
-    if (!options.allPositions) {
-      x =
-        rows.length === 1
-          ? tf.slice(x, [ids.length - 1, 0], [1, -1])
-          : tf.gather(
-              x,
-              tf.tensor1d(
-                spans.map((s) => s.start + s.length - 1),
-                "int32",
-              ),
-            );
-    }
-    const normed = this.finalNorm.forward(x);
-    for (const row of rows) for (const t of [...row.cache.keys, ...row.cache.values]) tf.keep(t);
-    return linear(normed, this.lmHead);
-  }
-
-  /** Each row's attention bias per layer, one tensor per (past, length, window). */
-  private rowBiases(spans: readonly RowSpan[]): (r: number, layer: number) => tf.Tensor {
-    const biasCache = new Map<string, tf.Tensor>();
-    return (r, layer) => {
-      const window = this.config.layerWindows[layer];
-      const { past, length } = spans[r];
-      const key = `${past},${length},${window}`;
-      let bias = biasCache.get(key);
-      if (!bias) {
-        bias = tf.tensor4d(buildCachedAttentionBias(past, length, window), [1, 1, length, past + length]);
-        biasCache.set(key, bias);
-      }
-      return bias;
-    };
+    return forwardCachedRows({ decoder: this.model, lmHead: this.lmHead }, rows, options);
   }
 
   // ------------------------------------------------------------------------------- saving
