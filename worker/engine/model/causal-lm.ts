@@ -53,7 +53,7 @@ import { saveFullModel } from "./full-model-io.js";
 import { disposeKvCache, type KvCache, newKvCache } from "./kv-cache.js";
 import { linear } from "./linear.js";
 import { lmHeadLoss } from "./lm-head-loss.js";
-import { uploadWeights } from "./upload-weights.js";
+import { ModelWeights } from "./model-weights.js";
 
 export interface ForwardOptions {
   /** apply LoRA dropout (default false) */
@@ -90,8 +90,7 @@ export class CausalLM {
   /** trainable parameters by name; the loop takes gradients for exactly these */
   readonly trainableParams = new Map<string, tf.Variable>();
 
-  /** base weights by HF state-dict name (the tied head once, as the embedding table) */
-  private weights: Map<string, tf.Tensor>;
+  private weights: ModelWeights;
   private model: DecoderModel;
   private lmHead: tf.Tensor2D;
   private ownAdapter: LoraAdapter | null = null;
@@ -120,9 +119,12 @@ export class CausalLM {
     this.seed = options.seed ?? 0;
     this.rng = seedStreams(this.seed).dropout;
     this.lmHeadChunkTokens = lmHeadChunkTokens(config.vocabSize);
-    this.weights = uploadWeights(config, weights, { folder: this.folder, fullFinetune: this.fullFinetune });
+    this.weights = ModelWeights.upload(config, weights, {
+      folder: this.folder,
+      fullFinetune: this.fullFinetune,
+    });
     if (this.fullFinetune)
-      for (const [name, w] of this.weights) this.trainableParams.set(name, w as tf.Variable);
+      for (const [name, w] of this.weights.entries()) this.trainableParams.set(name, w as tf.Variable);
     this.model = DecoderModel.fromWeights(config, this.weights, this.fullFinetune);
     this.lmHead = (
       config.tieWordEmbeddings ? this.model.embedTokens : this.weights.get("lm_head.weight")
@@ -136,9 +138,7 @@ export class CausalLM {
 
   /** Unique parameter count (tied weights once), LoRA excluded. */
   numBaseParameters(): number {
-    let n = 0;
-    for (const t of this.weights.values()) n += t.size;
-    return n;
+    return this.weights.numParameters();
   }
 
   // ---------------------------------------------------------------------------------- LoRA
@@ -341,9 +341,7 @@ export class CausalLM {
 
   /** Current value of a base weight by HF name (for saving and tests). */
   weight(name: string): tf.Tensor {
-    const t = this.weights.get(name);
-    if (!t) throw new Error(`no weight named "${name}"`);
-    return t;
+    return this.weights.weight(name);
   }
 
   /**
@@ -353,23 +351,12 @@ export class CausalLM {
   replaceProjectionWeight(moduleName: string, value: tf.Tensor2D): void {
     const p = this.projectionByName(moduleName);
     if (!p) throw new Error(`no projection named "${moduleName}"`);
-    if (value.shape.join(",") !== p.weight.shape.join(","))
-      throw new Error(`${moduleName}: new weight [${value.shape}] differs from [${p.weight.shape}]`);
-    if (this.fullFinetune) {
-      // the weight is the trained variable itself: keep it, change its value
-      (p.weight as unknown as tf.Variable).assign(value);
-      value.dispose();
-      return;
-    }
-    const name = `${moduleName}.weight`;
-    p.weight.dispose();
-    p.weight = value;
-    this.weights.set(name, value);
+    this.weights.replaceProjection(p, value);
   }
 
   /** Base weight names, in HF state-dict order (tied heads absent). */
   weightNames(): string[] {
-    return [...this.weights.keys()];
+    return this.weights.names();
   }
 
   /**
@@ -389,8 +376,7 @@ export class CausalLM {
   dispose(): void {
     if (this.disposed) return;
     this.detachLora();
-    for (const t of this.weights.values()) t.dispose();
-    this.weights.clear();
+    this.weights.dispose();
     this.trainableParams.clear();
     this.disposed = true;
   }

@@ -38,6 +38,11 @@ export interface PassTokens {
   T: number;
 }
 
+/** Base weights by HF state-dict name (model-weights.ts). */
+export interface WeightSource {
+  get(name: string): tf.Tensor | undefined;
+}
+
 /** A layer's attention bias by layer index. */
 export type BiasFor = (layer: number) => tf.Tensor;
 
@@ -56,7 +61,7 @@ export class DecoderModel {
   }
 
   /** The model over HF state-dict weights already on the device (they stay owned by the caller). */
-  static fromWeights(config: ModelConfig, weights: ReadonlyMap<string, tf.Tensor>, fullFinetune: boolean) {
+  static fromWeights(config: ModelConfig, weights: WeightSource, fullFinetune: boolean) {
     const layers = Array.from({ length: config.numLayers }, (_, i) => buildLayer(config, weights, i));
     const norm = new RMSNorm(weights.get("model.norm.weight") as tf.Tensor1D, config.rmsNormEps);
     const embedTokens = weights.get("model.embed_tokens.weight") as tf.Tensor2D;
@@ -127,7 +132,7 @@ export class DecoderModel {
 }
 
 /** Layer `i` over its weights; every projection is a LoraLinear. */
-function buildLayer(config: ModelConfig, weights: ReadonlyMap<string, tf.Tensor>, i: number): DecoderLayer {
+function buildLayer(config: ModelConfig, weights: WeightSource, i: number): DecoderLayer {
   const p = `model.layers.${i}`;
   const proj = (sub: string, kind: LoraTargetModule) =>
     new LoraLinear(
