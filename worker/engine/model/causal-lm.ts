@@ -38,10 +38,8 @@ import * as tf from "@tensorflow/tfjs-core";
 import type { TokenBatch } from "../data/batch.js";
 import type { ModelConfig } from "../hf/config.js";
 import type { FloatTensorData } from "../hf/safetensors.js";
-import { readAdapter, saveAdapter } from "../lora/adapter-io.js";
-import { injectAdapter } from "../lora/inject-adapter.js";
-import { adapterStateDict, disposeAdapter, type LoraAdapter } from "../lora/lora-adapter.js";
-import { type LoraOptions, type LoraSettings, resolveLoraSettings } from "../lora/lora-config.js";
+import type { LoraAdapter } from "../lora/lora-adapter.js";
+import type { LoraOptions, LoraSettings } from "../lora/lora-config.js";
 import type { LoraLinear } from "../lora/lora-layer.js";
 import { lmHeadChunkTokens } from "../train/memory-estimate.js";
 import { Rng, type RngState } from "../train/rng.js";
@@ -54,6 +52,8 @@ import { disposeKvCache, type KvCache, newKvCache } from "./kv-cache.js";
 import { linear } from "./linear.js";
 import { lmHeadLoss } from "./lm-head-loss.js";
 import { ModelWeights } from "./model-weights.js";
+import { OwnAdapter } from "./own-adapter.js";
+import { seedStreams } from "./seed-streams.js";
 
 export interface ForwardOptions {
   /** apply LoRA dropout (default false) */
@@ -75,12 +75,6 @@ export interface LossTerms {
 
 type PassOptions = ForwardOptions & { checkpoint?: boolean };
 
-/** Two independent streams from one seed, so LoRA's init and dropout masks never share draws. */
-function seedStreams(seed: number): { loraInit: Rng; dropout: Rng } {
-  const root = Rng.fromSeed(seed);
-  return { loraInit: Rng.fromSeed(root.nextSeed()), dropout: Rng.fromSeed(root.nextSeed()) };
-}
-
 export class CausalLM {
   readonly config: ModelConfig;
   /** the folder it was loaded from and its raw config.json (for saving full models) */
@@ -93,7 +87,7 @@ export class CausalLM {
   private weights: ModelWeights;
   private model: DecoderModel;
   private lmHead: tf.Tensor2D;
-  private ownAdapter: LoraAdapter | null = null;
+  private own: OwnAdapter;
   private rng: Rng;
   private seed: number;
   private disposed = false;
@@ -126,6 +120,7 @@ export class CausalLM {
     if (this.fullFinetune)
       for (const [name, w] of this.weights.entries()) this.trainableParams.set(name, w as tf.Variable);
     this.model = DecoderModel.fromWeights(config, this.weights, this.fullFinetune);
+    this.own = new OwnAdapter(this.trainableParams, () => this.projections(), this.fullFinetune);
     this.lmHead = (
       config.tieWordEmbeddings ? this.model.embedTokens : this.weights.get("lm_head.weight")
     ) as tf.Tensor2D;
@@ -145,12 +140,12 @@ export class CausalLM {
 
   /** The model's own adapter (the one it trains and saves), or null. */
   get adapter(): LoraAdapter | null {
-    return this.ownAdapter;
+    return this.own.adapter;
   }
 
   /** The own adapter's settings, or null. */
   get loraSettings(): LoraSettings | null {
-    return this.ownAdapter?.settings ?? null;
+    return this.own.adapter?.settings ?? null;
   }
 
   /**
@@ -158,30 +153,22 @@ export class CausalLM {
    * modules, replacing any adapter attached now. Not combinable with full fine-tuning.
    */
   attachLora(options: LoraOptions): LoraSettings {
-    this.assertLoraAllowed();
-    this.detachLora();
-    const settings = resolveLoraSettings(options);
-    const initRng = seedStreams(options.seed ?? this.seed).loraInit;
-    this.useAdapter(injectAdapter(this.projections(), settings, initRng));
-    return settings;
+    return this.own.attach(options, this.seed);
   }
 
   /** Remove and free the own adapter (the base model is untouched). */
   detachLora(): void {
-    if (this.ownAdapter) disposeAdapter(this.ownAdapter);
-    this.ownAdapter = null;
-    if (!this.fullFinetune) this.trainableParams.clear();
+    this.own.detach();
   }
 
-  private assertLoraAllowed(): void {
-    if (this.fullFinetune)
-      throw new Error("LoRA and full fine-tuning are exclusive: load the model without fullFinetune");
+  /** Attach a PEFT adapter folder (ours or PEFT's) as the own adapter, replacing any attached now. */
+  loadAdapter(dir: string): Promise<LoraSettings> {
+    return this.own.load(dir);
   }
 
-  /** Make `adapter` the model's own: its pairs become the trainable parameters. */
-  private useAdapter(adapter: LoraAdapter): void {
-    this.ownAdapter = adapter;
-    for (const [name, variable] of adapterStateDict(adapter)) this.trainableParams.set(name, variable);
+  /** Write the own LoRA adapter in PEFT's layout (adapter_config.json + adapter_model.safetensors). */
+  saveAdapter(dir: string, baseModelName = path.basename(this.folder)): Promise<void> {
+    return this.own.save(dir, baseModelName);
   }
 
   /** The projection a PEFT module path names, e.g. "model.layers.0.self_attn.q_proj". */
@@ -207,7 +194,7 @@ export class CausalLM {
       ? null
       : options.adapter !== undefined
         ? options.adapter
-        : this.ownAdapter;
+        : this.own.adapter;
     const dropout = options.training === true && (adapter?.settings.dropout ?? 0) > 0;
     return {
       adapter,
@@ -323,21 +310,6 @@ export class CausalLM {
   }
 
   // ------------------------------------------------------------------------------- saving
-
-  /** Write the own LoRA adapter in PEFT's layout (adapter_config.json + adapter_model.safetensors). */
-  async saveAdapter(dir: string, baseModelName = path.basename(this.folder)): Promise<void> {
-    if (!this.ownAdapter) throw new Error("saveAdapter: the model has no LoRA adapter attached");
-    await saveAdapter(this.ownAdapter, dir, baseModelName);
-  }
-
-  /** Attach a PEFT adapter folder (ours or PEFT's) as the own adapter, replacing any attached now. */
-  async loadAdapter(dir: string): Promise<LoraSettings> {
-    this.assertLoraAllowed();
-    this.detachLora();
-    const adapter = await readAdapter(this.projections(), dir, { name: "default", trainable: true });
-    this.useAdapter(adapter);
-    return adapter.settings;
-  }
 
   /** Current value of a base weight by HF name (for saving and tests). */
   weight(name: string): tf.Tensor {
