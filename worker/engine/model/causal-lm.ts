@@ -1,14 +1,9 @@
 // LlamaForCausalLM (Llama 1–3.x, Mistral, Qwen2) in tfjs-core ops, float32: the decoder stack
-// (decoder-model.ts, as LlamaModel) with the LM head on top, the chunked loss of training
-// (lm-head-loss.ts), the KV-cache paths of decoding (cached-decoding.ts), and the model's own LoRA
-// adapter and weights. One component per file, as transformers' modeling_llama.py has one class
-// per component: rms-norm.ts, rotary-embedding.ts, attention.ts, mlp.ts, decoder-layer.ts; every
-// projection is a LoraLinear (lora/lora-layer.ts).
-//
-// Model API (what the training loop, evaluation and chat completions use):
+// (decoder-model.ts, LlamaModel) under the LM head, composed with the model's weights
+// (model-weights.ts), its own LoRA adapter (own-adapter.ts), the chunked loss (lm-head-loss.ts)
+// and KV-cache decoding (cached-decoding.ts).
 //
 //   const model = await loadModel(folder, { lora: { r: 8, alpha: 16, dropout: 0.05 }, seed: 1 });
-//   model.config                       parsed ModelConfig (hf/config.ts)
 //   model.forward(batch, opts?)        logits [B·T, V] for a TokenBatch (data/batch.ts)
 //   model.lossTerms(batch, opts?)      { lossSum, correct } scalars + tokenCount, differentiable
 //   model.evaluate(batch)              { lossSum, tokenCount, correct } as numbers, no gradients
@@ -16,22 +11,16 @@
 //   model.trainableParams              Map<name, tf.Variable>: PEFT tensor names
 //                                      (base_model.model.…lora_A.weight) for LoRA, HF state-dict
 //                                      names for full fine-tuning
-//   model.adapter                      the model's own LoRA adapter (lora/lora-adapter.ts) or null
+//   model.adapter / saveAdapter(dir) / loadAdapter(dir)   the own adapter, PEFT layout
 //   model.rngState() / setRngState()   the dropout RNG, for checkpoints
-//   model.saveAdapter(dir) / loadAdapter(dir)   PEFT layout (lora/adapter-io.ts)
 //   model.saveFullModel(dir)           model.safetensors + config for full fine-tuning
-//   model.newCache() / forwardCached(ids, cache, opts?) / disposeCache(cache)   KV-cache decoding:
-//                                      next-token logits [1, V] (generate.ts builds on it)
-//   model.forwardCachedRows(rows)      one forward for many sequences, each with its own cache and
-//                                      LoRA adapter: next-token logits [rows, V] (batched decoding)
-//   model.dispose()
+//   model.newCache() / forwardCached(ids, cache, opts?) / disposeCache(cache)   KV-cache decoding
+//   model.forwardCachedRows(rows)      many sequences in one pass, each with its own cache and adapter
 //
 // Which adapter a pass applies is an option of the pass (`adapter`, `disableAdapter`), the
 // model's own by default: a model shared by requests is never changed to serve one of them.
-//
-// Shapes: activations are kept flat as [B·T, D] around every linear layer (linear.ts), and only
-// attention reshapes to [B, H, T, dh]. Base weights are plain tensors (frozen); only LoRA pairs,
-// or every weight under full fine-tuning, are tf.Variables.
+// Base weights are plain tensors (frozen); only LoRA pairs, or every weight under full
+// fine-tuning, are tf.Variables.
 
 import path from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
@@ -47,6 +36,7 @@ import { forwardCached, forwardCachedRows } from "./cached-decoding.js";
 import type { CachedRow } from "./cached-rows.js";
 import { shiftLabels, tokenCrossEntropy } from "./cross-entropy.js";
 import { batchAttentionBias, batchTokens, DecoderModel, type LayerPass } from "./decoder-model.js";
+import { type ForwardOptions, layerPass, type PassOptions } from "./forward-options.js";
 import { saveFullModel } from "./full-model-io.js";
 import { disposeKvCache, type KvCache, newKvCache } from "./kv-cache.js";
 import { linear } from "./linear.js";
@@ -55,14 +45,7 @@ import { ModelWeights } from "./model-weights.js";
 import { OwnAdapter } from "./own-adapter.js";
 import { seedStreams } from "./seed-streams.js";
 
-export interface ForwardOptions {
-  /** apply LoRA dropout (default false) */
-  training?: boolean;
-  /** run the base model only, as DPO's reference model does (default false) */
-  disableAdapter?: boolean;
-  /** the adapter to apply instead of the model's own (null = none); disableAdapter wins */
-  adapter?: LoraAdapter | null;
-}
+export type { ForwardOptions } from "./forward-options.js";
 
 export interface LossTerms {
   /** Σ token cross-entropy over label tokens (scalar, differentiable) */
@@ -72,8 +55,6 @@ export interface LossTerms {
   /** label tokens where argmax(logits) = label (scalar, no gradient) */
   correct: tf.Scalar;
 }
-
-type PassOptions = ForwardOptions & { checkpoint?: boolean };
 
 export class CausalLM {
   readonly config: ModelConfig;
@@ -186,21 +167,9 @@ export class CausalLM {
     this.rng = Rng.fromState(state);
   }
 
-  // ------------------------------------------------------------------------------ forward
-
-  /** How a pass with `options` runs the projections: which adapter, and dropout seeds from the model's stream. */
+  /** How a pass with `options` runs the projections; dropout seeds come from the model's stream. */
   private passFor(options: PassOptions): LayerPass {
-    const adapter = options.disableAdapter
-      ? null
-      : options.adapter !== undefined
-        ? options.adapter
-        : this.own.adapter;
-    const dropout = options.training === true && (adapter?.settings.dropout ?? 0) > 0;
-    return {
-      adapter,
-      checkpoint: options.checkpoint === true,
-      dropoutSeed: (p) => (dropout && p.pairOf(adapter) ? this.rng.nextSeed() : null),
-    };
+    return layerPass(options, this.own.adapter, () => this.rng.nextSeed());
   }
 
   /** Final hidden states [B·T, D] for a batch (the LM head's input). */
@@ -210,16 +179,19 @@ export class CausalLM {
     return this.model.hiddenStates(tokens, batchAttentionBias(this.config, batch), this.passFor(options));
   }
 
-  /** Loss sum and argmax hits through the chunked LM head (never the whole [B·T, V] logits). */
+  /** [Σ loss, argmax hits] through the chunked LM head (never the whole [B·T, V] logits). */
   private chunkedLoss(
     batch: TokenBatch,
     shifted: { targets: Int32Array; weights: Float32Array },
     options: PassOptions,
-  ): { lossSum: tf.Scalar; correct: tf.Scalar } {
-    const hidden = this.hiddenForBatch(batch, options);
-    return lmHeadLoss(hidden, this.lmHead, shifted.targets, shifted.weights, {
-      chunkTokens: this.lmHeadChunkTokens,
-      headTrainable: this.fullFinetune,
+  ): [tf.Scalar, tf.Scalar] {
+    return tf.tidy(() => {
+      const hidden = this.hiddenForBatch(batch, options);
+      const r = lmHeadLoss(hidden, this.lmHead, shifted.targets, shifted.weights, {
+        chunkTokens: this.lmHeadChunkTokens,
+        headTrainable: this.fullFinetune,
+      });
+      return [r.lossSum, r.correct];
     });
   }
 
@@ -233,10 +205,7 @@ export class CausalLM {
   lossTerms(batch: TokenBatch, options: ForwardOptions = {}): LossTerms {
     const shifted = shiftLabels(batch.labels, batch.batchSize, batch.seqLen, this.config.vocabSize);
     const checkpoint = options.training === true && this.gradientCheckpointing;
-    const [lossSum, correct] = tf.tidy(() => {
-      const r = this.chunkedLoss(batch, shifted, { ...options, checkpoint });
-      return [r.lossSum, r.correct];
-    });
+    const [lossSum, correct] = this.chunkedLoss(batch, shifted, { ...options, checkpoint });
     return { lossSum, correct, tokenCount: shifted.count };
   }
 
@@ -259,10 +228,7 @@ export class CausalLM {
     options: ForwardOptions = {},
   ): Promise<{ lossSum: number; tokenCount: number; correct: number }> {
     const shifted = shiftLabels(batch.labels, batch.batchSize, batch.seqLen, this.config.vocabSize);
-    const [sum, correct] = tf.tidy(() => {
-      const r = this.chunkedLoss(batch, shifted, options);
-      return [r.lossSum, r.correct];
-    });
+    const [sum, correct] = this.chunkedLoss(batch, shifted, options);
     const [lossSum, correctN] = [(await sum.data())[0], (await correct.data())[0]];
     sum.dispose();
     correct.dispose();

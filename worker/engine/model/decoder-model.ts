@@ -2,6 +2,10 @@
 // layers share. It answers hidden states [B·T, D], the LM head's input; causal-lm.ts puts the
 // head and the loss on top, cached-decoding.ts runs it against KV caches. Which adapter a pass
 // applies and how it draws dropout seeds come with the pass (LayerPass), never from the model.
+// One component per file, as transformers' modeling_llama.py has one class per component:
+// rms-norm.ts, rotary-embedding.ts, attention.ts, mlp.ts, decoder-layer.ts; every projection is
+// a LoraLinear (lora/lora-layer.ts). Activations are kept flat as [B·T, D] around every linear
+// layer (linear.ts), and only attention reshapes to [B, H, T, dh].
 
 import * as tf from "@tensorflow/tfjs-core";
 import type { TokenBatch } from "../data/batch.js";
