@@ -65,12 +65,12 @@ export class CausalLM {
   /** trainable parameters by name; the loop takes gradients for exactly these */
   readonly trainableParams = new Map<string, tf.Variable>();
 
-  private weights: ModelWeights;
-  private model: DecoderModel;
-  private lmHead: tf.Tensor2D;
-  private own: OwnAdapter;
+  private readonly weights: ModelWeights;
+  private readonly model: DecoderModel;
+  private readonly lmHead: tf.Tensor2D;
+  private readonly own: OwnAdapter;
   private rng: Rng;
-  private seed: number;
+  private readonly seed: number;
   private disposed = false;
 
   /**

@@ -65,7 +65,7 @@ export class DecoderModel {
   }
 
   /** The model over HF state-dict weights already on the device (they stay owned by the caller). */
-  static fromWeights(config: ModelConfig, weights: WeightSource, fullFinetune: boolean) {
+  static fromWeights(config: ModelConfig, weights: WeightSource, fullFinetune: boolean): DecoderModel {
     const layers = Array.from({ length: config.numLayers }, (_, i) => buildLayer(config, weights, i));
     const norm = new RMSNorm(weights.get("model.norm.weight") as tf.Tensor1D, config.rmsNormEps);
     const embedTokens = weights.get("model.embed_tokens.weight") as tf.Tensor2D;
