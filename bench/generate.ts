@@ -1,4 +1,6 @@
 // Generation benchmark (not a test): `npm run bench:generate -- [--new 64] [--prompt 128] [--runs 3]`.
+// Real-size shapes against transformers' generate(): `--shape smollm2-135m|qwen2.5-0.5b|qwen2.5-1.5b`
+// (bench/generate-real-size.ts).
 //
 // Greedy generation with the KV cache (worker/engine/generation/generate.ts), as chat completions run it,
 // on two models with random weights:
@@ -294,8 +296,22 @@ async function main(): Promise<void> {
       only: { type: "string" },
       json: { type: "boolean", default: false },
       concurrency: { type: "string", default: "1" },
+      shape: { type: "string" },
+      backend: { type: "string", default: "tensorflow,wasm" },
     },
   });
+  if (values.shape) {
+    // real-size shapes: one process per backend, against transformers' generate() (bench/generate-real-size.ts)
+    const { benchGenerateRealSize } = await import("./generate-real-size.js");
+    await benchGenerateRealSize({
+      shape: values.shape,
+      backends: values.backend!.split(","),
+      prompt: Number(values.prompt),
+      newTokens: values.new === "64" ? 32 : Number(values.new),
+      runs: Number(values.runs),
+    });
+    return;
+  }
   const [newTokens, promptLength, runs] = [Number(values.new), Number(values.prompt), Number(values.runs)];
   const concurrency = Number(values.concurrency);
   console.log(

@@ -15,13 +15,10 @@ import { IGNORE_INDEX, type TokenBatch } from "../worker/engine/data/batch.js";
 import { parseModelConfig } from "../worker/engine/hf/config.js";
 import { LORA_TARGET_MODULES } from "../worker/engine/lora/lora-targets.js";
 import { loadModel } from "../worker/engine/model/load-model.js";
-import {
-  baseParameterCount,
-  estimateTrainingMemory,
-  trainingMemoryBudget,
-} from "../worker/engine/train/memory-estimate.js";
+import { estimateTrainingMemory, trainingMemoryBudget } from "../worker/engine/train/memory-estimate.js";
 import { Rng } from "../worker/engine/train/rng.js";
 import { type StepMetrics, train } from "../worker/engine/train/train-loop.js";
+import { trainingStepFlops } from "./real-size-flops.js";
 
 const { values } = parseArgs({
   options: {
@@ -110,11 +107,7 @@ const timed = metrics
   .sort((a, b) => a - b);
 const median = timed.length ? timed[Math.floor((timed.length - 1) / 2)]! : Number.NaN;
 const tokens = rows * seq;
-// forward 2·P per token, backward 2·P (activation gradients) + 2·P more for full (weight
-// gradients); attention scores and context add 4·L·T·D per token each way
-const P = baseParameterCount(config);
-const attention = 4 * config.numLayers * seq * config.numHeads * config.headDim;
-const flops = tokens * ((mode === "full" ? 6 : 4) * P + (mode === "full" ? 3 : 2) * attention);
+const flops = trainingStepFlops(config, mode, rows, seq);
 console.log(
   JSON.stringify({
     backend: `${backend.name}${backend.nativeMatmul ? "+openblas" : ""}`,

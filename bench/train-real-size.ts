@@ -6,10 +6,13 @@
 // peft) and PEER_SCRIPT (the peer's real_size.py) set, the PyTorch peer runs the same step in the
 // same run and ratios are printed; otherwise the last measured peer figures are shown.
 import { execFile } from "node:child_process";
+import { readFile } from "node:fs/promises";
 import { loadavg } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { parseModelConfig } from "../worker/engine/hf/config.js";
+import { trainingStepFlops } from "./real-size-flops.js";
 import { ensureRealSizeModel, isShapeName, type ShapeName } from "./real-size-shapes.js";
 
 const run = promisify(execFile);
@@ -38,7 +41,11 @@ interface Figures {
   peakRssMiB: number;
   estimatedPeakMiB?: number;
   gradientCheckpointing?: boolean;
+  /** the 1-minute load average when the configuration finished (2 shared cores) */
+  load?: number;
 }
+
+const load1 = () => Math.round(loadavg()[0]! * 100) / 100;
 
 async function ours(dir: string, backend: string, mode: string, rows: number, seq: number, steps: number) {
   try {
@@ -71,7 +78,7 @@ async function ours(dir: string, backend: string, mode: string, rows: number, se
         timeout: 3_600_000,
       },
     );
-    return JSON.parse(stdout.trim().split("\n").at(-1)!) as Figures;
+    return { ...(JSON.parse(stdout.trim().split("\n").at(-1)!) as Figures), load: load1() };
   } catch (e) {
     const msg = (e as { stderr?: string }).stderr?.trim().split("\n").at(-1) ?? (e as Error).message;
     return {
@@ -86,6 +93,7 @@ async function ours(dir: string, backend: string, mode: string, rows: number, se
 }
 
 async function peer(
+  flops: number,
   dir: string,
   mode: string,
   rows: number,
@@ -120,7 +128,9 @@ async function peer(
       error: null,
       stepMsMedian: r.stepSMedian * 1000,
       tokensPerSec: r.tokensPerSec,
+      gflopsPerSec: Math.round(flops / (r.stepSMedian * 1000) / 1e6),
       peakRssMiB: r.peakRssMiB,
+      load: load1(),
     };
   } catch (e) {
     return {
@@ -144,7 +154,8 @@ function line(f: Figures, ref: Figures | null): string {
     ? `, estimate ${f.estimatedPeakMiB} MiB${f.gradientCheckpointing ? " (checkpointing)" : ""}`
     : "";
   const gf = f.gflopsPerSec ? `  ${f.gflopsPerSec} GFLOP/s` : "";
-  return `  ${f.backend.padEnd(18)} ${f.mode.padEnd(5)} ${f.stepMsMedian.toFixed(0).padStart(7)} ms/step  ${f.tokensPerSec.toFixed(1).padStart(7)} tok/s${gf}  peak RSS ${f.peakRssMiB} MiB${est}${ratio}`;
+  const load = f.load === undefined ? "" : `  (load ${f.load.toFixed(2)})`;
+  return `  ${f.backend.padEnd(18)} ${f.mode.padEnd(5)} ${f.stepMsMedian.toFixed(0).padStart(7)} ms/step  ${f.tokensPerSec.toFixed(1).padStart(7)} tok/s${gf}  peak RSS ${f.peakRssMiB} MiB${est}${ratio}${load}`;
 }
 
 export async function benchRealSize(opts: {
@@ -163,6 +174,7 @@ export async function benchRealSize(opts: {
   const modelsDir = path.join(root, "models");
   await ensureRealSizeModel(modelsDir, opts.shape);
   const dir = path.join(modelsDir, opts.shape);
+  const config = parseModelConfig(JSON.parse(await readFile(path.join(dir, "config.json"), "utf8")));
   console.log(
     `${opts.shape}, ${rows} × ${seq} token slots per step (half the labels masked), 1 warm-up + ${opts.steps} timed steps`,
   );
@@ -172,7 +184,8 @@ export async function benchRealSize(opts: {
       .join(" ")} (figures are only comparable within one run)`,
   );
   for (const mode of opts.modes) {
-    const p = await peer(dir, mode, rows, seq, opts.steps);
+    const flops = trainingStepFlops(config, mode === "full" ? "full" : "lora", rows, seq);
+    const p = await peer(flops, dir, mode, rows, seq, opts.steps);
     const last = LAST_PEER[`${opts.shape} ${mode} ${rows}x${seq}`];
     const ref: Figures | null =
       p ??

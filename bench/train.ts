@@ -245,7 +245,7 @@ async function benchOne(
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      steps: { type: "string", default: "3" },
+      steps: { type: "string" },
       only: { type: "string" },
       shape: { type: "string" },
       backend: { type: "string", default: "tensorflow,wasm" },
@@ -263,11 +263,11 @@ async function main(): Promise<void> {
       modes: values.modes!.split(","),
       rows: values.rows ? Number(values.rows) : undefined,
       seq: values.seq ? Number(values.seq) : undefined,
-      steps: values.steps === "3" ? 2 : Number(values.steps),
+      steps: values.steps ? Number(values.steps) : 2,
     });
     return;
   }
-  const timedSteps = Number(values.steps);
+  const timedSteps = Number(values.steps ?? 3);
   console.log(
     `load average before: ${loadavg()
       .map((x) => x.toFixed(2))
