@@ -10,11 +10,10 @@ import * as tf from "@tensorflow/tfjs-core";
 import type { EncodedPreference } from "../../worker/engine/data/encode-preference.js";
 import type { CausalLM } from "../../worker/engine/model/causal-lm.js";
 import { loadModel } from "../../worker/engine/model/load-model.js";
-import { AdamW } from "../../worker/engine/train/adamw.js";
-import { computeGradients, type StepGradients } from "../../worker/engine/train/compute-gradients.js";
 import { dpoPairTerms } from "../../worker/engine/train/dpo-loss.js";
 import { dpoObjective, referenceLogprobs } from "../../worker/engine/train/dpo-objective.js";
-import type { ObjectiveBatch, TrainObjective } from "../../worker/engine/train/train-objective.js";
+import { goldenAdamW } from "./golden-adamw.js";
+import { disposeStep, stepGradients } from "./step-gradients.js";
 
 export const DPO_TOLERANCES = { logp: 1e-4, loss: 1e-4, gradRelative: 1e-3, adamwLoss: 1e-4 } as const;
 
@@ -50,19 +49,6 @@ const maxAbs = (a: readonly number[], b: readonly number[]) =>
     (m, v, i) => Math.max(m, Math.abs(v - b[i]!)),
     a.length === b.length ? 0 : Number.POSITIVE_INFINITY,
   );
-
-/** The training loop's gradients for one step over `microBatches` (dropout as in training). */
-async function stepGradients<B extends ObjectiveBatch>(
-  model: CausalLM,
-  objective: TrainObjective<B>,
-  microBatches: B[],
-): Promise<StepGradients> {
-  return (await computeGradients(model, objective, microBatches, { training: true }))!;
-}
-
-function disposeStep(step: StepGradients): void {
-  tf.dispose([step.loss, step.stats ?? [], step.grads ?? {}]);
-}
 
 /** The largest relative error of our per-tensor gradient norms against the reference, and its tensor. */
 async function worstNormError(
@@ -165,12 +151,7 @@ async function runCase(
 
   if (c.adamw) {
     const cfg = c.adamw;
-    const opt = new AdamW({
-      beta1: cfg.betas[0],
-      beta2: cfg.betas[1],
-      eps: cfg.eps,
-      weightDecay: cfg.weight_decay,
-    });
+    const opt = goldenAdamW(cfg);
     const ours: number[] = [];
     for (let s = 0; s <= cfg.steps; s++) {
       const step = await stepGradients(model, objective, [batch]);

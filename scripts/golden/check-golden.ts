@@ -21,11 +21,11 @@ import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE } from "../../worker/engine/l
 import { buildAllowedMask } from "../../worker/engine/model/attention-mask.js";
 import type { CausalLM } from "../../worker/engine/model/causal-lm.js";
 import { loadModel } from "../../worker/engine/model/load-model.js";
-import { AdamW } from "../../worker/engine/train/adamw.js";
-import { computeGradients, type StepGradients } from "../../worker/engine/train/compute-gradients.js";
 import { chunk } from "../../worker/engine/train/evaluate-objective.js";
 import { sftObjective } from "../../worker/engine/train/sft-objective.js";
 import { hasDpoGolden, runDpoChecks } from "./check-golden-dpo.js";
+import { goldenAdamW } from "./golden-adamw.js";
+import { disposeStep, stepGradients } from "./step-gradients.js";
 
 /** Tolerances from test/fixtures/README.md ("Suggested tolerances for a float32 implementation"). */
 export const TOLERANCES = {
@@ -128,11 +128,7 @@ async function trainingGradients(model: CausalLM, batch: TokenBatch, microBatchR
   const objective = sftObjective(model, batch);
   const rows = Array.from({ length: batch.batchSize }, (_, i) => i);
   const micro = chunk(rows, microBatchRows).map((part) => objective.select(part));
-  return (await computeGradients(model, objective, micro, { training: true }))!;
-}
-
-function disposeStep(step: StepGradients): void {
-  tf.dispose([step.loss, step.stats ?? [], step.grads ?? {}]);
+  return stepGradients(model, objective, micro);
 }
 
 /** Relative errors of our LoRA gradients against golden.json's (per-tensor norms, total norm, full tensors). */
@@ -391,12 +387,7 @@ export async function runGoldenChecks(dir: string): Promise<GoldenCheck[]> {
 
     // three full-batch AdamW steps on the LoRA tensors
     const cfg = lora.adamw;
-    const opt = new AdamW({
-      beta1: cfg.betas[0],
-      beta2: cfg.betas[1],
-      eps: cfg.eps,
-      weightDecay: cfg.weight_decay,
-    });
+    const opt = goldenAdamW(cfg);
     const losses = [await meanLoss(model, batch)];
     for (let s = 0; s < cfg.steps; s++) {
       const step = await trainingGradients(model, batch, batch.batchSize);

@@ -13,8 +13,9 @@ import type OpenAI from "openai";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import type { RunningWorker } from "../../worker/worker-loop.js";
 import { type TestDatabase, testDatabases } from "../support/databases.js";
-import { startTestWorker, tinyModelsDir, trainingLines, uploadTraining } from "../support/job-fixtures.js";
-import { startTestApp, type TestApp } from "../support/test-app.js";
+import { trainingLines, uploadTraining } from "../support/job-fixtures.js";
+import type { TestApp } from "../support/test-app.js";
+import { startJobsStack, stopStack } from "../support/test-stack.js";
 
 // page.evaluate() callbacks run in the browser; these names are the page's globals there
 declare const document: any;
@@ -51,11 +52,7 @@ describe("web console in Chromium [pglite]", { skip }, () => {
   const status = () => page.locator(".job-page h1 .badge").getAttribute("data-status");
 
   before(async () => {
-    const tiny = await tinyModelsDir();
-    model = tiny.model;
-    db = await testDatabases()[0].open();
-    app = await startTestApp({ database: db.handle, config: { modelsDir: tiny.dir } });
-    worker = await startTestWorker(db.handle, tiny.dir);
+    ({ db, app, worker, model } = await startJobsStack(testDatabases()[0]));
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox"] });
     context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     page = await context.newPage();
@@ -69,9 +66,7 @@ describe("web console in Chromium [pglite]", { skip }, () => {
   });
   after(async () => {
     await browser?.close();
-    await worker?.stop();
-    await app?.close();
-    await db?.dispose();
+    await stopStack({ worker, app, db });
   });
   beforeEach(() => {
     consoleErrors = [];

@@ -13,6 +13,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { toFile } from "openai";
 import { componentSchema, openApiDocument, operationSchema } from "../../src/http/openapi-document.js";
+import { mulberry32 } from "../../worker/engine/data/mulberry32.js";
 import { ensureTinyModel } from "../../worker/engine/hf/tiny-model.js";
 import { type TestDatabase, testDatabases } from "../support/databases.js";
 import { chatJsonl } from "../support/jsonl.js";
@@ -22,18 +23,6 @@ import { startTestApp, type TestApp } from "../support/test-app.js";
 const SEED = Number(process.env.FUZZ_SEED ?? 20261129);
 /** bad values tried per field (plus the ones always tried) */
 const PER_FIELD = Number(process.env.FUZZ_PER_FIELD ?? 4);
-
-/** mulberry32: a small seeded PRNG, so a failure can be replayed with its seed */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function pick<T>(random: () => number, items: T[], n: number): T[] {
   const copy = [...items];
@@ -486,7 +475,7 @@ for (const target of targets) {
     });
 
     it("every bad input is a 4xx in the envelope, never a 5xx, and the server stays up", async () => {
-      const random = prng(SEED);
+      const random = mulberry32(SEED);
       const failures: string[] = [];
       const statuses = new Map<number, number>();
       let sent = 0;

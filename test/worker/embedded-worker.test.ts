@@ -10,13 +10,13 @@ import { type TestDatabase, testDatabases } from "../support/databases.js";
 import {
   allEvents,
   isFinished,
-  tinyModelsDir,
   trainingLines,
   uploadTraining,
   waitForEvent,
   waitForJob,
 } from "../support/job-fixtures.js";
-import { startTestApp, type TestApp } from "../support/test-app.js";
+import type { TestApp } from "../support/test-app.js";
+import { startTinyModelStack, stopStack } from "../support/test-stack.js";
 
 const METHOD = {
   type: "supervised",
@@ -29,20 +29,17 @@ for (const target of testDatabases().filter((t) => t.name === "pglite")) {
     let app: TestApp;
     let stop: (() => Promise<void>) | null = null;
     const log: string[] = [];
+    let model: string;
     before(async () => {
-      db = await target.open();
-      const { dir } = await tinyModelsDir();
-      app = await startTestApp({ database: db.handle, config: { modelsDir: dir } });
+      ({ db, app, model } = await startTinyModelStack(target));
       stop = await startEmbeddedWorker(app.config, db.handle, (m) => log.push(m));
     });
     after(async () => {
       await stop?.();
-      await app?.close();
-      await db?.dispose();
+      await stopStack({ app, db });
     });
 
     it("trains a job to success off the api's event loop", async () => {
-      const { model } = await tinyModelsDir();
       const training = await uploadTraining(app.client, trainingLines(20));
       const job = await app.client.fineTuning.jobs.create({
         model,

@@ -35,8 +35,8 @@ import {
   chatChunk,
   chatCompletion,
   chatLogprobs,
+  completionHead,
   type FinishReason,
-  newCompletionId,
   newToolCallId,
   usageOf,
 } from "./completion-objects.js";
@@ -158,8 +158,7 @@ export async function completeChat(
   const prompt = encodeChatPrompt(params.messages, params.tools, runtime.tokenizer, runtime.template, prefix);
   const budget = completionBudget(prompt.ids.length, params.maxTokens, runtime.contextLength, "messages");
   const topLogprobs = params.logprobs ? params.topLogprobs : 0;
-  const id = newCompletionId("chatcmpl");
-  const created = Math.floor(Date.now() / 1000);
+  const heading = completionHead("chatcmpl", params.model, fingerprint);
   /** every choice at once: one prefill, then the n choices decode as rows of one batch */
   const runAll = (
     onPiece?: (index: number, piece: ChoicePiece) => void,
@@ -192,10 +191,7 @@ export async function completeChat(
     const gone = clientGone(reply);
     const results = await allChoices(runAll(undefined, gone));
     return chatCompletion({
-      id,
-      created,
-      model: params.model,
-      systemFingerprint: fingerprint,
+      ...heading,
       choices: results.map((r) => {
         const parsed = tools ? parseToolCalls(tools.format.syntax, prefix + r.text) : null;
         const calls = parsed ? toolCallsOf(parsed.calls, params.parallelToolCalls) : [];
@@ -218,10 +214,7 @@ export async function completeChat(
   const send = (index: number, delta: Delta, finish: FinishReason | null, logprobs?: ChatTokenLogprob[]) =>
     sse.send(
       chatChunk({
-        id,
-        created,
-        model: params.model,
-        systemFingerprint: fingerprint,
+        ...heading,
         choices: [
           {
             index,
@@ -287,10 +280,7 @@ export async function completeChat(
     if (params.includeUsage) {
       sse.send(
         chatChunk({
-          id,
-          created,
-          model: params.model,
-          systemFingerprint: fingerprint,
+          ...heading,
           choices: [],
           usage: usageOf(prompt.ids.length, completionTokens),
         }),

@@ -35,6 +35,22 @@ export function newCompletionId(kind: "chatcmpl" | "cmpl"): string {
   return `${kind}-${randomAlphanumeric(29)}`;
 }
 
+/** What every object of one completion, whole or streamed, repeats. */
+export interface CompletionHead {
+  id: string;
+  created: number;
+  model: string;
+  systemFingerprint: string;
+}
+
+export function completionHead(
+  kind: "chatcmpl" | "cmpl",
+  model: string,
+  systemFingerprint: string,
+): CompletionHead {
+  return { id: newCompletionId(kind), created: Math.floor(Date.now() / 1000), model, systemFingerprint };
+}
+
 export function usageOf(promptTokens: number, completionTokens: number): Usage {
   return {
     prompt_tokens: promptTokens,
@@ -93,20 +109,18 @@ export function completionLogprobs(
   };
 }
 
-export function chatCompletion(opts: {
-  id: string;
-  created: number;
-  model: string;
-  systemFingerprint: string;
-  choices: {
-    /** null when the reply is only tool calls */
-    text: string | null;
-    toolCalls?: ChatToolCall[];
-    finishReason: FinishReason;
-    logprobs: ChatTokenLogprob[] | null;
-  }[];
-  usage: Usage;
-}): ChatCompletionObject {
+export function chatCompletion(
+  opts: CompletionHead & {
+    choices: {
+      /** null when the reply is only tool calls */
+      text: string | null;
+      toolCalls?: ChatToolCall[];
+      finishReason: FinishReason;
+      logprobs: ChatTokenLogprob[] | null;
+    }[];
+    usage: Usage;
+  },
+): ChatCompletionObject {
   return {
     id: opts.id,
     object: "chat.completion",
@@ -130,15 +144,13 @@ export function chatCompletion(opts: {
   };
 }
 
-export function chatChunk(opts: {
-  id: string;
-  created: number;
-  model: string;
-  systemFingerprint: string;
-  choices: ChatChunkObject["choices"];
-  /** include_usage: null on every chunk but the last, which has no choices */
-  usage?: Usage | null;
-}): ChatChunkObject {
+export function chatChunk(
+  opts: CompletionHead & {
+    choices: ChatChunkObject["choices"];
+    /** include_usage: null on every chunk but the last, which has no choices */
+    usage?: Usage | null;
+  },
+): ChatChunkObject {
   return {
     id: opts.id,
     object: "chat.completion.chunk",
@@ -152,15 +164,13 @@ export function chatChunk(opts: {
 }
 
 /** A whole legacy completion, or one streamed chunk of it (OpenAI streams the same object type). */
-export function textCompletion(opts: {
-  id: string;
-  created: number;
-  model: string;
-  systemFingerprint: string;
-  choices: TextCompletionObject["choices"];
-  /** include_usage: null on every chunk but the last (the spec's whole object always has usage) */
-  usage?: Usage | null;
-}): TextCompletionObject | (Omit<TextCompletionObject, "usage"> & { usage: null }) {
+export function textCompletion(
+  opts: CompletionHead & {
+    choices: TextCompletionObject["choices"];
+    /** include_usage: null on every chunk but the last (the spec's whole object always has usage) */
+    usage?: Usage | null;
+  },
+): TextCompletionObject | (Omit<TextCompletionObject, "usage"> & { usage: null }) {
   return {
     id: opts.id,
     object: "text_completion",

@@ -11,8 +11,8 @@ import type { ServingSession } from "../../serving/serving-session.js";
 import { badRequest } from "../api-error.js";
 import { clientGone } from "./client-connection.js";
 import {
+  completionHead,
   completionLogprobs,
-  newCompletionId,
   type TextFinishReason,
   textCompletion,
   usageOf,
@@ -45,8 +45,7 @@ export async function completeText(
     return completionBudget(p.ids.length, params.maxTokens, runtime.contextLength, "prompt");
   });
   const topLogprobs = params.logprobs ?? 0;
-  const id = newCompletionId("cmpl");
-  const created = Math.floor(Date.now() / 1000);
+  const heading = completionHead("cmpl", params.model, fingerprint);
   const promptTokens = prompts.reduce((s, p) => s + p.ids.length, 0);
   const jobs = prompts.flatMap((prompt, pi) =>
     Array.from({ length: params.n }, (_, i) => ({
@@ -92,10 +91,7 @@ export async function completeText(
       });
     }
     return textCompletion({
-      id,
-      created,
-      model: params.model,
-      systemFingerprint: fingerprint,
+      ...heading,
       choices,
       usage: usageOf(promptTokens, completionTokens),
     });
@@ -116,10 +112,7 @@ export async function completeText(
       ) =>
         sse.send(
           textCompletion({
-            id,
-            created,
-            model: params.model,
-            systemFingerprint: fingerprint,
+            ...heading,
             choices: [{ index: job.index, text, finish_reason: finish, logprobs }],
             ...usageField,
           }),
@@ -151,10 +144,7 @@ export async function completeText(
     if (params.includeUsage) {
       sse.send(
         textCompletion({
-          id,
-          created,
-          model: params.model,
-          systemFingerprint: fingerprint,
+          ...heading,
           choices: [],
           usage: usageOf(promptTokens, completionTokens),
         }),

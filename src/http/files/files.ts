@@ -4,7 +4,7 @@ import { basename } from "node:path";
 import { Readable } from "node:stream";
 import type {} from "@fastify/multipart";
 import type { FastifyPluginAsync, FastifyRequest } from "fastify";
-import { type BlobWriter, markBlobReady, readBlob, startBlob } from "../../store/blobs/blob-store.js";
+import { markBlobReady, readBlob } from "../../store/blobs/blob-store.js";
 import { isUploadPurpose, UPLOAD_PURPOSES } from "../../store/files/file-purposes.js";
 import {
   deleteFile,
@@ -17,17 +17,11 @@ import {
 import { badRequest, notFound } from "../api-error.js";
 import type { AppContext } from "../app-context.js";
 import { attachmentDisposition } from "../content-disposition.js";
-import {
-  formParts,
-  multipartError,
-  pumpFilePart,
-  skipPart,
-  unstorablePartText,
-} from "../multipart-stream.js";
+import { receiveOneFileForm } from "../one-file-form.js";
 import { operationSchema } from "../openapi-document.js";
 import type { OperationRoute } from "../operation-route.js";
 import { toListPage } from "../pagination.js";
-import { type ContentInspector, createContentInspector } from "./content-inspector.js";
+import { createContentInspector } from "./content-inspector.js";
 import { expirySeconds } from "./expires-after.js";
 
 export function cleanFilename(raw: string | undefined): string {
@@ -53,81 +47,30 @@ export function checkPurpose(
   return purpose;
 }
 
-interface ReceivedFile {
-  filename: string;
-  writer: BlobWriter;
-  inspector: ContentInspector;
-}
-
 /** Streams the multipart body: fields collected, the `file` part into a new blob. */
-async function receiveFileForm(
-  ctx: AppContext,
-  request: FastifyRequest,
-): Promise<{ fields: Record<string, string>; file: ReceivedFile | null }> {
-  if (!request.isMultipart()) {
-    throw badRequest(
-      "POST /v1/files takes multipart/form-data with 'file' and 'purpose'.",
-      null,
-      "invalid_multipart",
-    );
-  }
+function receiveFileForm(ctx: AppContext, request: FastifyRequest) {
   const { config, database } = ctx;
-  const fields: Record<string, string> = {};
-  let file: ReceivedFile | null = null;
-  let refusal: unknown = null;
-  try {
-    for await (const part of formParts(request)) {
-      const problem = unstorablePartText(part);
-      if (problem) {
-        if (part.type === "file") await skipPart(part.file);
-        refusal ??= problem;
-        continue;
-      }
-      if (part.type === "field") {
-        fields[part.fieldname] = String(part.value);
-        continue;
-      }
-      if (part.fieldname !== "file" || file !== null) {
-        await skipPart(part.file);
-        refusal ??= badRequest(
-          file !== null
-            ? "Only one 'file' may be uploaded per request."
-            : `Unexpected file field '${part.fieldname}'.`,
-          part.fieldname,
-        );
-        continue;
-      }
-      // The purpose is known here only if the client sent it before the file.
-      const knownPurpose =
-        fields.purpose !== undefined && isUploadPurpose(fields.purpose) ? fields.purpose : undefined;
-      const limits = {
-        maxBytes: config.maxFileBytes,
-        maxLineBytes: config.maxLineBytes,
-        maxValidationErrors: config.maxValidationErrors,
-      };
-      const inspector = createContentInspector(limits, knownPurpose);
-      const writer = await startBlob(database, request.projectId);
-      file = { filename: cleanFilename(part.filename), writer, inspector };
-      const received = file;
-      const failed = await pumpFilePart(
-        part.file,
-        async (chunk) => {
-          received.inspector.push(chunk);
-          await received.writer.write(chunk);
-        },
-        () => request.raw.destroy(),
-      );
-      refusal ??= failed;
-    }
-    if (refusal !== null) throw refusal;
-    if (file !== null) await file.writer.finish();
-    return { fields, file };
-  } catch (err) {
-    await file?.writer
-      .abort()
-      .catch((e) => request.log.error({ err: e }, "could not delete a refused upload"));
-    throw multipartError(err);
-  }
+  const limits = {
+    maxBytes: config.maxFileBytes,
+    maxLineBytes: config.maxLineBytes,
+    maxValidationErrors: config.maxValidationErrors,
+  };
+  return receiveOneFileForm(request, database, {
+    fileField: "file",
+    notMultipart: "POST /v1/files takes multipart/form-data with 'file' and 'purpose'.",
+    unexpectedFilePart: (fieldname, second) =>
+      badRequest(
+        second ? "Only one 'file' may be uploaded per request." : `Unexpected file field '${fieldname}'.`,
+        fieldname,
+      ),
+    // The purpose is known here only if the client sent it before the file.
+    checkFor: (fields) =>
+      createContentInspector(
+        limits,
+        fields.purpose !== undefined && isUploadPurpose(fields.purpose) ? fields.purpose : undefined,
+      ),
+    refusedName: "upload",
+  });
 }
 
 export const fileRoutes: FastifyPluginAsync<AppContext> = async (app, ctx) => {
@@ -145,13 +88,13 @@ export const fileRoutes: FastifyPluginAsync<AppContext> = async (app, ctx) => {
         fields["expires_after[anchor]"],
         fields["expires_after[seconds]"],
       );
-      const content = file.inspector.finish(purpose);
+      const content = file.check.finish(purpose);
       const row = await db.transaction(async (tx) => {
         await markBlobReady(tx, file.writer.blobId);
         return insertFile(tx, {
           projectId: request.projectId,
           blobId: file.writer.blobId,
-          filename: file.filename,
+          filename: cleanFilename(file.filename),
           purpose,
           bytes: content.bytes,
           validation: content.validation,

@@ -22,8 +22,9 @@ function noModel(job: JobRow): ApiError {
   );
 }
 
-/** The job's fine-tuned model (the caller's own), or a 404 naming the job. */
-async function jobModel(db: Database, projectId: string, job: JobRow) {
+/** The fine-tuned model of the caller's job `jobId`, or a 404 naming the job. */
+async function jobModel(db: Database, projectId: string, jobId: string) {
+  const job = await jobOr404(db, projectId, jobId);
   const [model] = job.fineTunedModel
     ? await db
         .select({
@@ -46,8 +47,7 @@ export const modelDownloads: FastifyPluginAsync<AppContext> = async (app, ctx) =
     "/v1/fine_tuning/jobs/:fine_tuning_job_id/adapter",
     { schema: operationSchema("downloadFineTunedAdapter") },
     async (request, reply) => {
-      const job = await jobOr404(db, request.projectId, request.params.fine_tuning_job_id);
-      const model = await jobModel(db, request.projectId, job);
+      const model = await jobModel(db, request.projectId, request.params.fine_tuning_job_id);
       return sendAdapter(ctx, reply, model.blobId, model.bytes, model.id);
     },
   );
@@ -56,8 +56,7 @@ export const modelDownloads: FastifyPluginAsync<AppContext> = async (app, ctx) =
     "/v1/fine_tuning/jobs/:fine_tuning_job_id/merged",
     { schema: operationSchema("downloadMergedModel") },
     async (request, reply) => {
-      const job = await jobOr404(db, request.projectId, request.params.fine_tuning_job_id);
-      const model = await jobModel(db, request.projectId, job);
+      const model = await jobModel(db, request.projectId, request.params.fine_tuning_job_id);
       const archive = await mergedModelArchive(ctx, model.baseModel, model.blobId);
       return reply
         .header("content-type", "application/x-tar")

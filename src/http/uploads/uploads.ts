@@ -5,13 +5,7 @@
 import type {} from "@fastify/multipart";
 import { and, eq, inArray, isNotNull, sql } from "drizzle-orm";
 import type { FastifyPluginAsync } from "fastify";
-import {
-  appendBlobs,
-  type BlobWriter,
-  markBlobReady,
-  readBlob,
-  startBlob,
-} from "../../store/blobs/blob-store.js";
+import { appendBlobs, markBlobReady, readBlob } from "../../store/blobs/blob-store.js";
 import { blobs, uploadParts, uploads } from "../../store/db/schema.js";
 import { insertFile, toFileObject } from "../../store/files/file-repository.js";
 import {
@@ -30,13 +24,8 @@ import type { AppContext } from "../app-context.js";
 import { createContentInspector, fileTooLarge } from "../files/content-inspector.js";
 import { expirySeconds } from "../files/expires-after.js";
 import { cleanFilename } from "../files/files.js";
-import {
-  formParts,
-  multipartError,
-  pumpFilePart,
-  skipPart,
-  unstorablePartText,
-} from "../multipart-stream.js";
+import { multipartError } from "../multipart-stream.js";
+import { receiveOneFileForm } from "../one-file-form.js";
 import { operationSchema } from "../openapi-document.js";
 import type { OperationRoute } from "../operation-route.js";
 
@@ -101,50 +90,26 @@ export const uploadRoutes: FastifyPluginAsync<AppContext> = async (app, ctx) => 
     async (request) => {
       const upload = await uploadOr404(request.projectId, request.params.upload_id);
       requirePending(upload, "add a part");
-      if (!request.isMultipart()) {
-        throw badRequest(
-          "Adding a part takes multipart/form-data with a 'data' field.",
-          null,
-          "invalid_multipart",
-        );
-      }
-      let writer: BlobWriter | null = null;
-      let refusal: unknown = null;
+      const { file } = await receiveOneFileForm(request, database, {
+        fileField: "data",
+        notMultipart: "Adding a part takes multipart/form-data with a 'data' field.",
+        unexpectedFilePart: (fieldname) =>
+          badRequest(`Unexpected file field '${fieldname}': send one 'data' field.`, fieldname),
+        checkFor: () => ({
+          push(chunk: Buffer, written: number) {
+            if (written + chunk.length > config.maxUploadPartBytes)
+              throw fileTooLarge(config.maxUploadPartBytes, "data");
+            if (written + chunk.length > upload.bytes)
+              throw partsExceedDeclared(upload, written + chunk.length);
+          },
+        }),
+        refusedName: "part",
+      });
+      const writer = file?.writer ?? null;
       try {
-        for await (const part of formParts(request)) {
-          const problem = unstorablePartText(part);
-          if (problem) {
-            if (part.type === "file") await skipPart(part.file);
-            refusal ??= problem;
-            continue;
-          }
-          if (part.type === "field") continue;
-          if (part.fieldname !== "data" || writer !== null) {
-            await skipPart(part.file);
-            refusal ??= badRequest(
-              `Unexpected file field '${part.fieldname}': send one 'data' field.`,
-              part.fieldname,
-            );
-            continue;
-          }
-          const w = await startBlob(database, request.projectId);
-          writer = w;
-          refusal ??= await pumpFilePart(
-            part.file,
-            async (chunk) => {
-              if (w.bytes + chunk.length > config.maxUploadPartBytes)
-                throw fileTooLarge(config.maxUploadPartBytes, "data");
-              if (w.bytes + chunk.length > upload.bytes)
-                throw partsExceedDeclared(upload, w.bytes + chunk.length);
-              await w.write(chunk);
-            },
-            () => request.raw.destroy(),
-          );
-        }
-        if (refusal !== null) throw refusal;
         if (writer === null)
           throw badRequest("Missing required parameter: 'data'.", "data", "missing_required_parameter");
-        const bytes = await writer.finish();
+        const bytes = writer.bytes;
         const blobId = writer.blobId;
         const row = await db.transaction(async (tx) => {
           const locked = await findUpload(tx, request.projectId, upload.id, { forUpdate: true });

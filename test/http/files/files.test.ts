@@ -9,7 +9,8 @@ import { sql } from "drizzle-orm";
 import OpenAI, { toFile } from "openai";
 import { type TestDatabase, testDatabases } from "../../support/databases.js";
 import { chatJsonl, chatJsonlOfSize } from "../../support/jsonl.js";
-import { startTestApp, type TestApp } from "../../support/test-app.js";
+import type { TestApp } from "../../support/test-app.js";
+import { startAppStack, stopStack } from "../../support/test-stack.js";
 
 const MAX_FILE_BYTES = 8 * 1024 * 1024;
 const MAX_LINE_BYTES = 4096;
@@ -58,16 +59,14 @@ for (const target of testDatabases()) {
     let scratch: string;
 
     before(async () => {
-      db = await target.open();
-      app = await startTestApp({
-        database: db.handle,
-        config: { maxFileBytes: MAX_FILE_BYTES, maxLineBytes: MAX_LINE_BYTES },
-      });
+      ({ db, app } = await startAppStack(target, {
+        maxFileBytes: MAX_FILE_BYTES,
+        maxLineBytes: MAX_LINE_BYTES,
+      }));
       scratch = mkdtempSync(join(tmpdir(), "files-test-"));
     });
     after(async () => {
-      await app.close();
-      await db.dispose();
+      await stopStack({ app, db });
       rmSync(scratch, { recursive: true, force: true });
     });
 

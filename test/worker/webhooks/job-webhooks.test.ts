@@ -16,14 +16,13 @@ import type { RunningWorker } from "../../../worker/worker-loop.js";
 import { type TestDatabase, testDatabases } from "../../support/databases.js";
 import {
   isFinished,
-  startTestWorker,
-  tinyModelsDir,
   trainingLines,
   uploadTraining,
   waitForEvent,
   waitForJob,
 } from "../../support/job-fixtures.js";
-import { startTestApp, type TestApp } from "../../support/test-app.js";
+import type { TestApp } from "../../support/test-app.js";
+import { startJobsStack, stopStack } from "../../support/test-stack.js";
 import { startReceiver, type WebhookReceiver } from "../../support/webhook-receiver.js";
 
 interface Event {
@@ -47,13 +46,7 @@ for (const target of testDatabases()) {
     const verified: Event[] = [];
 
     before(async () => {
-      const tiny = await tinyModelsDir();
-      model = tiny.model;
-      db = await target.open();
-      app = await startTestApp({
-        database: db.handle,
-        config: { modelsDir: tiny.dir, webhookAllowPrivate: true },
-      });
+      ({ db, app, worker, model } = await startJobsStack(target, { config: { webhookAllowPrivate: true } }));
       receiver = await startReceiver();
       const res = await fetch(`${app.baseURL}/webhook_endpoints`, {
         method: "POST",
@@ -62,14 +55,12 @@ for (const target of testDatabases()) {
       });
       secret = ((await res.json()) as { secret: string }).secret;
       dispatcher = await startWebhookDispatcher({ database: db.handle, allowPrivate: true, pollMs: 200 });
-      worker = await startTestWorker(db.handle, tiny.dir);
     });
     after(async () => {
       await worker?.stop();
       await dispatcher?.stop();
       await receiver?.close();
-      await app?.close();
-      await db?.dispose();
+      await stopStack({ app, db });
     });
 
     /** waits for the job's event of `type`, verifying every delivery that came meanwhile */

@@ -2,23 +2,13 @@
 // job's seed with the epoch number, so epoch e's order is a function of (numRows, e, seed) alone and
 // a resumed run reproduces it without replaying earlier epochs.
 
+import { mulberry32 } from "./mulberry32.js";
+
 /** A 32-bit integer hash (the murmur3 finaliser). */
 function mix32(x: number): number {
   x = Math.imul(x ^ (x >>> 16), 0x85ebca6b);
   x = Math.imul(x ^ (x >>> 13), 0xc2b2ae35);
   return (x ^ (x >>> 16)) >>> 0;
-}
-
-/** mulberry32: small, fast, good enough to shuffle. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export function batchOrder(numRows: number, epoch: number, seed: number): number[] {

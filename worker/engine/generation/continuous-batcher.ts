@@ -17,6 +17,7 @@ import { Rng } from "../train/rng.js";
 import {
   adjustLogits,
   argmax,
+  checkGenerateOptions,
   type GeneratedToken,
   type GenerateOptions,
   type GenerateResult,
@@ -42,19 +43,6 @@ interface Row {
 }
 
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
-
-function checkOptions(options: GenerateOptions): void {
-  const { maxNewTokens } = options;
-  const temperature = options.temperature ?? 1;
-  const topP = options.topP ?? 1;
-  const topLogprobs = options.topLogprobs ?? 0;
-  if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1)
-    throw new RangeError(`maxNewTokens must be a positive integer, got ${maxNewTokens}`);
-  if (!(temperature >= 0)) throw new RangeError(`temperature must be >= 0, got ${temperature}`);
-  if (!(topP > 0 && topP <= 1)) throw new RangeError(`top_p must be in (0, 1], got ${topP}`);
-  if (!(Number.isInteger(topLogprobs) && topLogprobs >= 0 && topLogprobs <= 20))
-    throw new RangeError(`top_logprobs must be 0–20, got ${topLogprobs}`);
-}
 
 export class ContinuousBatcher {
   private active: Row[] = [];
@@ -118,7 +106,7 @@ export class ContinuousBatcher {
     settled: { resolve: (r: GenerateResult) => void; reject: (err: unknown) => void }[],
   ): Promise<void> {
     if (promptIds.length === 0) throw new Error("generate: the prompt is empty");
-    for (const options of choices) checkOptions(options);
+    for (const options of choices) checkGenerateOptions(options);
     const maxPositions = this.model.config.maxPositionEmbeddings;
     if (promptIds.length >= maxPositions)
       throw new RangeError(

@@ -49,6 +49,20 @@ export interface GenerateOptions {
   processLogits?: (logits: Float32Array, generated: readonly number[]) => void;
 }
 
+/** The sampling options generate and the continuous batcher both refuse with a RangeError. */
+export function checkGenerateOptions(options: GenerateOptions): void {
+  const { maxNewTokens } = options;
+  const temperature = options.temperature ?? 1;
+  const topP = options.topP ?? 1;
+  const topLogprobs = options.topLogprobs ?? 0;
+  if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1)
+    throw new RangeError(`maxNewTokens must be a positive integer, got ${maxNewTokens}`);
+  if (!(temperature >= 0)) throw new RangeError(`temperature must be >= 0, got ${temperature}`);
+  if (!(topP > 0 && topP <= 1)) throw new RangeError(`top_p must be in (0, 1], got ${topP}`);
+  if (!(Number.isInteger(topLogprobs) && topLogprobs >= 0 && topLogprobs <= 20))
+    throw new RangeError(`top_logprobs must be 0–20, got ${topLogprobs}`);
+}
+
 export interface TokenLogprob {
   id: number;
   logprob: number;
@@ -172,12 +186,7 @@ export async function generate(
   const topP = options.topP ?? 1;
   const topLogprobs = options.topLogprobs ?? 0;
   if (promptIds.length === 0) throw new Error("generate: the prompt is empty");
-  if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1)
-    throw new RangeError(`maxNewTokens must be a positive integer, got ${maxNewTokens}`);
-  if (!(temperature >= 0)) throw new RangeError(`temperature must be >= 0, got ${temperature}`);
-  if (!(topP > 0 && topP <= 1)) throw new RangeError(`top_p must be in (0, 1], got ${topP}`);
-  if (!(Number.isInteger(topLogprobs) && topLogprobs >= 0 && topLogprobs <= 20))
-    throw new RangeError(`top_logprobs must be 0–20, got ${topLogprobs}`);
+  checkGenerateOptions(options);
   const maxPositions = model.config.maxPositionEmbeddings;
   if (promptIds.length >= maxPositions)
     throw new RangeError(`prompt has ${promptIds.length} tokens; the model allows ${maxPositions} positions`);
