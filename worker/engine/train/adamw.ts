@@ -162,11 +162,18 @@ export class AdamW {
         const param = flat(group.names.map((n) => variables.get(n)!));
         const { m, v } = group;
         const decay = group.decays ? 1 - lr * this.weightDecay : 1;
-        const mNew = tf.add(tf.mul(m, this.beta1), tf.mul(g, 1 - this.beta1));
-        const vNew = tf.add(tf.mul(v, this.beta2), tf.mul(tf.square(g), 1 - this.beta2));
-        const denom = tf.add(tf.div(tf.sqrt(vNew), Math.sqrt(c2)), this.eps);
-        const decayed = decay === 1 ? param : tf.mul(param, decay);
-        const updated = tf.sub(decayed, tf.mul(tf.div(mNew, denom), lr / c1));
+        // Each term in its own tidy, so its temporaries are freed before the next is built: a
+        // large parameter (a 150k-token embedding) then needs a few copies at once, not a dozen.
+        // The ops and their order are those of one expression, so the numbers are the same.
+        const mNew = tf.tidy(() => tf.add(tf.mul(m, this.beta1), tf.mul(g, 1 - this.beta1)));
+        const vNew = tf.tidy(() => tf.add(tf.mul(v, this.beta2), tf.mul(tf.square(g), 1 - this.beta2)));
+        const denom = tf.tidy(() => tf.add(tf.div(tf.sqrt(vNew), Math.sqrt(c2)), this.eps));
+        const step = tf.tidy(() => tf.mul(tf.div(mNew, denom), lr / c1));
+        denom.dispose();
+        m.assign(mNew);
+        v.assign(vNew);
+        const updated = tf.tidy(() => tf.sub(decay === 1 ? param : tf.mul(param, decay), step));
+        step.dispose();
         // One slice per parameter, not tf.split: tfjs-wasm's SplitV copies the whole input
         // once per piece; Slice copies only the piece (contiguous-slice-kernel.ts).
         let offset = 0;
@@ -175,8 +182,6 @@ export class AdamW {
           variables.get(n)!.assign(tf.reshape(piece, group.shapes[i]));
           offset += group.sizes[i];
         });
-        m.assign(mNew);
-        v.assign(vNew);
       });
     }
   }
