@@ -11,6 +11,7 @@ import type { CausalLM } from "../../../../worker/engine/model/causal-lm.js";
 import { loadModel } from "../../../../worker/engine/model/load-model.js";
 import { computeGradients } from "../../../../worker/engine/train/compute-gradients.js";
 import { sftObjective } from "../../../../worker/engine/train/sft-objective.js";
+import { padded } from "../../../support/padded-batch.js";
 
 const fixtureDir = new URL("../../../fixtures/llama", import.meta.url).pathname;
 const qwenDir = new URL("../../../fixtures/qwen2", import.meta.url).pathname;
@@ -20,29 +21,6 @@ const qwenGolden = JSON.parse(readFileSync(path.join(qwenDir, "golden.json"), "u
 before(async () => {
   await tf.setBackend("cpu");
 });
-
-/** Rows of (ids, labels) right-padded with pad id 0. */
-function padded(rows: { ids: number[]; labels: number[] }[]): TokenBatch {
-  const T = Math.max(...rows.map((r) => r.ids.length));
-  const B = rows.length;
-  const batch: TokenBatch = {
-    batchSize: B,
-    seqLen: T,
-    inputIds: new Int32Array(B * T),
-    labels: new Int32Array(B * T).fill(-100),
-    positionIds: new Int32Array(B * T),
-    segmentIds: new Int32Array(B * T).fill(-1),
-  };
-  rows.forEach((r, b) => {
-    r.ids.forEach((id, t) => {
-      batch.inputIds[b * T + t] = id;
-      batch.labels[b * T + t] = r.labels[t];
-      batch.positionIds[b * T + t] = t;
-      batch.segmentIds[b * T + t] = 0;
-    });
-  });
-  return batch;
-}
 
 const goldenBatch = () =>
   padded(

@@ -16,6 +16,7 @@ import { shiftLabels, tokenCrossEntropy } from "../../../../worker/engine/model/
 import { loadModel } from "../../../../worker/engine/model/load-model.js";
 import { Rng } from "../../../../worker/engine/train/rng.js";
 import { initTestBackend } from "../../../support/engine-backend.js";
+import { padded } from "../../../support/padded-batch.js";
 
 const fixtures = new URL("../../../fixtures", import.meta.url).pathname;
 
@@ -28,28 +29,6 @@ function goldenBatch(dir: string): TokenBatch {
     labels: (g.labels[b] as number[]).slice(0, g.seq_lens[b]),
   }));
   return padded(rows);
-}
-
-function padded(rows: { ids: number[]; labels: number[] }[]): TokenBatch {
-  const T = Math.max(...rows.map((r) => r.ids.length));
-  const B = rows.length;
-  const batch: TokenBatch = {
-    batchSize: B,
-    seqLen: T,
-    inputIds: new Int32Array(B * T),
-    labels: new Int32Array(B * T).fill(-100),
-    positionIds: new Int32Array(B * T),
-    segmentIds: new Int32Array(B * T).fill(-1),
-  };
-  rows.forEach((r, b) => {
-    r.ids.forEach((id, t) => {
-      batch.inputIds[b * T + t] = id;
-      batch.labels[b * T + t] = r.labels[t];
-      batch.positionIds[b * T + t] = t;
-      batch.segmentIds[b * T + t] = 0;
-    });
-  });
-  return batch;
 }
 
 interface Result {
