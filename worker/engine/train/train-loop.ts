@@ -52,7 +52,6 @@
 // checkpoints store it, and an epoch's end checkpoints the start of the next epoch.
 
 import * as tf from "@tensorflow/tfjs-core";
-import { ensureGradientsRegistered } from "../backend/tfjs-gradients.js";
 import type { TokenBatch } from "../data/batch.js";
 import { batchOrder } from "../data/batch-order.js";
 import { AdamW } from "./adamw.js";
@@ -133,7 +132,6 @@ interface RunState {
 }
 
 export async function train(options: TrainOptions): Promise<TrainResult> {
-  ensureGradientsRegistered();
   if (options.optimizer) return runTraining(options, options.optimizer);
   // an optimizer made here is disposed here: its moments would otherwise outlive the job
   const optimizer = new AdamW({ weightDecay: options.hyperparameters.weight_decay ?? 0 });
